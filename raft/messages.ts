@@ -1,0 +1,162 @@
+/**
+ * Raft wire types: entries, messages, hard state, snapshots, and the Ready batch the pure core
+ * hands to its driver. Names follow the Raft paper (§5) and etcd-io/raft `raftpb`.
+ *
+ * This module owns only data shapes. It must never import I/O, timers or commands: the core,
+ * the simulation and (next issue) the durable storage and TCP transport all share these types.
+ */
+
+/** A node's id within a cluster. Strings so operators can use host names ("n1"). */
+export type NodeId = string;
+
+export enum EntryType {
+  /** Application data proposed by a client. */
+  Normal = 0,
+  /** A membership change: `data` is an encoded ConfChange (see ConfChange below). */
+  ConfChange = 1,
+  /** Appended by a new leader at the start of its term (thesis §6.4: commit a no-op). */
+  Empty = 2,
+}
+
+export interface Entry {
+  readonly term: number;
+  readonly index: number;
+  readonly type: EntryType;
+  /** Opaque to Raft. Empty for EntryType.Empty. */
+  readonly data: Uint8Array;
+}
+
+export enum ConfChangeType {
+  AddVoter = 0,
+  AddLearner = 1,
+  RemoveNode = 2,
+}
+
+export interface ConfChange {
+  readonly type: ConfChangeType;
+  readonly node: NodeId;
+}
+
+/** The membership in force at a log position. */
+export interface ConfState {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+/** State that must be durable before any message depending on it is sent (Figure 2). */
+export interface HardState {
+  readonly term: number;
+  readonly vote: NodeId | null;
+  readonly commit: number;
+}
+
+export interface SnapshotMetadata {
+  readonly index: number;
+  readonly term: number;
+  readonly confState: ConfState;
+}
+
+export interface Snapshot {
+  readonly metadata: SnapshotMetadata;
+  /** Opaque application state at metadata.index. */
+  readonly data: Uint8Array;
+}
+
+export enum MessageType {
+  /** Local: an election timeout fired or a campaign was requested. */
+  PreVote = 'PreVote',
+  PreVoteResp = 'PreVoteResp',
+  Vote = 'Vote',
+  VoteResp = 'VoteResp',
+  App = 'App',
+  AppResp = 'AppResp',
+  Heartbeat = 'Heartbeat',
+  HeartbeatResp = 'HeartbeatResp',
+  Snap = 'Snap',
+  /** Follower -> leader: a follower's ReadIndex request relayed to the leader. */
+  ReadIndex = 'ReadIndex',
+  ReadIndexResp = 'ReadIndexResp',
+  /** Leadership transfer (thesis §3.10): the leader tells the target to campaign at once. */
+  TimeoutNow = 'TimeoutNow',
+  /** Follower -> leader: a proposal forwarded by a follower. */
+  Prop = 'Prop',
+}
+
+export interface Message {
+  readonly type: MessageType;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+  /** App: term of the entry before `entries`; Vote/PreVote: candidate's last log term. */
+  readonly logTerm: number;
+  /** App: index of the entry before `entries`; Vote/PreVote: candidate's last log index; AppResp: the index acknowledged or rejected. */
+  readonly index: number;
+  readonly entries: readonly Entry[];
+  /** Leader's commit index (App, Heartbeat). */
+  readonly commit: number;
+  readonly reject: boolean;
+  /** AppResp with reject: the follower's hint for fast backtracking (thesis §5.3 optimisation). */
+  readonly rejectHint: number;
+  /** AppResp with reject: term of the follower's entry at rejectHint (0 if none). */
+  readonly hintTerm: number;
+  /** Snap: the snapshot to install. */
+  readonly snapshot: Snapshot | null;
+  /** ReadIndex / Heartbeat round-trip: opaque request context. */
+  readonly context: Uint8Array | null;
+}
+
+/** A linearizable read that is ready: once applied index >= index, serve request `context`. */
+export interface ReadState {
+  readonly index: number;
+  readonly context: Uint8Array;
+}
+
+export enum Role {
+  Follower = 'follower',
+  PreCandidate = 'pre-candidate',
+  Candidate = 'candidate',
+  Leader = 'leader',
+  /** Not a voter in the current configuration (learner, or removed). */
+  Learner = 'learner',
+}
+
+export interface SoftState {
+  readonly leader: NodeId | null;
+  readonly role: Role;
+}
+
+/**
+ * Everything the driver must do, in this order (etcd `Ready` contract, Raft Figure 2):
+ * 1. persist `hardState` (if set), `snapshot` (if set) and `entries` — durably (fsync) —
+ * 2. then send `messages`,
+ * 3. then apply `committedEntries` (and install `snapshot` into the state machine),
+ * 4. then serve `readStates` once applied >= their index,
+ * 5. then call `advance()`.
+ */
+export interface Ready {
+  readonly softState: SoftState | null;
+  readonly hardState: HardState | null;
+  readonly entries: readonly Entry[];
+  readonly snapshot: Snapshot | null;
+  readonly committedEntries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly readStates: readonly ReadState[];
+}
+
+/** Fills in the optional fields of a message so call sites name only what matters. */
+export function message(
+  fields: Pick<Message, 'type' | 'from' | 'to' | 'term'> & Partial<Message>,
+): Message {
+  return {
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    hintTerm: 0,
+    snapshot: null,
+    context: null,
+    ...fields,
+  };
+}
