@@ -1,0 +1,160 @@
+/**
+ * The dispatcher: one request's argv in, its Reply out. Everything command-related between
+ * the connection and the executor happens here: table lookup (case-insensitive), unknown
+ * command/subcommand, arity, NOAUTH, then the command by kind — `local` answers from the
+ * context, `read` goes through `executor.read`, `write` is parsed into a typed operation and
+ * goes through `executor.write`.
+ *
+ * Contract: never throws for a client error (returns an error Reply); operating errors thrown
+ * by the executor propagate (synchronously or as a rejected Promise) to the server, which maps
+ * them in server/errors.ts. Answers synchronously whenever the executor does.
+ * Must never touch a socket or keep per-request state.
+ */
+import { ArgCursor, CommandError } from './args.js';
+import type { CommandContext } from './context.js';
+import type { Executor } from './executor.js';
+import { error, type Reply } from './reply.js';
+import type { CommandSpec, DispatchInfo } from './spec.js';
+import { COMMANDS, buildTable } from './table.js';
+
+export interface DispatcherOptions {
+  executor: Executor;
+  /** The password clients must AUTH with, or null when none is required. Read per request. */
+  requirePass: () => string | null;
+  /** The command set (defaults to the full table); tests may pass a subset. */
+  commands?: readonly CommandSpec[];
+}
+
+interface Entry {
+  readonly spec: CommandSpec;
+  readonly noAuth: boolean;
+  /** Subcommands by lower-case name ("id" for "client|id"), when this is a container. */
+  readonly subcommands: Map<string, Entry> | null;
+  /** e.g. "CLIENT", for "Try CLIENT HELP." */
+  readonly upperName: string;
+}
+
+const NOAUTH: Reply = Object.freeze(error('NOAUTH Authentication required.'));
+
+/** Redis quotes at most 128 bytes of a name and of the argument list in these errors. */
+const QUOTE_LIMIT = 128;
+
+export class Dispatcher {
+  readonly executor: Executor;
+  private readonly requirePass: () => string | null;
+  /** Lower- and upper-case names -> entry, so the usual spellings need no toLowerCase. */
+  private readonly lookup = new Map<string, Entry>();
+  private readonly info: DispatchInfo;
+
+  constructor(options: DispatcherOptions) {
+    this.executor = options.executor;
+    this.requirePass = options.requirePass;
+    const table = buildTable(options.commands ?? COMMANDS);
+    for (const spec of table.values()) {
+      const entry = makeEntry(spec);
+      this.lookup.set(spec.name, entry);
+      this.lookup.set(entry.upperName, entry);
+    }
+    this.info = { commands: table, requirePass: options.requirePass, executor: options.executor };
+  }
+
+  execute(ctx: CommandContext, argv: Buffer[]): Reply | Promise<Reply> {
+    const first = argv[0];
+    if (first === undefined) return error('ERR empty command');
+    const name = first.toString('latin1');
+    let entry = this.lookup.get(name) ?? this.lookup.get(name.toLowerCase());
+    if (entry === undefined) return unknownCommand(name, argv);
+    let start = 1;
+    if (entry.subcommands !== null) {
+      const subArg = argv[1];
+      if (subArg === undefined) return wrongArity(entry.spec.name);
+      const subName = subArg.toString('latin1').toLowerCase();
+      const sub = entry.subcommands.get(subName);
+      if (sub === undefined) {
+        return error(
+          `ERR unknown subcommand '${sanitize(clip(subArg.toString()))}'. Try ${entry.upperName} HELP.`,
+        );
+      }
+      entry = sub;
+      start = 2;
+    }
+    const spec = entry.spec;
+    const arity = spec.arity;
+    if (arity > 0 ? argv.length !== arity : argv.length < -arity) return wrongArity(spec.name);
+    if (!entry.noAuth && !ctx.session.authenticated && this.requirePass() !== null) return NOAUTH;
+    const args = new ArgCursor(argv, start);
+    const h = spec.handler;
+    try {
+      switch (h.kind) {
+        case 'local': {
+          const r = h.run(ctx, args, this.info);
+          return r instanceof Promise ? r.then(undefined, clientErrorToReply) : r;
+        }
+        case 'read': {
+          const q = h.parse(args);
+          return this.executor.read(h.query, q);
+        }
+        case 'write': {
+          const op = h.parse(args);
+          const r = this.executor.write(op);
+          return r instanceof Promise ? r.then((result) => h.reply(result, op)) : h.reply(r, op);
+        }
+        default: {
+          const unknown: never = h;
+          throw new Error(`unknown handler kind ${String(unknown)}`);
+        }
+      }
+    } catch (e) {
+      if (e instanceof CommandError) return e.reply;
+      throw e;
+    }
+  }
+}
+
+function makeEntry(spec: CommandSpec): Entry {
+  let subcommands: Map<string, Entry> | null = null;
+  if (spec.subcommands !== undefined) {
+    subcommands = new Map();
+    for (const sub of spec.subcommands) {
+      const bar = sub.name.indexOf('|');
+      if (bar < 0 || sub.name.slice(0, bar) !== spec.name) {
+        throw new Error(`subcommand ${sub.name} is not named ${spec.name}|...`);
+      }
+      subcommands.set(sub.name.slice(bar + 1), makeEntry(sub));
+    }
+  }
+  return {
+    spec,
+    noAuth: spec.flags.includes('no_auth'),
+    subcommands,
+    upperName: spec.name.toUpperCase(),
+  };
+}
+
+function clientErrorToReply(e: unknown): Reply {
+  if (e instanceof CommandError) return e.reply;
+  throw e;
+}
+
+function wrongArity(name: string): Reply {
+  return error(`ERR wrong number of arguments for '${name}' command`);
+}
+
+function clip(s: string): string {
+  return s.length > QUOTE_LIMIT ? s.slice(0, QUOTE_LIMIT) : s;
+}
+
+/** Error lines cannot hold CR/LF: Redis replaces them with spaces. */
+function sanitize(s: string): string {
+  return s.replace(/[\r\n]/g, ' ');
+}
+
+/** `ERR unknown command 'x', with args beginning with: 'a' 'b' ` exactly as Redis 7 words it. */
+function unknownCommand(name: string, argv: readonly Buffer[]): Reply {
+  let args = '';
+  for (let i = 1; i < argv.length && args.length < QUOTE_LIMIT; i++) {
+    const a = argv[i]!.toString();
+    args += `'${a.slice(0, QUOTE_LIMIT - args.length)}' `;
+  }
+  return error(`ERR unknown command '${sanitize(clip(name))}', with args beginning with: ${sanitize(args)}`);
+}

@@ -1,0 +1,46 @@
+/**
+ * The executor: how commands reach the state machine. Commands call only this interface, so
+ * the single-node LocalExecutor (this issue) and the Raft-backed executor (next issue: propose,
+ * wait for commit + apply, resolve by index/term; reads after a ReadIndex barrier) are
+ * interchangeable without touching any command.
+ *
+ * Must never: be bypassed by a command (no command holds the state machine), or turn a
+ * synchronous answer into a Promise (the synchronous path matters for throughput).
+ */
+import { StateMachine, type Operation, type Result } from './state-machine.js';
+
+export interface Executor {
+  /**
+   * Replicates and applies `op`; resolves with its result once applied. Results come back in
+   * the order the operations were applied. Rejects/throws only with operating errors
+   * (not leader, outcome unknown, timeout), never with client errors (those are Results).
+   */
+  write(op: Operation): Result | Promise<Result>;
+  /**
+   * Runs `query(sm, arg, nowMs)` against a state machine that reflects every write
+   * acknowledged before the call (linearizable). `query` must not change state; `nowMs` is
+   * the time to judge expiry by. `arg` is passed through so callers need no closure.
+   */
+  read<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T | Promise<T>;
+}
+
+/** Single node: applies at once, stamping entries with the local clock. */
+export class LocalExecutor implements Executor {
+  readonly stateMachine: StateMachine;
+  private readonly clock: () => number;
+
+  constructor(options: { stateMachine?: StateMachine; clock?: () => number } = {}) {
+    this.stateMachine = options.stateMachine ?? new StateMachine();
+    this.clock = options.clock ?? Date.now;
+  }
+
+  write(op: Operation): Result {
+    const sm = this.stateMachine;
+    return sm.apply({ index: sm.lastAppliedIndex + 1, timeMs: this.clock(), op });
+  }
+
+  read<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T {
+    const sm = this.stateMachine;
+    return query(sm, arg, sm.readTime(this.clock()));
+  }
+}

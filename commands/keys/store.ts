@@ -1,0 +1,294 @@
+/**
+ * The keyspace family's store: binary-safe string keys to string values with optional
+ * absolute expiry, inside the state machine.
+ *
+ * Owns: the key map, the expiry index and its deterministic reclamation, and the family's
+ * snapshot encoding. Must never read the clock (every method takes `nowMs` from the entry or
+ * the read), keep a reference to a caller's Buffer (values are copied on write), or change
+ * state in a read method (get/exists/size).
+ *
+ * Keys are Map keys as latin1 strings (one char per byte, so binary safe and exact).
+ */
+import assert from 'node:assert';
+import { parseInt64 } from '../args.js';
+import type { Result } from '../state-machine.js';
+
+export interface StoredValue {
+  value: Buffer;
+  /** Absolute expiry in ms since epoch; 0 = never. */
+  expireAtMs: number;
+}
+
+interface ExpiryMark {
+  readonly atMs: number;
+  readonly key: string;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+const SET_WRITTEN: Result = Object.freeze({ type: 'set', written: true, previous: null });
+const SET_NOT_WRITTEN: Result = Object.freeze({ type: 'set', written: false, previous: null });
+
+export class KeyStore {
+  private map = new Map<string, StoredValue>();
+  /** Number of keys with an expiry. */
+  private expiring = 0;
+  /** Min-heap of (atMs, key); may hold stale marks, bounded by compaction. */
+  private heap: ExpiryMark[] = [];
+
+  // ---- reads (never change state) ----
+
+  /** The live entry for `key` at `nowMs`, or undefined. */
+  peek(key: Buffer, nowMs: number): StoredValue | undefined {
+    const e = this.map.get(key.toString('latin1'));
+    if (e === undefined) return undefined;
+    if (e.expireAtMs !== 0 && e.expireAtMs <= nowMs) return undefined;
+    return e;
+  }
+
+  get(key: Buffer, nowMs: number): Buffer | null {
+    const e = this.peek(key, nowMs);
+    return e === undefined ? null : e.value;
+  }
+
+  /** How many of `keys` exist (a key named twice counts twice, as in Redis). */
+  exists(keys: readonly Buffer[], nowMs: number): number {
+    let n = 0;
+    for (const k of keys) if (this.peek(k, nowMs) !== undefined) n++;
+    return n;
+  }
+
+  /** Keys held, including expired ones not yet reclaimed (as Redis's DBSIZE). */
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** Keys held that have an expiry. */
+  get expires(): number {
+    return this.expiring;
+  }
+
+  // ---- writes (called only from StateMachine.apply) ----
+
+  set(
+    op: {
+      readonly key: Buffer;
+      readonly value: Buffer;
+      readonly condition: 'always' | 'nx' | 'xx';
+      readonly expireAtMs: number | null;
+      readonly keepTtl: boolean;
+      readonly get: boolean;
+    },
+    nowMs: number,
+  ): Result {
+    const k = op.key.toString('latin1');
+    let current = this.map.get(k);
+    if (current !== undefined && current.expireAtMs !== 0 && current.expireAtMs <= nowMs) {
+      this.remove(k, current);
+      current = undefined;
+    }
+    const previous = op.get && current !== undefined ? current.value : null;
+    if ((op.condition === 'nx' && current !== undefined) || (op.condition === 'xx' && current === undefined)) {
+      return previous === null ? SET_NOT_WRITTEN : { type: 'set', written: false, previous };
+    }
+    const expireAtMs = op.keepTtl ? (current?.expireAtMs ?? 0) : (op.expireAtMs ?? 0);
+    if (expireAtMs !== 0 && expireAtMs <= nowMs) {
+      // An expiry already past deletes the key, as Redis 7 does.
+      if (current !== undefined) this.remove(k, current);
+    } else {
+      this.put(k, current, Buffer.from(op.value), expireAtMs);
+    }
+    return previous === null ? SET_WRITTEN : { type: 'set', written: true, previous };
+  }
+
+  /** Deletes the live keys among `keys`; returns how many existed. */
+  del(keys: readonly Buffer[], nowMs: number): number {
+    let n = 0;
+    for (const key of keys) {
+      const k = key.toString('latin1');
+      const e = this.map.get(k);
+      if (e === undefined) continue;
+      if (e.expireAtMs === 0 || e.expireAtMs > nowMs) n++;
+      this.remove(k, e);
+    }
+    return n;
+  }
+
+  incrBy(key: Buffer, delta: bigint, nowMs: number): Result {
+    const k = key.toString('latin1');
+    let current = this.map.get(k);
+    if (current !== undefined && current.expireAtMs !== 0 && current.expireAtMs <= nowMs) {
+      this.remove(k, current);
+      current = undefined;
+    }
+    let base = 0n;
+    if (current !== undefined) {
+      const parsed = parseInt64(current.value);
+      if (parsed === null) return { type: 'error', message: 'ERR value is not an integer or out of range' };
+      base = parsed;
+    }
+    const next = base + delta;
+    if (next < INT64_MIN || next > INT64_MAX) {
+      return { type: 'error', message: 'ERR increment or decrement would overflow' };
+    }
+    this.put(k, current, Buffer.from(next.toString(), 'latin1'), current?.expireAtMs ?? 0);
+    return { type: 'integer', value: next };
+  }
+
+  /** Sets every pair, dropping any expiry (as Redis's MSET). Later pairs win. */
+  mset(pairs: readonly (readonly [Buffer, Buffer])[]): void {
+    for (const [key, value] of pairs) {
+      const k = key.toString('latin1');
+      this.put(k, this.map.get(k), Buffer.from(value), 0);
+    }
+  }
+
+  clear(): void {
+    this.map = new Map();
+    this.expiring = 0;
+    this.heap = [];
+  }
+
+  /**
+   * Reclaims up to `limit` keys whose expiry is at or before `nowMs`, earliest first (ties by
+   * key), so every replica reclaims the same keys at the same entry.
+   */
+  sweepExpired(nowMs: number, limit: number): void {
+    let reclaimed = 0;
+    let visited = 0;
+    const heap = this.heap;
+    while (heap.length > 0 && reclaimed < limit && visited < limit * 4) {
+      const top = heap[0]!;
+      if (top.atMs > nowMs) break;
+      this.heapPop();
+      visited++;
+      const e = this.map.get(top.key);
+      if (e !== undefined && e.expireAtMs === top.atMs) {
+        this.remove(top.key, e);
+        reclaimed++;
+      }
+    }
+  }
+
+  // ---- snapshot ----
+
+  /** Entries in map order: key length, key, expiry, value length, value. */
+  snapshot(): Buffer {
+    let bytes = 4;
+    for (const [k, e] of this.map) bytes += 4 + k.length + 8 + 4 + e.value.length;
+    const out = Buffer.allocUnsafe(bytes);
+    let o = out.writeUInt32BE(this.map.size, 0);
+    for (const [k, e] of this.map) {
+      o = out.writeUInt32BE(k.length, o);
+      o += out.write(k, o, 'latin1');
+      o = out.writeDoubleBE(e.expireAtMs, o);
+      o = out.writeUInt32BE(e.value.length, o);
+      o += e.value.copy(out, o);
+    }
+    assert(o === bytes);
+    return out;
+  }
+
+  static restore(data: Buffer): KeyStore {
+    const store = new KeyStore();
+    if (data.length < 4) throw new Error('truncated keyspace snapshot');
+    const count = data.readUInt32BE(0);
+    let o = 4;
+    for (let i = 0; i < count; i++) {
+      if (o + 4 > data.length) throw new Error('truncated keyspace snapshot');
+      const klen = data.readUInt32BE(o);
+      o += 4;
+      if (o + klen + 12 > data.length) throw new Error('truncated keyspace snapshot');
+      const k = data.toString('latin1', o, o + klen);
+      o += klen;
+      const expireAtMs = data.readDoubleBE(o);
+      o += 8;
+      const vlen = data.readUInt32BE(o);
+      o += 4;
+      if (o + vlen > data.length) throw new Error('truncated keyspace snapshot');
+      const value = Buffer.from(data.subarray(o, o + vlen));
+      o += vlen;
+      store.put(k, store.map.get(k), value, expireAtMs);
+    }
+    if (o !== data.length) throw new Error('trailing bytes in keyspace snapshot');
+    return store;
+  }
+
+  /** Takes over another store's contents (restore). */
+  replaceWith(other: KeyStore): void {
+    this.map = other.map;
+    this.expiring = other.expiring;
+    this.heap = other.heap;
+  }
+
+  // ---- internals ----
+
+  private put(k: string, current: StoredValue | undefined, value: Buffer, expireAtMs: number): void {
+    if (current === undefined) {
+      this.map.set(k, { value, expireAtMs });
+      if (expireAtMs !== 0) {
+        this.expiring++;
+        this.heapPush({ atMs: expireAtMs, key: k });
+      }
+      return;
+    }
+    if (current.expireAtMs !== 0) this.expiring--;
+    current.value = value;
+    current.expireAtMs = expireAtMs;
+    if (expireAtMs !== 0) {
+      this.expiring++;
+      this.heapPush({ atMs: expireAtMs, key: k });
+    }
+  }
+
+  private remove(k: string, e: StoredValue): void {
+    this.map.delete(k);
+    if (e.expireAtMs !== 0) this.expiring--;
+  }
+
+  private heapPush(mark: ExpiryMark): void {
+    const heap = this.heap;
+    // Stale marks (overwritten or deleted keys) are dropped by a rebuild once they dominate.
+    if (heap.length >= 2 * this.expiring + 1024) this.rebuildHeap();
+    heap.push(mark);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i]!, heap[parent]!)) break;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+  }
+
+  private heapPop(): void {
+    const heap = this.heap;
+    const last = heap.pop()!;
+    if (heap.length === 0) return;
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
+      if (m === i) break;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  }
+
+  private rebuildHeap(): void {
+    const marks: ExpiryMark[] = [];
+    for (const [key, e] of this.map) if (e.expireAtMs !== 0) marks.push({ atMs: e.expireAtMs, key });
+    marks.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    // A sorted array is a valid min-heap.
+    this.heap.length = 0;
+    for (const m of marks) this.heap.push(m);
+  }
+}
+
+function before(a: ExpiryMark, b: ExpiryMark): boolean {
+  return a.atMs < b.atMs || (a.atMs === b.atMs && a.key < b.key);
+}
