@@ -160,3 +160,42 @@ export function message(
     ...fields,
   };
 }
+
+/**
+ * Bytes an entry counts for in size limits (maxSizePerMsg, maxUncommittedBytes, storage
+ * `entries(lo, hi, maxBytes)`): its payload plus a fixed estimate of the framing (term, index,
+ * type), as etcd counts `Entry.Size()`.
+ */
+export const ENTRY_OVERHEAD_BYTES = 24;
+export function entrySize(e: Entry): number {
+  return e.data.byteLength + ENTRY_OVERHEAD_BYTES;
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The payload of an EntryType.ConfChange entry: one byte of ConfChangeType, then the node id
+ * in UTF-8. The core writes it in `proposeConfChange`; the application decodes it when it
+ * applies the entry and hands the result to `RaftCore.applyConfChange`.
+ */
+export function encodeConfChange(cc: ConfChange): Uint8Array {
+  const id = utf8Encoder.encode(cc.node);
+  const out = new Uint8Array(1 + id.byteLength);
+  out[0] = cc.type;
+  out.set(id, 1);
+  return out;
+}
+
+export function decodeConfChange(data: Uint8Array): ConfChange {
+  const type = data[0];
+  if (type !== ConfChangeType.AddVoter && type !== ConfChangeType.AddLearner && type !== ConfChangeType.RemoveNode) {
+    throw new Error(`raft: bad conf change type ${String(type)}`);
+  }
+  return { type, node: utf8Decoder.decode(data.subarray(1)) };
+}
+
+/** The snapshot every fresh log starts from: index 0, term 0, with the given membership. */
+export function emptySnapshot(confState: ConfState = { voters: [], learners: [] }): Snapshot {
+  return { metadata: { index: 0, term: 0, confState }, data: new Uint8Array(0) };
+}

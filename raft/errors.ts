@@ -1,0 +1,52 @@
+/**
+ * Typed operating errors of the Raft layer (house style, error kind 2). They are thrown to the
+ * caller of the core or of a Storage and turned into client replies only in `server/errors.ts`.
+ *
+ * This module owns only error classes. It must never import I/O or commands. Broken invariants
+ * are not errors: the core asserts them with `node:assert` and crashes (kind 3).
+ */
+import type { NodeId } from './messages.js';
+
+/** Storage: the requested index precedes the first index still held (it is in a snapshot). */
+export class CompactedError extends Error {
+  override readonly name = 'CompactedError';
+  constructor(readonly index: number) {
+    super(`raft: index ${index} is compacted`);
+  }
+}
+
+/** Storage: the requested index is beyond the last index held. */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+  constructor(readonly index: number) {
+    super(`raft: index ${index} is unavailable`);
+  }
+}
+
+/** Storage: a snapshot older than the one already held was offered. */
+export class SnapshotOutOfDateError extends Error {
+  override readonly name = 'SnapshotOutOfDateError';
+  constructor(readonly index: number) {
+    super(`raft: snapshot at ${index} is older than the one held`);
+  }
+}
+
+/** Core: the operation needs the leader; `leader` is the best known hint (null if none). */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+  constructor(readonly leader: NodeId | null) {
+    super(leader === null ? 'raft: not the leader, no leader known' : `raft: not the leader, leader is ${leader}`);
+  }
+}
+
+/**
+ * Core: the leader refused the proposal without appending it: a leadership transfer is in
+ * progress (thesis §3.10), a membership change is already pending (§4.1), the uncommitted-bytes
+ * bound is reached, or the leader was removed from the configuration. Safe to retry later.
+ */
+export class ProposalDroppedError extends Error {
+  override readonly name = 'ProposalDroppedError';
+  constructor(readonly reason: string) {
+    super(`raft: proposal dropped: ${reason}`);
+  }
+}
