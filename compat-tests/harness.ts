@@ -356,6 +356,18 @@ export async function startRedisServer(options: StartOptions = {}): Promise<Serv
   });
 }
 
+/** Which server the client suites drive: Concord (default) or, with COMPAT_TARGET=redis, redis-server. */
+export type Target = 'concord' | 'redis';
+export const TARGET: Target = process.env.COMPAT_TARGET === 'redis' ? 'redis' : 'concord';
+
+/**
+ * Starts the server under test: Concord, or redis-server when COMPAT_TARGET=redis (to check
+ * that a compat spec itself expects what Redis does).
+ */
+export function startTarget(options: StartOptions = {}): Promise<ServerHandle> {
+  return TARGET === 'redis' ? startRedisServer(options) : startServer(options);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Raw RESP connection.
 
