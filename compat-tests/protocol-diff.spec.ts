@@ -66,7 +66,7 @@ class Recorder {
   readonly socket: net.Socket;
   private readonly chunks: Buffer[] = [];
   private bytes = 0;
-  private lastDataAt = Date.now();
+  private lastActivityAt = Date.now();
   closed = false;
   private wake: (() => void) | undefined;
 
@@ -77,7 +77,7 @@ class Recorder {
         this.chunks.push(chunk);
         this.bytes += chunk.length;
       }
-      this.lastDataAt = Date.now();
+      this.lastActivityAt = Date.now();
       this.notify();
     });
     // A write after the server closed fails with EPIPE/ECONNRESET: that is a close, not a bug.
@@ -112,8 +112,9 @@ class Recorder {
     return Buffer.concat(this.chunks).toString('latin1');
   }
 
+  /** Time since the last byte received or written. */
   quietForMs(): number {
-    return Date.now() - this.lastDataAt;
+    return Date.now() - this.lastActivityAt;
   }
 
   private notify(): void {
@@ -143,7 +144,10 @@ class Recorder {
   write(bytes: Buffer): Promise<boolean> {
     if (this.closed || this.socket.destroyed) return Promise.resolve(false);
     return new Promise((resolve) => {
-      this.socket.write(bytes, (err) => resolve(err === undefined || err === null));
+      this.socket.write(bytes, (err) => {
+        this.lastActivityAt = Date.now();
+        resolve(err === undefined || err === null);
+      });
     });
   }
 
@@ -182,59 +186,103 @@ function writesFor(c: ProtocolCase, how: SendMode, probe: Buffer | undefined): B
   }
 }
 
-/** Sends a case to one server and reports what it did. */
+/**
+ * Sends a case to one server and reports what it did.
+ *
+ * A write that fails because the server already closed (its RST) makes Node drop the input it
+ * had not read yet, which may hold the server's last reply. So when a write fails, the exchange
+ * is replayed once on a new connection with only the pieces before the failed one, and then
+ * only read until the server closes: the server saw the same bytes, so it sends the same reply.
+ */
 async function exchange(port: number, mode: ServerMode, c: ProtocolCase, how: SendMode): Promise<Outcome> {
   const probe = c.end === 'probe' ? probeFor(mode) : undefined;
+  const pieces = writesFor(c, how, probe?.request);
+  const first = await exchangeOnce(port, mode, c, pieces, probe);
+  if (first.failedWriteAt === undefined) return first.outcome;
+  const replay = await exchangeOnce(
+    port,
+    mode,
+    { ...c, end: 'idle' },
+    pieces.slice(0, first.failedWriteAt),
+    probe,
+  );
+  if (replay.outcome.state !== 'closed') {
+    // The server did not close on the same bytes this time: report the first attempt.
+    return first.outcome;
+  }
+  return replay.outcome;
+}
+
+async function exchangeOnce(
+  port: number,
+  mode: ServerMode,
+  c: ProtocolCase,
+  pieces: readonly Buffer[],
+  probe: { request: Buffer; reply: string } | undefined,
+): Promise<{ outcome: Outcome; failedWriteAt?: number }> {
   const conn = await Recorder.connect(port);
   try {
-    for (const piece of writesFor(c, how, probe?.request)) {
-      if (!(await conn.write(piece))) break;
+    for (let i = 0; i < pieces.length; i++) {
+      if (!(await conn.write(pieces[i]!))) {
+        return { outcome: await settle(port, mode, c, conn, probe), failedWriteAt: i };
+      }
       await Recorder.turn();
     }
-    switch (c.end) {
-      case 'probe': {
-        const expected = probe?.reply ?? '';
-        const until = Date.now() + DEADLINE_MS;
-        while (!conn.closed && !conn.text().endsWith(expected) && Date.now() < until) {
-          await conn.waitEvent(until - Date.now());
-        }
-        const text = conn.text();
-        if (text.endsWith(expected))
-          return { reply: text.slice(0, text.length - expected.length), state: 'open' };
-        return { reply: text, state: conn.closed ? 'closed' : 'stuck' };
-      }
-      case 'idle': {
-        const until = Date.now() + DEADLINE_MS;
-        while (!conn.closed && conn.quietForMs() < IDLE_MS && Date.now() < until) {
-          await conn.waitEvent(IDLE_MS - conn.quietForMs());
-        }
-        return { reply: conn.text(), state: conn.closed ? 'closed' : 'open' };
-      }
-      case 'client-close': {
-        // Give the server the chance to answer or react before we hang up mid-frame.
-        await Recorder.turn();
-        const before = conn.text();
-        conn.destroy();
-        const check = probeFor(mode);
-        const next = await Recorder.connect(port);
-        try {
-          await next.write(check.request);
-          const until = Date.now() + DEADLINE_MS;
-          while (!next.closed && !next.text().endsWith(check.reply) && Date.now() < until) {
-            await next.waitEvent(until - Date.now());
-          }
-          return { reply: before, state: next.text().endsWith(check.reply) ? 'alive' : 'dead' };
-        } finally {
-          next.destroy();
-        }
-      }
-      default: {
-        const unreachable: never = c.end;
-        throw new Error(`unknown case end ${String(unreachable)}`);
-      }
-    }
+    return { outcome: await settle(port, mode, c, conn, probe) };
   } finally {
     conn.destroy();
+  }
+}
+
+/** Waits for the end of an exchange as the case says (probe answer, close, quiet period). */
+async function settle(
+  port: number,
+  mode: ServerMode,
+  c: ProtocolCase,
+  conn: Recorder,
+  probe: { request: Buffer; reply: string } | undefined,
+): Promise<Outcome> {
+  switch (c.end) {
+    case 'probe': {
+      const expected = probe?.reply ?? '';
+      const until = Date.now() + DEADLINE_MS;
+      while (!conn.closed && !conn.text().endsWith(expected) && Date.now() < until) {
+        await conn.waitEvent(until - Date.now());
+      }
+      const text = conn.text();
+      if (text.endsWith(expected))
+        return { reply: text.slice(0, text.length - expected.length), state: 'open' };
+      return { reply: text, state: conn.closed ? 'closed' : 'stuck' };
+    }
+    case 'idle': {
+      const until = Date.now() + DEADLINE_MS;
+      while (!conn.closed && conn.quietForMs() < IDLE_MS && Date.now() < until) {
+        await conn.waitEvent(IDLE_MS - conn.quietForMs());
+      }
+      return { reply: conn.text(), state: conn.closed ? 'closed' : 'open' };
+    }
+    case 'client-close': {
+      // Give the server the chance to answer or react before we hang up mid-frame.
+      await Recorder.turn();
+      const before = conn.text();
+      conn.destroy();
+      const check = probeFor(mode);
+      const next = await Recorder.connect(port);
+      try {
+        await next.write(check.request);
+        const until = Date.now() + DEADLINE_MS;
+        while (!next.closed && !next.text().endsWith(check.reply) && Date.now() < until) {
+          await next.waitEvent(until - Date.now());
+        }
+        return { reply: before, state: next.text().endsWith(check.reply) ? 'alive' : 'dead' };
+      } finally {
+        next.destroy();
+      }
+    }
+    default: {
+      const unreachable: never = c.end;
+      throw new Error(`unknown case end ${String(unreachable)}`);
+    }
   }
 }
 
