@@ -1,0 +1,344 @@
+/**
+ * One randomized simulation run from a seed: a random cluster configuration, a random
+ * schedule of ticks, deliveries, client writes and ReadIndex reads, and faults (crashes,
+ * restarts, symmetric and asymmetric partitions, loss and duplication bursts, membership
+ * changes, leadership transfers, forced campaigns), with every invariant checked after every
+ * step; then a heal phase (all links restored, crashed nodes restarted, no loss) in which a
+ * leader must be elected and a fresh write must commit and be applied by every member within
+ * a bounded number of ticks (liveness; paper §5.6 / thesis §3.4 on timing).
+ *
+ * The same seed and step count give the same run, byte for byte: every choice comes from one
+ * Prng (forked per consumer). This module must never read Math.random, Date or the
+ * environment; soak.ts and the specs pick the seeds.
+ */
+import type { BugFlags } from '../core.js';
+import { ConfChangeType } from '../messages.js';
+import type { ConfChange } from '../messages.js';
+import { Cluster, describeMessage } from './cluster.js';
+import type { ClusterOptions, ClusterStats, SimNode } from './cluster.js';
+import { InvariantViolation } from './invariants.js';
+import type { InvariantName } from './invariants.js';
+import type { NetworkStats } from './network.js';
+import { Prng } from './prng.js';
+import { Trace } from './trace.js';
+
+export interface RunOptions {
+  seed: number;
+  steps: number;
+  bugs?: BugFlags;
+  /** Overrides of the randomized cluster configuration (e.g. to force preVote off). */
+  overrides?: Partial<ClusterOptions>;
+  /** Lines of trace tail kept for a failure report. */
+  traceLines?: number;
+  /** Skip the heal phase (liveness is not checked). */
+  skipHeal?: boolean;
+}
+
+export interface RunResult {
+  seed: number;
+  steps: number;
+  ok: boolean;
+  /** The broken invariant, or 'Crash' when the core or driver threw something else. */
+  invariant?: InvariantName | 'Crash';
+  message?: string;
+  /** Step at which it failed (steps + heal ticks when in the heal phase). */
+  failedAtStep?: number;
+  trace?: string[];
+  state?: string;
+  /** Ticks the heal phase needed to elect a leader and commit a fresh write everywhere. */
+  healTicks: number;
+  /** Ticks the heal phase was allowed. */
+  healBudget: number;
+  stats: ClusterStats & { network: NetworkStats; leaders: number; commits: number; readsServed: number; ticks: number };
+  config: string;
+}
+
+/** The cluster configuration of a seed: varied so runs cover fast and slow, lossy and clean. */
+export function randomClusterOptions(prng: Prng): ClusterOptions {
+  const electionTicks = prng.range(5, 12);
+  const lossRate = prng.pick([0, 0.01, 0.05, 0.1, 0.2]);
+  const maxDelayTicks = prng.pick([0, 1, 2, 4]);
+  return {
+    initialVoters: prng.range(3, 5),
+    maxNodes: 7,
+    electionTicks,
+    heartbeatTicks: prng.range(1, Math.max(1, Math.floor(electionTicks / 3))),
+    preVote: prng.chance(0.5),
+    checkQuorum: prng.chance(0.5),
+    maxInflightMsgs: prng.range(1, 8),
+    maxSizePerMsg: prng.pick([30, 100, 1024]),
+    maxUncommittedBytes: prng.pick([512, 4096, 1 << 20]),
+    snapshotEvery: prng.pick([5, 10, 30, 80]),
+    compactKeep: prng.pick([0, 2, 10]),
+    readyDeferRate: prng.pick([0, 0, 0.1, 0.3]),
+    maxPendingPerNode: 256,
+    network: {
+      lossRate,
+      duplicateRate: prng.pick([0, 0.01, 0.05]),
+      minDelayTicks: 0,
+      maxDelayTicks,
+      maxInFlight: 4096,
+    },
+  };
+}
+
+/** Runs one seed. Never throws for a failing run: the failure is in the result. */
+export function runSeed(options: RunOptions): RunResult {
+  const root = new Prng(options.seed);
+  const config: ClusterOptions = {
+    ...randomClusterOptions(root.fork()),
+    ...options.overrides,
+    ...(options.bugs === undefined ? {} : { bugs: options.bugs }),
+  };
+  const schedule = root.fork();
+  const trace = new Trace(Math.max(8, options.traceLines ?? 40));
+  const healBudget = 60 * config.electionTicks;
+  let cluster: Cluster | undefined;
+  let step = 0;
+  let healTicks = 0;
+  let failure: Pick<RunResult, 'invariant' | 'message'> | undefined;
+  try {
+    cluster = new Cluster(root.fork(), config, trace);
+    for (; step < options.steps; step++) {
+      trace.step = step;
+      randomStep(cluster, schedule);
+      cluster.processReadies();
+      cluster.observe();
+    }
+    if (options.skipHeal !== true) healTicks = heal(cluster, healBudget, trace, options.steps);
+  } catch (err) {
+    if (err instanceof InvariantViolation) failure = { invariant: err.invariant, message: err.message };
+    else failure = { invariant: 'Crash', message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+  }
+  const checker = cluster?.checker;
+  const result: RunResult = {
+    seed: options.seed,
+    steps: options.steps,
+    ok: failure === undefined,
+    healTicks,
+    healBudget,
+    stats: {
+      ...(cluster?.stats ?? emptyStats()),
+      network: { ...(cluster?.network.stats ?? { sent: 0, lost: 0, duplicated: 0, delivered: 0, cut: 0, overflow: 0 }) },
+      leaders: checker?.counts.leaders ?? 0,
+      commits: checker?.counts.commits ?? 0,
+      readsServed: checker?.counts.readsServed ?? 0,
+      ticks: cluster?.clock.now ?? 0,
+    },
+    config: describeConfig(config),
+  };
+  if (failure !== undefined) {
+    Object.assign(result, failure);
+    result.failedAtStep = trace.step;
+    result.trace = trace.tail(options.traceLines ?? 40, describeMessage);
+    result.state = cluster?.describe() ?? '(cluster not built)';
+  }
+  return result;
+}
+
+/** One step of the random schedule. */
+function randomStep(cluster: Cluster, prng: Prng): void {
+  const r = prng.float();
+  if (r < 0.22) {
+    cluster.tick();
+    if (cluster.clock.now % 16 === 0) cluster.expireReads(10 * cluster.options.electionTicks);
+  } else if (r < 0.82) {
+    if (!cluster.deliverOne()) cluster.tick();
+  } else if (r < 0.89) {
+    const live = cluster.liveNodes;
+    if (live.length > 0) cluster.propose(prng.pick(live));
+  } else if (r < 0.93) {
+    const live = cluster.liveNodes;
+    if (live.length > 0) cluster.read(prng.pick(live));
+  } else {
+    fault(cluster, prng);
+  }
+}
+
+function fault(cluster: Cluster, prng: Prng): void {
+  const nodes = [...cluster.nodes.values()].filter((n) => !n.decommissioned);
+  const ids = nodes.map((n) => n.id);
+  switch (prng.int(10)) {
+    case 0: {
+      const live = cluster.liveNodes;
+      if (live.length > 0) cluster.crash(prng.pick(live).id);
+      break;
+    }
+    case 1:
+    case 2: {
+      const down = nodes.filter((n) => !n.live);
+      if (down.length > 0) cluster.restart(prng.pick(down).id);
+      break;
+    }
+    case 3: {
+      // Symmetric partition into two groups.
+      const shuffled = prng.shuffle([...ids]);
+      const cut = prng.range(1, Math.max(1, shuffled.length - 1));
+      cluster.network.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+      cluster.trace.add(cluster.clock.now, `partition [${shuffled.slice(0, cut).join(',')}] [${shuffled.slice(cut).join(',')}]`);
+      break;
+    }
+    case 4: {
+      // Asymmetric: cut a few directed links.
+      const n = prng.range(1, 3);
+      for (let i = 0; i < n && ids.length > 1; i++) {
+        const from = prng.pick(ids);
+        const to = prng.pick(ids.filter((x) => x !== from));
+        cluster.network.cutLink(from, to);
+        cluster.trace.add(cluster.clock.now, `cut ${from}>${to}`);
+      }
+      break;
+    }
+    case 5:
+      cluster.network.healLinks();
+      cluster.trace.add(cluster.clock.now, 'heal links');
+      break;
+    case 6: {
+      const opts = cluster.network.options;
+      opts.lossRate = prng.pick([0, 0.01, 0.05, 0.2, 0.5]);
+      opts.duplicateRate = prng.pick([0, 0.02, 0.1]);
+      cluster.trace.add(cluster.clock.now, `loss ${opts.lossRate} dup ${opts.duplicateRate}`);
+      break;
+    }
+    case 7:
+      confChange(cluster, prng);
+      break;
+    case 8: {
+      const leader = cluster.leader();
+      if (leader === undefined) break;
+      const voters = leader.confState.voters.filter((v) => v !== leader.id);
+      if (voters.length > 0) cluster.transferLeadership(leader, prng.pick(voters));
+      break;
+    }
+    case 9: {
+      const live = cluster.liveNodes;
+      if (live.length === 0) break;
+      const node = prng.pick(live);
+      cluster.trace.add(cluster.clock.now, `campaign ${node.id}`);
+      node.core?.campaign();
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+/** A random membership change at the leader: add a learner, promote one, or remove a node. */
+function confChange(cluster: Cluster, prng: Prng): void {
+  const leader = cluster.leader();
+  if (leader === undefined) return;
+  const { voters, learners } = leader.confState;
+  const choices: ConfChange[] = [];
+  const fresh = cluster.unusedId();
+  if (fresh !== undefined && voters.length + learners.length < cluster.options.maxNodes) {
+    choices.push({ type: ConfChangeType.AddLearner, node: fresh });
+  }
+  for (const l of learners) {
+    choices.push({ type: ConfChangeType.AddVoter, node: l });
+    choices.push({ type: ConfChangeType.RemoveNode, node: l });
+  }
+  if (voters.length >= 4) for (const v of voters) choices.push({ type: ConfChangeType.RemoveNode, node: v });
+  if (choices.length > 0) cluster.proposeConfChange(leader, prng.pick(choices));
+}
+
+/**
+ * The heal phase: restore every link, restart every crashed node, stop loss and duplication,
+ * then tick until a leader has committed a fresh write that every member applied. Returns the
+ * ticks it took; throws a Liveness violation past `budget` ticks.
+ */
+function heal(cluster: Cluster, budget: number, trace: Trace, steps: number): number {
+  const net = cluster.network;
+  net.healLinks();
+  net.options.lossRate = 0;
+  net.options.duplicateRate = 0;
+  for (const node of cluster.nodes.values()) if (!node.live && !node.decommissioned) cluster.restart(node.id);
+  trace.add(cluster.clock.now, 'heal: links restored, crashed nodes restarted, no loss');
+  let marker: { index: number; term: number; leader: SimNode } | undefined;
+  for (let t = 0; t <= budget; t++) {
+    trace.step = steps + t;
+    drain(cluster);
+    const leader = cluster.leader();
+    if (leader !== undefined && leader.core !== null) {
+      const term = leader.core.status().term;
+      if (marker === undefined || marker.term !== term || marker.leader !== leader) {
+        const at = cluster.propose(leader);
+        if (at !== undefined) marker = { ...at, leader };
+      } else if (healed(cluster, leader, marker.index)) {
+        return t;
+      }
+    }
+    cluster.tick();
+    cluster.processReadies(0);
+    cluster.observe();
+  }
+  throw new InvariantViolation(
+    'Liveness',
+    `no leader committed a fresh write on every member within ${budget} ticks after healing` +
+      (marker === undefined ? ' (no write was accepted)' : ` (write at ${marker.index}/${marker.term} on ${marker.leader.id})`),
+  );
+}
+
+/** Delivers every due message (bounded), handling Readys as they come. */
+function drain(cluster: Cluster): void {
+  for (let i = 0; i < 10_000 && cluster.deliverOne(); i++) {
+    cluster.processReadies(0);
+    cluster.observe();
+  }
+  cluster.processReadies(0);
+  cluster.observe();
+}
+
+/** Every member of the leader's configuration applied the marker, and it was acknowledged. */
+function healed(cluster: Cluster, leader: SimNode, markerIndex: number): boolean {
+  if (leader.proposals.has(markerIndex) || leader.machine.index < markerIndex) return false;
+  const { voters, learners } = leader.confState;
+  for (const id of [...voters, ...learners]) {
+    const node = cluster.nodes.get(id);
+    if (node === undefined || !node.live || node.machine.index < markerIndex) return false;
+    for (const index of node.proposals.keys()) {
+      if (index <= markerIndex) {
+        throw new InvariantViolation('Liveness', `${id} applied ${markerIndex} but proposal ${index} is unresolved`);
+      }
+    }
+  }
+  return true;
+}
+
+function emptyStats(): ClusterStats {
+  return {
+    proposals: 0,
+    proposalsAcked: 0,
+    proposalsLost: 0,
+    reads: 0,
+    crashes: 0,
+    restarts: 0,
+    confChanges: 0,
+    transfers: 0,
+    snapshotsTaken: 0,
+    snapshotsInstalled: 0,
+  };
+}
+
+function describeConfig(c: ClusterOptions): string {
+  return (
+    `voters=${c.initialVoters} election=${c.electionTicks} heartbeat=${c.heartbeatTicks} ` +
+    `preVote=${c.preVote} checkQuorum=${c.checkQuorum} inflight=${c.maxInflightMsgs} ` +
+    `maxSize=${c.maxSizePerMsg} snapEvery=${c.snapshotEvery} keep=${c.compactKeep} ` +
+    `defer=${c.readyDeferRate} loss=${c.network.lossRate} dup=${c.network.duplicateRate} ` +
+    `delay<=${c.network.maxDelayTicks}` +
+    (c.bugs === undefined ? '' : ` bugs=${Object.keys(c.bugs).join(',')}`)
+  );
+}
+
+/** A failure as printed by the specs and the soak: seed, invariant, how to replay, trace tail. */
+export function formatFailure(r: RunResult): string {
+  return [
+    `seed ${r.seed} FAILED ${r.invariant ?? '?'} at step ${r.failedAtStep ?? '?'} (of ${r.steps})`,
+    `  ${r.message ?? ''}`,
+    `  replay: SEED=${r.seed} STEPS=${r.steps} npm run test:sim`,
+    `  config: ${r.config}`,
+    `  state: ${r.state ?? ''}`,
+    '  trace tail:',
+    ...(r.trace ?? []).map((l) => `    ${l}`),
+  ].join('\n');
+}
