@@ -45,6 +45,7 @@ export class MemoryStorage implements Storage {
   private ents: Entry[] = [];
   private compactIndex = 0;
   private compactTerm = 0;
+  private confState: ConfState | null = null;
 
   /** `peers`: the initial membership of a fresh cluster (stored as the index-0 snapshot's ConfState). */
   constructor(peers?: { voters: readonly NodeId[]; learners?: readonly NodeId[] }) {
@@ -52,7 +53,15 @@ export class MemoryStorage implements Storage {
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {
-    return { hardState: this.hardState, confState: this.snap.metadata.confState };
+    return { hardState: this.hardState, confState: this.confState ?? this.snap.metadata.confState };
+  }
+
+  /**
+   * Records the membership in force at the applied index (what `applyConfChange` returned), so
+   * a restart that passes `applied` starts from it; cleared by a newer snapshot.
+   */
+  setConfState(cs: ConfState): void {
+    this.confState = { voters: [...cs.voters], learners: [...cs.learners] };
   }
 
   entries(lo: number, hi: number, maxBytes: number = Infinity): Entry[] {
@@ -135,6 +144,7 @@ export class MemoryStorage implements Storage {
   applySnapshot(s: Snapshot): void {
     if (s.metadata.index <= this.snap.metadata.index) throw new SnapshotOutOfDateError(s.metadata.index);
     this.snap = s;
+    this.confState = null;
     this.ents = [];
     this.compactIndex = s.metadata.index;
     this.compactTerm = s.metadata.term;
