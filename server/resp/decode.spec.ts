@@ -49,7 +49,12 @@ function byteByByte(input: string | Buffer, authRequired = false, protoMaxBulkLe
 }
 
 /** Asserts the same outcome whole and byte by byte. */
-function expectDecodes(input: string | Buffer, expected: Outcome, authRequired = false, protoMaxBulkLen?: number): void {
+function expectDecodes(
+  input: string | Buffer,
+  expected: Outcome,
+  authRequired = false,
+  protoMaxBulkLen?: number,
+): void {
   expect(whole(input, authRequired, protoMaxBulkLen), 'whole').to.deep.equal(expected);
   expect(byteByByte(input, authRequired, protoMaxBulkLen), 'byte by byte').to.deep.equal(expected);
 }
@@ -66,7 +71,10 @@ function multibulk(...args: (string | Buffer)[]): Buffer {
 describe('resp/decode', () => {
   describe('multibulk requests', () => {
     it('decodes one request', () => {
-      expectDecodes('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n', { requests: [['SET', 'k', 'value']], error: null });
+      expectDecodes('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n', {
+        requests: [['SET', 'k', 'value']],
+        error: null,
+      });
     });
 
     it('keeps arguments binary-safe (CR, LF, NUL, high bytes inside a bulk)', () => {
@@ -138,7 +146,10 @@ describe('resp/decode', () => {
 
   describe('inline requests', () => {
     it('splits on spaces and accepts LF or CRLF endings', () => {
-      expectDecodes('PING\r\nSET  k   v\nGET\tk\r\n', { requests: [['PING'], ['SET', 'k', 'v'], ['GET', 'k']], error: null });
+      expectDecodes('PING\r\nSET  k   v\nGET\tk\r\n', {
+        requests: [['PING'], ['SET', 'k', 'v'], ['GET', 'k']],
+        error: null,
+      });
     });
 
     it('ignores empty lines', () => {
@@ -173,7 +184,10 @@ describe('resp/decode', () => {
 
     it('rejects a line longer than 64 KB without a newline', () => {
       const input = 'A'.repeat(INLINE_MAX_BYTES + 1);
-      expect(whole(input)).to.deep.equal({ requests: [], error: 'ERR Protocol error: too big inline request' });
+      expect(whole(input)).to.deep.equal({
+        requests: [],
+        error: 'ERR Protocol error: too big inline request',
+      });
     });
 
     it('accepts a long line that does end within the limit', () => {
@@ -182,7 +196,10 @@ describe('resp/decode', () => {
     });
 
     it('mixes inline and multibulk requests in one stream', () => {
-      expectDecodes('PING\r\n*1\r\n$4\r\nPING\r\nECHO x\r\n', { requests: [['PING'], ['PING'], ['ECHO', 'x']], error: null });
+      expectDecodes('PING\r\n*1\r\n$4\r\nPING\r\nECHO x\r\n', {
+        requests: [['PING'], ['PING'], ['ECHO', 'x']],
+        error: null,
+      });
     });
   });
 
@@ -208,7 +225,9 @@ describe('resp/decode', () => {
     }
 
     it('rejects a `*` line longer than 64 KB without CR', () => {
-      expect(whole('*' + '1'.repeat(INLINE_MAX_BYTES + 1)).error).to.equal('ERR Protocol error: too big mbulk count string');
+      expect(whole('*' + '1'.repeat(INLINE_MAX_BYTES + 1)).error).to.equal(
+        'ERR Protocol error: too big mbulk count string',
+      );
     });
 
     it('rejects a `$` line longer than 64 KB without CR', () => {
@@ -223,8 +242,16 @@ describe('resp/decode', () => {
     });
 
     it('limits an unauthenticated client to 10 arguments of 16384 bytes', () => {
-      expectDecodes('*11\r\n', { requests: [], error: 'ERR Protocol error: unauthenticated multibulk length' }, true);
-      expectDecodes('*1\r\n$16385\r\n', { requests: [], error: 'ERR Protocol error: unauthenticated bulk length' }, true);
+      expectDecodes(
+        '*11\r\n',
+        { requests: [], error: 'ERR Protocol error: unauthenticated multibulk length' },
+        true,
+      );
+      expectDecodes(
+        '*1\r\n$16385\r\n',
+        { requests: [], error: 'ERR Protocol error: unauthenticated bulk length' },
+        true,
+      );
       const ten = multibulk(...Array.from({ length: 10 }, () => 'x'.repeat(16384)));
       expect(whole(ten, true).requests).to.have.length(1);
       // Without a password to give, the same request is fine.
@@ -251,7 +278,18 @@ describe('resp/decode', () => {
       expect(parse('9223372036854775807')).to.be.above(9e18);
     });
     it('rejects what string2ll rejects', () => {
-      for (const bad of ['', '-', '+1', '01', '-0', ' 1', '1 ', '1a', '9223372036854775808', '123456789012345678901']) {
+      for (const bad of [
+        '',
+        '-',
+        '+1',
+        '01',
+        '-0',
+        ' 1',
+        '1 ',
+        '1a',
+        '9223372036854775808',
+        '123456789012345678901',
+      ]) {
         expect(parse(bad), bad).to.be.NaN;
       }
     });
@@ -272,20 +310,24 @@ describe('resp/decode', () => {
     const request = fc.array(arg, { minLength: 1, maxLength: 6 });
     it('multibulk pipelines, cut at random points', () => {
       fc.assert(
-        fc.property(fc.array(request, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (requests, cuts) => {
-          const input = Buffer.concat(requests.map((r) => multibulk(...r)));
-          const points = [...new Set(cuts.map((c) => c % (input.length + 1)))].sort((a, b) => a - b);
-          const pieces: Buffer[] = [];
-          let last = 0;
-          for (const point of points) {
-            pieces.push(input.subarray(last, point));
-            last = point;
-          }
-          pieces.push(input.subarray(last));
-          const outcome = decodeIn(pieces);
-          expect(outcome.error).to.equal(null);
-          expect(outcome.requests).to.deep.equal(requests.map((r) => r.map((a) => a.toString('latin1'))));
-        }),
+        fc.property(
+          fc.array(request, { minLength: 1, maxLength: 8 }),
+          fc.array(fc.nat(), { maxLength: 12 }),
+          (requests, cuts) => {
+            const input = Buffer.concat(requests.map((r) => multibulk(...r)));
+            const points = [...new Set(cuts.map((c) => c % (input.length + 1)))].sort((a, b) => a - b);
+            const pieces: Buffer[] = [];
+            let last = 0;
+            for (const point of points) {
+              pieces.push(input.subarray(last, point));
+              last = point;
+            }
+            pieces.push(input.subarray(last));
+            const outcome = decodeIn(pieces);
+            expect(outcome.error).to.equal(null);
+            expect(outcome.requests).to.deep.equal(requests.map((r) => r.map((a) => a.toString('latin1'))));
+          },
+        ),
         { numRuns: 300 },
       );
     });
@@ -293,12 +335,15 @@ describe('resp/decode', () => {
     it('inline lines of plain words decode whole and byte by byte alike', () => {
       const word = fc.stringMatching(/^[a-zA-Z0-9_:.-]{1,12}$/);
       fc.assert(
-        fc.property(fc.array(fc.array(word, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 5 }), (lines) => {
-          const input = lines.map((words) => words.join(' ') + '\r\n').join('');
-          const expected = { requests: lines, error: null };
-          expect(whole(input)).to.deep.equal(expected);
-          expect(byteByByte(input)).to.deep.equal(expected);
-        }),
+        fc.property(
+          fc.array(fc.array(word, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 5 }),
+          (lines) => {
+            const input = lines.map((words) => words.join(' ') + '\r\n').join('');
+            const expected = { requests: lines, error: null };
+            expect(whole(input)).to.deep.equal(expected);
+            expect(byteByByte(input)).to.deep.equal(expected);
+          },
+        ),
         { numRuns: 200 },
       );
     });

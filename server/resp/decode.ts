@@ -322,7 +322,8 @@ export class RequestDecoder {
     if (lineEnd !== this.pos && this.buf[lineEnd - 1] === CR) lineEnd--;
     const line = this.buf.subarray(this.pos, lineEnd);
     const args = splitInlineArgs(line);
-    if (args === null) return this.fail('unbalanced-quotes', 'ERR Protocol error: unbalanced quotes in request');
+    if (args === null)
+      return this.fail('unbalanced-quotes', 'ERR Protocol error: unbalanced quotes in request');
     this.pos = newline + 1;
     this.consumed();
     return args;
@@ -347,7 +348,10 @@ export class RequestDecoder {
       return this.fail('invalid-mbulk-length', 'ERR Protocol error: invalid multibulk length');
     }
     if (count > UNAUTHENTICATED_MAX_ARGS && this.limits.authRequired) {
-      return this.fail('unauthenticated-mbulk-length', 'ERR Protocol error: unauthenticated multibulk length');
+      return this.fail(
+        'unauthenticated-mbulk-length',
+        'ERR Protocol error: unauthenticated multibulk length',
+      );
     }
     this.pos = cr + 2;
     this.consumed();
@@ -373,7 +377,10 @@ export class RequestDecoder {
         if (cr + 1 >= this.buf.length) return null;
         const first = this.buf[this.pos]!;
         if (first !== DOLLAR) {
-          return this.fail('expected-dollar', `ERR Protocol error: expected '$', got '${String.fromCharCode(first)}'`);
+          return this.fail(
+            'expected-dollar',
+            `ERR Protocol error: expected '$', got '${String.fromCharCode(first)}'`,
+          );
         }
         const length = parseRedisInteger(this.buf, this.pos + 1, cr);
         if (Number.isNaN(length) || length < 0 || length > this.limits.protoMaxBulkLen) {

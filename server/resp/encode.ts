@@ -201,7 +201,12 @@ function writeLine(out: OutputBuffer, prefix: string, text: string): void {
   out.bytes(CRLF);
 }
 
-function writeAggregate(out: OutputBuffer, prefix: string, items: readonly Reply[], protocol: Protocol): void {
+function writeAggregate(
+  out: OutputBuffer,
+  prefix: string,
+  items: readonly Reply[],
+  protocol: Protocol,
+): void {
   out.ascii(`${prefix}${items.length}\r\n`);
   for (const item of items) encodeReply(out, item, protocol);
 }

@@ -1,0 +1,300 @@
+/**
+ * The server's configuration: the `Config` values main.ts builds from flags and environment,
+ * and `ServerConfig`, the live ConfigStore behind CONFIG GET/SET (commands/context.ts).
+ *
+ * Parameters carry their redis.conf names and report what is TRUE for this server, so tools
+ * that ask (redis-benchmark asks for `save` and `appendonly`) learn how it really behaves.
+ * Error texts are Redis 7's. Listeners (`onChange`) let the server apply a change at once
+ * (loglevel, timeout); other values are read where used (maxclients at accept,
+ * proto-max-bulk-len at each request header, requirepass at each command).
+ *
+ * Must never read argv or env (main.ts does), touch sockets, or know commands.
+ */
+import type { ConfigStore } from '../commands/context.js';
+import { ConfigError } from './errors.js';
+import { fromRedisLevel, toRedisLevel, type LogLevel } from './log.js';
+
+export interface Config {
+  /** This node's id (data directory name, INFO, logs). */
+  nodeId: string;
+  port: number;
+  bind: string;
+  dataDir: string;
+  /** The password clients must AUTH with; null when none. */
+  requirePass: string | null;
+  maxClients: number;
+  /** Close a client idle this long; 0 = never (Redis `timeout`). */
+  timeoutSeconds: number;
+  /** The largest argument accepted (Redis proto-max-bulk-len). */
+  protoMaxBulkLen: number;
+  /** Close a client whose unprocessed input exceeds this (Redis client-query-buffer-limit). */
+  clientQueryBufferLimit: number;
+  /** Refuse non-loopback clients while no password is set (Redis protected-mode). */
+  protectedMode: boolean;
+  logLevel: LogLevel;
+  /** Close a client whose pending output exceeds this (client-output-buffer-limit normal hard). */
+  clientOutputBufferLimit: number;
+  /** Stop reading a client's requests while its pending output exceeds this. */
+  clientOutputPauseBytes: number;
+  /** Requests of one client being executed or waiting to be written, at most. */
+  maxRequestsInFlight: number;
+}
+
+export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
+  nodeId: 'n1',
+  port: 7001,
+  bind: '127.0.0.1',
+  dataDir: './data/n1',
+  requirePass: null,
+  maxClients: 10000,
+  timeoutSeconds: 0,
+  protoMaxBulkLen: 512 * 1024 * 1024,
+  clientQueryBufferLimit: 1024 * 1024 * 1024,
+  protectedMode: true,
+  logLevel: 'warn',
+  clientOutputBufferLimit: 256 * 1024 * 1024,
+  clientOutputPauseBytes: 1024 * 1024,
+  maxRequestsInFlight: 1024,
+});
+
+const INT_MAX = 2147483647;
+const LONG_MAX = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Parses a redis.conf memory value: bytes, or a number with k/kb/m/mb/g/gb (k = 1000,
+ * kb = 1024, as Redis's memtoull). Returns null when it is not one.
+ */
+export function parseMemory(text: string): number | null {
+  const match = /^(\d+)(k|kb|m|mb|g|gb|b)?$/i.exec(text.trim());
+  if (match === null) return null;
+  const units: Record<string, number> = {
+    b: 1,
+    k: 1e3,
+    kb: 1024,
+    m: 1e6,
+    mb: 1024 ** 2,
+    g: 1e9,
+    gb: 1024 ** 3,
+  };
+  const value = Number(match[1]) * (units[(match[2] ?? 'b').toLowerCase()] ?? 1);
+  return Number.isSafeInteger(value) ? value : null;
+}
+
+/**
+ * Redis's glob (stringmatchlen): `*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`. Case-insensitive,
+ * as CONFIG GET matches. Iterative with backtracking on the last `*` only, so it is linear-ish
+ * and cannot blow the stack on hostile patterns.
+ */
+export function globMatch(pattern: string, text: string): boolean {
+  const p = pattern.toLowerCase();
+  const s = text.toLowerCase();
+  let pi = 0;
+  let si = 0;
+  let starP = -1;
+  let starS = 0;
+  while (si < s.length) {
+    if (pi < p.length) {
+      const pc = p[pi]!;
+      if (pc === '*') {
+        while (p[pi] === '*') pi++;
+        if (pi === p.length) return true;
+        starP = pi;
+        starS = si;
+        continue;
+      }
+      const step = matchOne(p, pi, s[si]!);
+      if (step > 0) {
+        pi += step;
+        si++;
+        continue;
+      }
+    }
+    if (starP === -1) return false;
+    pi = starP;
+    si = ++starS;
+  }
+  while (p[pi] === '*') pi++;
+  return pi === p.length;
+}
+
+/** Matches one character of `s` at pattern position pi; returns the pattern length used, or 0. */
+function matchOne(p: string, pi: number, ch: string): number {
+  const pc = p[pi]!;
+  if (pc === '?') return 1;
+  if (pc === '\\' && pi + 1 < p.length) return p[pi + 1] === ch ? 2 : 0;
+  if (pc !== '[') return pc === ch ? 1 : 0;
+  let i = pi + 1;
+  const negate = p[i] === '^';
+  if (negate) i++;
+  let matched = false;
+  while (i < p.length && p[i] !== ']') {
+    if (p[i] === '\\' && i + 1 < p.length) {
+      if (p[i + 1] === ch) matched = true;
+      i += 2;
+    } else if (i + 2 < p.length && p[i + 1] === '-' && p[i + 2] !== ']') {
+      let lo = p[i]!;
+      let hi = p[i + 2]!;
+      if (lo > hi) [lo, hi] = [hi, lo];
+      if (ch >= lo && ch <= hi) matched = true;
+      i += 3;
+    } else {
+      if (p[i] === ch) matched = true;
+      i++;
+    }
+  }
+  // An unterminated class ends at the end of the pattern, as in Redis.
+  const used = i - pi + (i < p.length ? 1 : 0);
+  return matched !== negate ? used : 0;
+}
+
+interface Parameter {
+  readonly name: string;
+  get(): string;
+  /** Absent for immutable parameters. Throws ConfigError for a bad value. */
+  set?(value: string): void;
+}
+
+export type ConfigListener = (name: string, config: Readonly<Config>) => void;
+
+/** The live configuration: typed values for the server, redis.conf names for CONFIG. */
+export class ServerConfig implements ConfigStore {
+  private readonly values: Config;
+  private readonly parameters = new Map<string, Parameter>();
+  private readonly listeners: ConfigListener[] = [];
+
+  constructor(initial: Config) {
+    this.values = { ...initial };
+    const v = this.values;
+    const define = (parameter: Parameter): void => {
+      this.parameters.set(parameter.name, parameter);
+    };
+    define({ name: 'port', get: () => String(v.port) });
+    define({ name: 'bind', get: () => v.bind });
+    define({ name: 'dir', get: () => v.dataDir });
+    define({
+      name: 'requirepass',
+      get: () => v.requirePass ?? '',
+      set: (value) => {
+        v.requirePass = value === '' ? null : value;
+      },
+    });
+    define({
+      name: 'maxclients',
+      get: () => String(v.maxClients),
+      set: (value) => {
+        v.maxClients = integerIn('maxclients', value, 1, LONG_MAX);
+      },
+    });
+    define({
+      name: 'timeout',
+      get: () => String(v.timeoutSeconds),
+      set: (value) => {
+        v.timeoutSeconds = integerIn('timeout', value, 0, INT_MAX);
+      },
+    });
+    define({
+      name: 'proto-max-bulk-len',
+      get: () => String(v.protoMaxBulkLen),
+      set: (value) => {
+        v.protoMaxBulkLen = memoryIn('proto-max-bulk-len', value, 1024 * 1024, LONG_MAX);
+      },
+    });
+    define({
+      name: 'client-query-buffer-limit',
+      get: () => String(v.clientQueryBufferLimit),
+      set: (value) => {
+        v.clientQueryBufferLimit = memoryIn('client-query-buffer-limit', value, 1024 * 1024, LONG_MAX);
+      },
+    });
+    define({
+      name: 'protected-mode',
+      get: () => (v.protectedMode ? 'yes' : 'no'),
+      set: (value) => {
+        v.protectedMode = yesNo('protected-mode', value);
+      },
+    });
+    define({
+      name: 'loglevel',
+      get: () => toRedisLevel(v.logLevel),
+      set: (value) => {
+        const level = fromRedisLevel(value.toLowerCase());
+        if (level === null) {
+          throw failed(
+            'loglevel',
+            'argument(s) must be one of the following: debug, verbose, notice, warning, nothing',
+          );
+        }
+        v.logLevel = level;
+      },
+    });
+    // One logical database: SELECT 0 only.
+    define({ name: 'databases', get: () => '1' });
+    // No RDB snapshots are taken on a schedule: durability will come from the Raft log
+    // (next issue), not from `save` points. An empty `save` is how Redis says "never".
+    define({ name: 'save', get: () => '' });
+    // No append-only file: the Raft log plays that role (next issue); this node keeps no AOF.
+    define({ name: 'appendonly', get: () => 'no' });
+    // Normal clients are closed above the hard limit; there is no soft limit with a time (the
+    // server pauses reading instead), and no replica or pubsub clients exist.
+    define({
+      name: 'client-output-buffer-limit',
+      get: () => `normal ${v.clientOutputBufferLimit} 0 0 slave 0 0 0 pubsub 0 0 0`,
+    });
+  }
+
+  /** The current typed values (do not keep the object: it changes with CONFIG SET). */
+  get current(): Readonly<Config> {
+    return this.values;
+  }
+
+  onChange(listener: ConfigListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** CONFIG GET: every parameter whose name matches the glob (case-insensitive). */
+  get(pattern: string): [string, string][] {
+    const exact = this.parameters.get(pattern.toLowerCase());
+    if (exact !== undefined) return [[exact.name, exact.get()]];
+    const out: [string, string][] = [];
+    for (const parameter of this.parameters.values()) {
+      if (globMatch(pattern, parameter.name)) out.push([parameter.name, parameter.get()]);
+    }
+    return out;
+  }
+
+  /** CONFIG SET of one parameter; throws ConfigError with Redis's text when refused. */
+  set(name: string, value: string): void {
+    const parameter = this.parameters.get(name.toLowerCase());
+    if (parameter === undefined) {
+      throw new ConfigError(`ERR Unknown option or number of arguments for CONFIG SET - '${name}'`);
+    }
+    if (parameter.set === undefined) throw failed(parameter.name, "can't set immutable config");
+    parameter.set(value);
+    for (const listener of this.listeners) listener(parameter.name, this.values);
+  }
+}
+
+function failed(name: string, reason: string): ConfigError {
+  return new ConfigError(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${reason}`);
+}
+
+function integerIn(name: string, text: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(text)) throw failed(name, "argument couldn't be parsed into an integer");
+  const value = Number(text);
+  if (value < min || value > max) throw failed(name, `argument must be between ${min} and ${max} inclusive`);
+  return value;
+}
+
+function memoryIn(name: string, text: string, min: number, max: number): number {
+  const value = parseMemory(text);
+  if (value === null) throw failed(name, 'argument must be a memory value');
+  if (value < min || value > max) throw failed(name, `argument must be between ${min} and ${max} inclusive`);
+  return value;
+}
+
+function yesNo(name: string, text: string): boolean {
+  const lower = text.toLowerCase();
+  if (lower === 'yes') return true;
+  if (lower === 'no') return false;
+  throw failed(name, "argument must be 'yes' or 'no'");
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+/**
+ * The command-line entry: `concord server --port 7001 --data-dir ./data/n1 ...`.
+ *
+ * The ONLY place that reads argv and the environment. Every flag can also be set by an
+ * environment variable (named in --help); a flag beats the environment, which beats the
+ * default. Builds a Config, starts a ConcordNode, prints exactly one line to stdout once
+ * listening (`Concord listening on <host>:<port>`, which scripts and tests wait for) and logs
+ * the rest as JSON on stderr. SIGTERM/SIGINT (and the SHUTDOWN command) stop gracefully and
+ * exit 0; a second signal exits at once.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CONFIG, parseMemory, type Config } from './config.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
+import { ConcordNode } from './node.js';
+
+function integer(min: number, max: number) {
+  return (text: string): number => {
+    if (!/^-?\d+$/.test(text)) throw new InvalidArgumentError('not an integer.');
+    const value = Number(text);
+    if (value < min || value > max) throw new InvalidArgumentError(`must be between ${min} and ${max}.`);
+    return value;
+  };
+}
+
+function memory(min: number) {
+  return (text: string): number => {
+    const value = parseMemory(text);
+    if (value === null) throw new InvalidArgumentError('not a memory value (bytes, or with k/kb/m/mb/g/gb).');
+    if (value < min) throw new InvalidArgumentError(`must be at least ${min} bytes.`);
+    return value;
+  };
+}
+
+function yesNo(text: string): boolean {
+  const lower = text.toLowerCase();
+  if (['yes', 'true', '1'].includes(lower)) return true;
+  if (['no', 'false', '0'].includes(lower)) return false;
+  throw new InvalidArgumentError("must be 'yes' or 'no'.");
+}
+
+function option(flags: string, description: string, env: string): Option {
+  return new Option(flags, description).env(env);
+}
+
+interface ServerFlags {
+  port: number;
+  bind: string;
+  nodeId: string;
+  dataDir?: string;
+  requirepass?: string;
+  maxclients: number;
+  timeout: number;
+  protectedMode: boolean;
+  protoMaxBulkLen: number;
+  clientQueryBufferLimit: number;
+  clientOutputBufferLimit: number;
+  logLevel: LogLevel;
+}
+
+function buildConfig(flags: ServerFlags): Config {
+  return {
+    ...DEFAULT_CONFIG,
+    nodeId: flags.nodeId,
+    port: flags.port,
+    bind: flags.bind,
+    dataDir: flags.dataDir ?? `./data/${flags.nodeId}`,
+    requirePass: flags.requirepass === undefined || flags.requirepass === '' ? null : flags.requirepass,
+    maxClients: flags.maxclients,
+    timeoutSeconds: flags.timeout,
+    protectedMode: flags.protectedMode,
+    protoMaxBulkLen: flags.protoMaxBulkLen,
+    clientQueryBufferLimit: flags.clientQueryBufferLimit,
+    clientOutputBufferLimit: flags.clientOutputBufferLimit,
+    logLevel: flags.logLevel,
+  };
+}
+
+async function runServer(flags: ServerFlags): Promise<void> {
+  const config = buildConfig(flags);
+  const log = createLogger(config.logLevel);
+  let exiting = false;
+  const node = new ConcordNode({
+    config,
+    log,
+    onShutdown: (reason) => void stopAndExit(reason),
+  });
+
+  async function stopAndExit(reason: string): Promise<void> {
+    if (exiting) return;
+    exiting = true;
+    await node.stop(reason);
+    log.info({ reason }, 'stopped');
+    process.exit(0);
+  }
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (exiting) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    void stopAndExit(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
+
+  try {
+    const address = await node.start();
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    log.info(
+      { node: config.nodeId, dataDir: config.dataDir },
+      `Concord listening on ${host}:${address.port}`,
+    );
+    process.stdout.write(`Concord listening on ${host}:${address.port}\n`);
+  } catch (err) {
+    log.fatal({ err }, 'could not start');
+    process.stderr.write(`concord: could not start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('concord').description(
+    'Concord: a coordination server (locks, queues, coherent cache) speaking the Redis protocol.',
+  );
+  program
+    .command('server')
+    .description(
+      'Run a Concord node. Every option can also be set by the environment variable shown; a flag beats the environment, which beats the default.',
+    )
+    .addOption(
+      option('-p, --port <port>', 'TCP port for clients (0 = any free port)', 'CONCORD_PORT')
+        .argParser(integer(0, 65535))
+        .default(DEFAULT_CONFIG.port),
+    )
+    .addOption(
+      option('--bind <address>', 'address to listen on', 'CONCORD_BIND').default(DEFAULT_CONFIG.bind),
+    )
+    .addOption(option('--node-id <id>', "this node's id", 'CONCORD_NODE_ID').default(DEFAULT_CONFIG.nodeId))
+    .addOption(option('--data-dir <path>', 'data directory (default: ./data/<node-id>)', 'CONCORD_DATA_DIR'))
+    .addOption(
+      option(
+        '--requirepass <password>',
+        'password clients must AUTH with (default: none)',
+        'CONCORD_REQUIREPASS',
+      ),
+    )
+    .addOption(
+      option('--maxclients <n>', 'most clients connected at once', 'CONCORD_MAXCLIENTS')
+        .argParser(integer(1, 1_000_000))
+        .default(DEFAULT_CONFIG.maxClients),
+    )
+    .addOption(
+      option('--timeout <seconds>', 'close clients idle this long (0 = never)', 'CONCORD_TIMEOUT')
+        .argParser(integer(0, 2147483647))
+        .default(DEFAULT_CONFIG.timeoutSeconds),
+    )
+    .addOption(
+      option(
+        '--protected-mode <yes|no>',
+        'with no password, accept clients from loopback addresses only',
+        'CONCORD_PROTECTED_MODE',
+      )
+        .argParser(yesNo)
+        .default(DEFAULT_CONFIG.protectedMode, 'yes'),
+    )
+    .addOption(
+      option(
+        '--proto-max-bulk-len <bytes>',
+        'largest request argument (k/kb/m/mb/g/gb)',
+        'CONCORD_PROTO_MAX_BULK_LEN',
+      )
+        .argParser(memory(1024 * 1024))
+        .default(DEFAULT_CONFIG.protoMaxBulkLen, '512mb'),
+    )
+    .addOption(
+      option(
+        '--client-query-buffer-limit <bytes>',
+        'close a client whose unprocessed input exceeds this',
+        'CONCORD_CLIENT_QUERY_BUFFER_LIMIT',
+      )
+        .argParser(memory(1024 * 1024))
+        .default(DEFAULT_CONFIG.clientQueryBufferLimit, '1gb'),
+    )
+    .addOption(
+      option(
+        '--client-output-buffer-limit <bytes>',
+        'close a client whose unsent replies exceed this',
+        'CONCORD_CLIENT_OUTPUT_BUFFER_LIMIT',
+      )
+        .argParser(memory(1024 * 1024))
+        .default(DEFAULT_CONFIG.clientOutputBufferLimit, '256mb'),
+    )
+    .addOption(
+      option('--log-level <level>', 'log level (JSON logs on stderr)', 'CONCORD_LOG_LEVEL')
+        .choices(LOG_LEVELS)
+        .default(DEFAULT_CONFIG.logLevel),
+    )
+    .action((flags: ServerFlags) => runServer(flags));
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);
