@@ -134,6 +134,8 @@ export class Cluster {
   /** Node ids ever created, in order; never reused (as etcd requires). */
   private readonly pool: NodeId[];
   private liveList: SimNode[] = [];
+  /** The bootstrap membership, held in every node's index-0 snapshot. */
+  private readonly bootstrapVoters: NodeId[];
 
   constructor(
     prng: Prng,
@@ -146,6 +148,7 @@ export class Cluster {
     this.trace = trace ?? new Trace(64);
     this.pool = Array.from({ length: options.maxNodes }, (_, i) => `n${i + 1}`);
     const voters = this.pool.slice(0, options.initialVoters);
+    this.bootstrapVoters = voters;
     for (const id of voters) {
       const node = new SimNode(id, new MemoryStorage({ voters }), this.nodePrngs.fork());
       this.nodes.set(id, node);
@@ -350,7 +353,11 @@ export class Cluster {
       case ConfChangeType.AddLearner:
       case ConfChangeType.AddVoter:
         if (!this.nodes.has(cc.node)) {
-          const node = new SimNode(cc.node, new MemoryStorage(), this.nodePrngs.fork());
+          // A joining node starts from the same index-0 state as the founders: the bootstrap
+          // membership lives in the index-0 snapshot, which a leader never sends, so a node
+          // started empty would replay the log's conf changes from an empty configuration.
+          const storage = new MemoryStorage({ voters: this.bootstrapVoters });
+          const node = new SimNode(cc.node, storage, this.nodePrngs.fork());
           this.nodes.set(cc.node, node);
           this.trace.add(this.clock.now, `create ${cc.node}`);
           this.start(node);

@@ -139,15 +139,15 @@ export function runSeed(options: RunOptions): RunResult {
 /** One step of the random schedule. */
 function randomStep(cluster: Cluster, prng: Prng): void {
   const r = prng.float();
-  if (r < 0.22) {
+  if (r < 0.12) {
     cluster.tick();
     if (cluster.clock.now % 16 === 0) cluster.expireReads(10 * cluster.options.electionTicks);
   } else if (r < 0.82) {
     if (!cluster.deliverOne()) cluster.tick();
-  } else if (r < 0.89) {
+  } else if (r < 0.92) {
     const live = cluster.liveNodes;
     if (live.length > 0) cluster.propose(prng.pick(live));
-  } else if (r < 0.93) {
+  } else if (r < 0.965) {
     const live = cluster.liveNodes;
     if (live.length > 0) cluster.read(prng.pick(live));
   } else {
@@ -158,7 +158,7 @@ function randomStep(cluster: Cluster, prng: Prng): void {
 function fault(cluster: Cluster, prng: Prng): void {
   const nodes = [...cluster.nodes.values()].filter((n) => !n.decommissioned);
   const ids = nodes.map((n) => n.id);
-  switch (prng.int(10)) {
+  switch (prng.int(12)) {
     case 0: {
       const live = cluster.liveNodes;
       if (live.length > 0) cluster.crash(prng.pick(live).id);
@@ -190,6 +190,8 @@ function fault(cluster: Cluster, prng: Prng): void {
       break;
     }
     case 5:
+    case 10:
+    case 11:
       cluster.network.healLinks();
       cluster.trace.add(cluster.clock.now, 'heal links');
       break;
