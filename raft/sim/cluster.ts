@@ -23,6 +23,7 @@ import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } f
 import { MemoryStorage } from '../storage.js';
 import { SimClock } from './clock.js';
 import { InvariantChecker, chainHash, entryKey } from './invariants.js';
+import type { InvariantName } from './invariants.js';
 import { SimNetwork } from './network.js';
 import type { NetworkOptions } from './network.js';
 import { Prng } from './prng.js';
@@ -48,6 +49,8 @@ export interface ClusterOptions {
   maxPendingPerNode: number;
   network: NetworkOptions;
   bugs?: BugFlags;
+  /** Checks switched off (only LeaderCompleteness), to show another check catches a fault. */
+  disabledChecks?: readonly InvariantName[];
 }
 
 /** The application's state machine: a hash of the applied prefix and a count of writes. */
@@ -111,7 +114,7 @@ const decoder = new TextDecoder();
 export class Cluster {
   readonly clock = new SimClock();
   readonly network: SimNetwork;
-  readonly checker = new InvariantChecker();
+  readonly checker: InvariantChecker;
   readonly nodes = new Map<NodeId, SimNode>();
   readonly trace: Trace;
   readonly stats: ClusterStats = {
@@ -142,6 +145,10 @@ export class Cluster {
     readonly options: ClusterOptions,
     trace?: Trace,
   ) {
+    this.checker = new InvariantChecker({
+      maxPendingReads: 1024,
+      ...(options.disabledChecks === undefined ? {} : { disabled: options.disabledChecks }),
+    });
     this.prng = prng.fork();
     this.nodePrngs = prng.fork();
     this.network = new SimNetwork(prng.fork(), options.network);
@@ -231,10 +238,17 @@ export class Cluster {
     this.trace.add(now, 'tick');
   }
 
-  /** Delivers one due message (random among those due); false if none was due. */
-  deliverOne(): boolean {
+  /**
+   * Delivers one due message (random among those due); false if none was due. A message
+   * `accept` refuses is dropped instead (targeted schedules use it as a selective link).
+   */
+  deliverOne(accept?: (m: Message) => boolean): boolean {
     const m = this.network.takeDue();
     if (m === undefined) return false;
+    if (accept !== undefined && !accept(m)) {
+      this.trace.add(this.clock.now, `drop ${describeMessage(m)}`);
+      return true;
+    }
     const node = this.nodes.get(m.to);
     if (node?.core == null) return true;
     this.trace.addMessage(this.clock.now, m);
@@ -251,6 +265,19 @@ export class Cluster {
         if (deferRate > 0 && this.prng.chance(deferRate)) break;
         this.handleReady(node, core, core.ready());
       }
+    }
+  }
+
+  /**
+   * Delivers due messages until none is left (bounded), handling every Ready at once and
+   * observing after each delivery. For targeted schedules and the heal phase.
+   */
+  settle(accept?: (m: Message) => boolean, maxDeliveries = 10_000): void {
+    this.processReadies(0);
+    this.observe();
+    for (let i = 0; i < maxDeliveries && this.deliverOne(accept); i++) {
+      this.processReadies(0);
+      this.observe();
     }
   }
 

@@ -32,6 +32,8 @@ export interface RunOptions {
   traceLines?: number;
   /** Skip the heal phase (liveness is not checked). */
   skipHeal?: boolean;
+  /** Ticks the heal phase may take (default 60 election timeouts). */
+  healBudgetTicks?: number;
 }
 
 export interface RunResult {
@@ -92,7 +94,7 @@ export function runSeed(options: RunOptions): RunResult {
   };
   const schedule = root.fork();
   const trace = new Trace(Math.max(8, options.traceLines ?? 40));
-  const healBudget = 60 * config.electionTicks;
+  const healBudget = options.healBudgetTicks ?? 60 * config.electionTicks;
   let cluster: Cluster | undefined;
   let step = 0;
   let healTicks = 0;
@@ -258,7 +260,7 @@ function heal(cluster: Cluster, budget: number, trace: Trace, steps: number): nu
   let marker: { index: number; term: number; leader: SimNode } | undefined;
   for (let t = 0; t <= budget; t++) {
     trace.step = steps + t;
-    drain(cluster);
+    cluster.settle();
     const leader = cluster.leader();
     if (leader !== undefined && leader.core !== null) {
       const term = leader.core.status().term;
@@ -278,16 +280,6 @@ function heal(cluster: Cluster, budget: number, trace: Trace, steps: number): nu
     `no leader committed a fresh write on every member within ${budget} ticks after healing` +
       (marker === undefined ? ' (no write was accepted)' : ` (write at ${marker.index}/${marker.term} on ${marker.leader.id})`),
   );
-}
-
-/** Delivers every due message (bounded), handling Readys as they come. */
-function drain(cluster: Cluster): void {
-  for (let i = 0; i < 10_000 && cluster.deliverOne(); i++) {
-    cluster.processReadies(0);
-    cluster.observe();
-  }
-  cluster.processReadies(0);
-  cluster.observe();
 }
 
 /** Every member of the leader's configuration applied the marker, and it was acknowledged. */

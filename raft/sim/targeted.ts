@@ -1,0 +1,112 @@
+/**
+ * Targeted fault schedules for faults that random runs reach too rarely. Each drives a
+ * Cluster step by step (campaigns, crashes, partitions, selective message drops) with the
+ * same invariant checks as a random run, and throws InvariantViolation when one breaks.
+ *
+ * figure8: the paper's Figure 8 (§5.4.2). A leader that counts replicas of an entry from an
+ * earlier term toward commitment (BugFlags.commitOldTermEntries) commits it, crashes, and a
+ * leader elected with a conflicting entry of a later term overwrites it. A correct core must
+ * run the same schedule without any violation.
+ *
+ * This module must never use Math.random or Date; the schedule is fixed, the cluster's Prng
+ * only breaks ties the schedule does not care about.
+ */
+import type { BugFlags } from '../core.js';
+import { MessageType, Role } from '../messages.js';
+import type { Message, NodeId } from '../messages.js';
+import { Cluster } from './cluster.js';
+import type { ClusterOptions } from './cluster.js';
+import type { InvariantName } from './invariants.js';
+import { Prng } from './prng.js';
+
+/** A quiet 5-node cluster: no timeouts fire (nobody ticks), no loss, no delay. */
+function quietOptions(bugs: BugFlags | undefined, disabledChecks: readonly InvariantName[]): ClusterOptions {
+  return {
+    initialVoters: 5,
+    maxNodes: 5,
+    electionTicks: 1000,
+    heartbeatTicks: 1,
+    preVote: false,
+    checkQuorum: false,
+    maxInflightMsgs: 1,
+    maxSizePerMsg: 1, // one entry per App message, so a schedule can drop single entries
+    maxUncommittedBytes: 1 << 20,
+    snapshotEvery: 1000,
+    compactKeep: 0,
+    readyDeferRate: 0,
+    maxPendingPerNode: 64,
+    network: { lossRate: 0, duplicateRate: 0, minDelayTicks: 0, maxDelayTicks: 0, maxInFlight: 1024 },
+    ...(bugs === undefined ? {} : { bugs }),
+    disabledChecks,
+  };
+}
+
+/** Campaigns at `id` until it leads (each rejection teaches it a higher term), bounded. */
+function elect(cluster: Cluster, id: NodeId, accept?: (m: Message) => boolean): void {
+  const node = cluster.nodes.get(id);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    node?.core?.campaign();
+    cluster.settle(accept);
+    if (node?.core?.status().role === Role.Leader) return;
+  }
+  throw new Error(`figure8 schedule: ${id} could not be elected: ${cluster.describe()}`);
+}
+
+/**
+ * Runs the Figure 8 schedule; returns the cluster for inspection. Throws InvariantViolation
+ * when the core breaks an invariant (expected with commitOldTermEntries).
+ */
+export function figure8(bugs?: BugFlags, disabledChecks: readonly InvariantName[] = [], seed = 8): Cluster {
+  const cluster = new Cluster(new Prng(seed), quietOptions(bugs, disabledChecks));
+  const net = cluster.network;
+  const [s1, s2, s3, s4, s5] = ['n1', 'n2', 'n3', 'n4', 'n5'] as const;
+  // (a) S1 leads term 1 and commits its empty entry 1 everywhere, then replicates entry 2
+  //     (term 1) to S2 only.
+  elect(cluster, s1);
+  net.partition([[s1, s2], [s3, s4, s5]]);
+  const leader1 = cluster.nodes.get(s1);
+  if (leader1 === undefined || cluster.propose(leader1) === undefined) throw new Error('figure8: S1 refused the write');
+  cluster.settle();
+  // (b) S1 crashes. S5 is elected by S3, S4 and itself and appends its empty entry at index 2
+  //     (a later term), then crashes before sending it anywhere.
+  cluster.crash(s1);
+  net.healLinks();
+  net.partition([[s1, s2], [s3, s4, s5]]);
+  elect(cluster, s5, (m) => m.type !== MessageType.App && m.type !== MessageType.Heartbeat);
+  cluster.crash(s5);
+  // (c) S1 restarts and is elected by S2, S3 and itself. It brings S3 up to entry 2 (term 1)
+  //     but no follower gets its own term's entry 3 except S2: entry 2 now sits on a majority.
+  cluster.restart(s1);
+  net.healLinks();
+  net.partition([[s1, s2, s3], [s4, s5]]);
+  const follower3 = cluster.nodes.get(s3);
+  // Drop an App to S3 only if S3 would accept entry 3 from it (its prev entry is in S3's log);
+  // the probes S3 rejects and the App carrying entry 2 alone go through.
+  const withholdEntry3 = (m: Message): boolean =>
+    !(
+      m.type === MessageType.App &&
+      m.to === s3 &&
+      m.entries.some((e) => e.index >= 3) &&
+      m.index <= (follower3?.storage.lastIndex() ?? 0)
+    );
+  elect(cluster, s1, withholdEntry3);
+  cluster.settle(withholdEntry3);
+  // (d) S1 crashes; S5 restarts and is elected by S3, S4 and itself (its last term beats
+  //     theirs) and overwrites entry 2. Only a core that committed entry 2 in (c) breaks here.
+  cluster.crash(s1);
+  cluster.restart(s5);
+  net.healLinks();
+  net.partition([[s1, s2], [s3, s4, s5]]);
+  elect(cluster, s5);
+  const leader5 = cluster.nodes.get(s5);
+  if (leader5 !== undefined) cluster.propose(leader5);
+  cluster.settle();
+  // Heal: everyone converges on S5's log.
+  cluster.restart(s1);
+  net.healLinks();
+  for (let t = 0; t < 50; t++) {
+    cluster.tick();
+    cluster.settle();
+  }
+  return cluster;
+}
