@@ -66,6 +66,9 @@ interface Slot {
 /** How long a closing connection waits for the peer before destroying the socket. */
 const CLOSE_LINGER_MS = 2000;
 
+/** Output batched for one chunk of requests is written early once it reaches this size. */
+const FLUSH_EARLY_BYTES = 64 * 1024;
+
 const NO_LAST_COMMAND = Buffer.alloc(0);
 
 export class Connection implements ClientSession, DecoderLimits {
@@ -228,6 +231,8 @@ export class Connection implements ClientSession, DecoderLimits {
         return;
       }
       this.run(argv);
+      // Big replies go out as they come, so the pause check below sees them.
+      if (this.out.length >= FLUSH_EARLY_BYTES) this.flush();
       if (this.closeAfterReply) {
         this.closing = true;
         this.closeWhenDone();

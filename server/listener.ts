@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { ClientSession, ServerContext, ServerStats } from '../commands/context.js';
-import type { ServerConfig } from './config.js';
+import type { Config, ServerConfig } from './config.js';
 import { Connection, type ConnectionHost, type ConnectionStats, type RequestHandler } from './connection.js';
 import type { Logger } from './log.js';
 
@@ -53,6 +53,22 @@ export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
   const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
   return plain.startsWith('127.') || plain === '::1';
+}
+
+/**
+ * Whether a new client may stay: null, or the error line it gets before being closed.
+ * maxclients first, then protected mode (Redis 7: protected-mode yes, no password, and a peer
+ * that is not loopback), as Redis's acceptCommonHandler and clientAcceptHandler order them.
+ */
+export function admissionRefusal(
+  config: Pick<Config, 'maxClients' | 'protectedMode' | 'requirePass'>,
+  connectedClients: number,
+  remoteAddress: string | undefined,
+): string | null {
+  if (connectedClients >= config.maxClients) return MAX_CLIENTS_ERROR;
+  if (config.protectedMode && config.requirePass === null && !isLoopback(remoteAddress))
+    return PROTECTED_MODE_ERROR;
+  return null;
 }
 
 export class RespServer implements ServerContext {
@@ -165,13 +181,12 @@ export class RespServer implements ServerContext {
       socket.destroy();
       return;
     }
-    if (this.connections.size >= config.maxClients) {
-      this.reject(socket, MAX_CLIENTS_ERROR);
-      return;
-    }
-    if (config.protectedMode && config.requirePass === null && !isLoopback(socket.remoteAddress)) {
-      this.log.warn({ addr: socket.remoteAddress }, 'refused a non-loopback client in protected mode');
-      this.reject(socket, PROTECTED_MODE_ERROR);
+    const refusal = admissionRefusal(config, this.connections.size, socket.remoteAddress);
+    if (refusal !== null) {
+      if (refusal === PROTECTED_MODE_ERROR) {
+        this.log.warn({ addr: socket.remoteAddress }, 'refused a non-loopback client in protected mode');
+      }
+      this.reject(socket, refusal);
       return;
     }
     this.counters.totalConnectionsReceived++;
