@@ -63,11 +63,11 @@ export class Dispatcher {
     if (first === undefined) return error('ERR empty command');
     const name = first.toString('latin1');
     let entry = this.lookup.get(name) ?? this.lookup.get(name.toLowerCase());
-    if (entry === undefined) return unknownCommand(name, argv);
+    if (entry === undefined) return unknownCommand(first, argv);
     let start = 1;
-    if (entry.subcommands !== null) {
-      const subArg = argv[1];
-      if (subArg === undefined) return wrongArity(entry.spec.name);
+    const subArg = argv[1];
+    // A container alone runs itself if its arity allows (COMMAND); else the arity check fails.
+    if (entry.subcommands !== null && subArg !== undefined) {
       const subName = subArg.toString('latin1').toLowerCase();
       const sub = entry.subcommands.get(subName);
       if (sub === undefined) {
@@ -150,7 +150,8 @@ function sanitize(s: string): string {
 }
 
 /** `ERR unknown command 'x', with args beginning with: 'a' 'b' ` exactly as Redis 7 words it. */
-function unknownCommand(name: string, argv: readonly Buffer[]): Reply {
+function unknownCommand(nameArg: Buffer, argv: readonly Buffer[]): Reply {
+  const name = nameArg.toString();
   let args = '';
   for (let i = 1; i < argv.length && args.length < QUOTE_LIMIT; i++) {
     const a = argv[i]!.toString();

@@ -3,8 +3,9 @@
  * (`keys/set.ts`, `admin/ping.ts` ...) exports. The registry, dispatch, COMMAND INFO/DOCS and
  * docs/commands.md are all derived from these values, so a command is described exactly once.
  *
- * This module owns types only; it must never import a command file or the table (command files
- * import it, so an import back would be a cycle).
+ * This module owns the types and the small constructors command files use to build handlers;
+ * it must never import a command file or the table (command files import it, so an import back
+ * would be a cycle).
  */
 import type { CommandContext } from './context.js';
 import type { Reply } from './reply.js';
@@ -104,8 +105,8 @@ export interface ReadHandler<Q> {
 /** A change: `parse` builds the typed operation, `reply` turns its applied result into a Reply. */
 export interface WriteHandler<O extends Operation> {
   readonly kind: 'write';
-  parse(args: ArgCursor): O;
-  reply(result: Result, op: O): Reply;
+  parse(this: void, args: ArgCursor): O;
+  reply(this: void, result: Result, op: O): Reply;
 }
 
 export type Handler = LocalHandler | ReadHandler<unknown> | WriteHandler<Operation>;
@@ -118,6 +119,11 @@ export interface CommandSpec {
   readonly flags: readonly CommandFlag[];
   readonly aclCategories: readonly string[];
   readonly keys: KeyPositions;
+  /**
+   * Redis 7 key-spec flags for COMMAND INFO/GETKEYSANDFLAGS ("RO", "RW", "OW", "RM", "access",
+   * "update", "insert", "delete"...). Default: RW+update for write commands, RO+access otherwise.
+   */
+  readonly keySpecFlags?: readonly string[];
   readonly docs: CommandDocs;
   readonly handler: Handler;
   readonly subcommands?: readonly CommandSpec[];
@@ -132,4 +138,20 @@ export interface DispatchInfo {
   readonly commands: ReadonlyMap<string, CommandSpec>;
   readonly requirePass: () => string | null;
   readonly executor: Executor;
+}
+
+/** Builds a read handler with its query type checked, stored type-erased in the table. */
+export function readHandler<Q>(h: {
+  parse(this: void, args: ArgCursor): Q;
+  query(this: void, sm: StateMachine, q: Q, nowMs: number): Reply;
+}): ReadHandler<unknown> {
+  return { kind: 'read', parse: h.parse, query: h.query };
+}
+
+/** Builds a write handler with its operation type checked. */
+export function writeHandler<O extends Operation>(h: {
+  parse(this: void, args: ArgCursor): O;
+  reply(this: void, result: Result, op: O): Reply;
+}): WriteHandler<Operation> {
+  return { kind: 'write', parse: h.parse, reply: h.reply };
 }

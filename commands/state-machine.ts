@@ -13,6 +13,9 @@
 import assert from 'node:assert';
 import { KeyStore } from './keys/store.js';
 
+export type SetCondition = 'always' | 'nx' | 'xx';
+export type ExpireMode = 'none' | 'ttl' | 'at' | 'keep';
+
 /** A change to the state. Every variant has a codec tag in codec.ts; tags never change. */
 export type Operation =
   | {
@@ -20,18 +23,24 @@ export type Operation =
       readonly key: Buffer;
       readonly value: Buffer;
       /** 'nx': only if absent; 'xx': only if present. */
-      readonly condition: 'always' | 'nx' | 'xx';
-      /** Absolute expiry (ms since epoch), or null for none (or KEEPTTL). */
-      readonly expireAtMs: number | null;
-      /** Keep the key's current expiry (KEEPTTL); expireAtMs is then null. */
-      readonly keepTtl: boolean;
+      readonly condition: SetCondition;
+      /**
+       * 'none': no expiry (clears any); 'ttl': expireMs from the entry's time (EX/PX);
+       * 'at': expireMs is absolute ms since epoch (EXAT/PXAT); 'keep': keep the current one.
+       */
+      readonly expire: ExpireMode;
+      /** Milliseconds for 'ttl' (> 0) and 'at' (> 0); 0 otherwise. */
+      readonly expireMs: number;
       /** Return the previous value (SET ... GET). */
       readonly get: boolean;
     }
   | { readonly type: 'keys.del'; readonly keys: readonly Buffer[] }
   | { readonly type: 'keys.incrby'; readonly key: Buffer; readonly delta: bigint }
   | { readonly type: 'keys.mset'; readonly pairs: readonly (readonly [Buffer, Buffer])[] }
+  /** FLUSHALL and FLUSHDB (Concord has one database). */
   | { readonly type: 'keys.flushall' };
+
+export type SetOperation = Extract<Operation, { type: 'keys.set' }>;
 
 export type OperationType = Operation['type'];
 

@@ -6,16 +6,71 @@
  * admin/ping.ts ...) and is only listed here.
  */
 import type { CommandSpec } from './spec.js';
+import { auth } from './admin/auth.js';
+import { client } from './admin/client.js';
+import { command } from './admin/command.js';
+import { config } from './admin/config.js';
+import { echo } from './admin/echo.js';
+import { hello } from './admin/hello.js';
+import { info } from './admin/info.js';
 import { ping } from './admin/ping.js';
+import { quit } from './admin/quit.js';
+import { reset } from './admin/reset.js';
+import { select } from './admin/select.js';
+import { shutdown } from './admin/shutdown.js';
+import { time } from './admin/time.js';
+import { dbsize } from './keys/dbsize.js';
+import { del } from './keys/del.js';
+import { exists } from './keys/exists.js';
+import { flushall, flushdb } from './keys/flushall.js';
+import { get } from './keys/get.js';
+import { decr, decrby, incr, incrby } from './keys/incr.js';
+import { mget } from './keys/mget.js';
+import { mset } from './keys/mset.js';
+import { set } from './keys/set.js';
 
 /** Every top-level command, in documentation order. */
-export const COMMANDS: readonly CommandSpec[] = [ping];
+export const COMMANDS: readonly CommandSpec[] = [
+  // keyspace
+  get,
+  set,
+  del,
+  exists,
+  incr,
+  incrby,
+  decr,
+  decrby,
+  mget,
+  mset,
+  dbsize,
+  flushall,
+  flushdb,
+  // connection
+  ping,
+  echo,
+  hello,
+  auth,
+  select,
+  quit,
+  reset,
+  client,
+  // server
+  info,
+  config,
+  time,
+  shutdown,
+  command,
+];
 
-/** Lower-case name -> spec. */
+/** Lower-case name -> spec. Throws on a duplicate or a malformed spec (a programming error). */
 export function buildTable(commands: readonly CommandSpec[] = COMMANDS): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
   for (const spec of commands) {
     if (table.has(spec.name)) throw new Error(`duplicate command ${spec.name}`);
+    if (spec.name !== spec.name.toLowerCase() || spec.name.includes('|')) {
+      throw new Error(`bad top-level command name ${spec.name}`);
+    }
+    if (spec.arity === 0) throw new Error(`command ${spec.name} has arity 0`);
     table.set(spec.name, spec);
   }
   return table;

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert';
 import { parseInt64 } from '../args.js';
-import type { Result } from '../state-machine.js';
+import type { Result, SetOperation } from '../state-machine.js';
 
 export interface StoredValue {
   value: Buffer;
@@ -71,17 +71,7 @@ export class KeyStore {
 
   // ---- writes (called only from StateMachine.apply) ----
 
-  set(
-    op: {
-      readonly key: Buffer;
-      readonly value: Buffer;
-      readonly condition: 'always' | 'nx' | 'xx';
-      readonly expireAtMs: number | null;
-      readonly keepTtl: boolean;
-      readonly get: boolean;
-    },
-    nowMs: number,
-  ): Result {
+  set(op: SetOperation, nowMs: number): Result {
     const k = op.key.toString('latin1');
     let current = this.map.get(k);
     if (current !== undefined && current.expireAtMs !== 0 && current.expireAtMs <= nowMs) {
@@ -92,7 +82,25 @@ export class KeyStore {
     if ((op.condition === 'nx' && current !== undefined) || (op.condition === 'xx' && current === undefined)) {
       return previous === null ? SET_NOT_WRITTEN : { type: 'set', written: false, previous };
     }
-    const expireAtMs = op.keepTtl ? (current?.expireAtMs ?? 0) : (op.expireAtMs ?? 0);
+    let expireAtMs: number;
+    switch (op.expire) {
+      case 'none':
+        expireAtMs = 0;
+        break;
+      case 'ttl':
+        expireAtMs = nowMs + op.expireMs;
+        break;
+      case 'at':
+        expireAtMs = op.expireMs;
+        break;
+      case 'keep':
+        expireAtMs = current?.expireAtMs ?? 0;
+        break;
+      default: {
+        const unknown: never = op.expire;
+        throw new Error(`unknown expire mode ${String(unknown)}`);
+      }
+    }
     if (expireAtMs !== 0 && expireAtMs <= nowMs) {
       // An expiry already past deletes the key, as Redis 7 does.
       if (current !== undefined) this.remove(k, current);

@@ -1,0 +1,191 @@
+/**
+ * CONFIG: reads and changes the server's parameters through ServerContext.config (the server
+ * owns the parameters and their validation; this file owns the command syntax).
+ *
+ * Format:
+ *   CONFIG GET parameter [parameter ...]
+ *   CONFIG SET parameter value [parameter value ...]
+ *   CONFIG RESETSTAT
+ *   CONFIG REWRITE
+ *   CONFIG HELP
+ *
+ * Reply:
+ *   GET: map (flat array in RESP2) of each matching parameter (glob patterns) to its value.
+ *   SET: OK; all or nothing — when one parameter is refused, those already set are put back
+ *   and the refusal (`-ERR CONFIG SET failed (possibly related to argument 'x') - ...`) is the
+ *   reply. RESETSTAT and REWRITE: an error, Concord supports neither (its statistics are
+ *   counters owned by the server, and it has no config file to rewrite).
+ */
+import { wrongArity } from '../args.js';
+import { containerHandler, helpReply } from '../help.js';
+import { OK, bulk, error, map, type Reply } from '../reply.js';
+import { NO_KEYS, type CommandSpec } from '../spec.js';
+
+const FLAGS = ['admin', 'noscript', 'loading', 'stale'] as const;
+const ACL = ['@admin', '@slow', '@dangerous'];
+
+const HELP_LINES = [
+  'GET <pattern>',
+  '    Return parameters matching the glob-like <pattern> and their values.',
+  'SET <directive> <value>',
+  '    Set the configuration <directive> to <value>.',
+  'RESETSTAT',
+  '    Not supported by Concord.',
+  'REWRITE',
+  '    Not supported by Concord.',
+];
+
+const configGet: CommandSpec = {
+  name: 'config|get',
+  arity: -3,
+  flags: ['admin', 'noscript', 'loading', 'stale'],
+  aclCategories: ACL,
+  keys: NO_KEYS,
+  docs: {
+    summary: 'Returns the effective values of configuration parameters.',
+    since: '2.0.0',
+    group: 'server',
+    complexity: 'O(N) when N is the number of configuration parameters provided',
+    arguments: [{ name: 'parameter', type: 'string', multiple: true }],
+    format: 'CONFIG GET parameter [parameter ...]',
+    reply: 'Map (flat array in RESP2) of matching parameters to their values.',
+  },
+  handler: {
+    kind: 'local',
+    run(ctx, args): Reply {
+      const seen = new Map<string, string>();
+      for (const pattern of args.rest()) {
+        for (const [name, value] of ctx.server.config.get(pattern.toString())) {
+          if (!seen.has(name)) seen.set(name, value);
+        }
+      }
+      return map([...seen].map(([name, value]) => [bulk(name), bulk(value)] as const));
+    },
+  },
+};
+
+const configSet: CommandSpec = {
+  name: 'config|set',
+  arity: -4,
+  flags: ['admin', 'noscript', 'loading', 'stale'],
+  aclCategories: ACL,
+  keys: NO_KEYS,
+  docs: {
+    summary: 'Sets configuration parameters in-flight.',
+    since: '2.0.0',
+    group: 'server',
+    complexity: 'O(N) when N is the number of configuration parameters provided',
+    arguments: [
+      {
+        name: 'data',
+        type: 'block',
+        multiple: true,
+        arguments: [
+          { name: 'parameter', type: 'string' },
+          { name: 'value', type: 'string' },
+        ],
+      },
+    ],
+    format: 'CONFIG SET parameter value [parameter value ...]',
+    reply: 'Simple string OK; on a refusal nothing is changed and the refusal is the reply.',
+  },
+  handler: {
+    kind: 'local',
+    run(ctx, args): Reply {
+      if (args.remaining % 2 !== 0) wrongArity('config|set');
+      const config = ctx.server.config;
+      const pairs: [string, string][] = [];
+      const names = new Set<string>();
+      while (args.hasMore()) {
+        const name = args.requiredString().toLowerCase();
+        const value = args.requiredString();
+        if (names.has(name)) {
+          return error(`ERR CONFIG SET failed (possibly related to argument '${name}') - duplicate parameter`);
+        }
+        names.add(name);
+        pairs.push([name, value]);
+      }
+      const applied: [string, string][] = [];
+      try {
+        for (const [name, value] of pairs) {
+          const before = config.get(name).find(([n]) => n === name);
+          config.set(name, value);
+          if (before !== undefined) applied.push([name, before[1]]);
+        }
+      } catch (e) {
+        // Put back what was already set, then let the refusal (a ConfigError) become the reply.
+        for (const [name, value] of applied.reverse()) config.set(name, value);
+        throw e;
+      }
+      return OK;
+    },
+  },
+};
+
+function unsupported(name: string, summary: string, since: string, message: string): CommandSpec {
+  return {
+    name: `config|${name}`,
+    arity: 2,
+    flags: FLAGS,
+    aclCategories: ACL,
+    keys: NO_KEYS,
+    docs: {
+      summary,
+      since,
+      group: 'server',
+      complexity: 'O(1)',
+      format: `CONFIG ${name.toUpperCase()}`,
+      reply: `An error: ${message}`,
+    },
+    handler: { kind: 'local', run: () => error(`ERR ${message}`) },
+  };
+}
+
+export const config: CommandSpec = {
+  name: 'config',
+  arity: -2,
+  flags: [],
+  aclCategories: ['@slow'],
+  keys: NO_KEYS,
+  docs: {
+    summary: 'A container for server configuration commands.',
+    since: '2.0.0',
+    group: 'server',
+    complexity: 'Depends on subcommand.',
+    format: 'CONFIG <subcommand> [arguments]',
+    reply: 'Depends on the subcommand.',
+  },
+  handler: containerHandler('config'),
+  subcommands: [
+    configGet,
+    configSet,
+    unsupported(
+      'resetstat',
+      'Resets the server\'s statistics.',
+      '2.0.0',
+      'CONFIG RESETSTAT is not supported by Concord',
+    ),
+    unsupported(
+      'rewrite',
+      'Persists the effective configuration to file.',
+      '2.8.0',
+      'CONFIG REWRITE is not supported by Concord: it has no config file to rewrite',
+    ),
+    {
+      name: 'config|help',
+      arity: 2,
+      flags: ['loading', 'stale'],
+      aclCategories: ['@slow'],
+      keys: NO_KEYS,
+      docs: {
+        summary: 'Returns helpful text about the different subcommands.',
+        since: '5.0.0',
+        group: 'server',
+        complexity: 'O(1)',
+        format: 'CONFIG HELP',
+        reply: 'Array of simple strings.',
+      },
+      handler: { kind: 'local', run: () => helpReply('config', HELP_LINES) },
+    },
+  ],
+};

@@ -1,0 +1,185 @@
+/**
+ * INFO: server figures in Redis's text format ("# Section" headers, "field:value" lines, CRLF,
+ * a blank line between sections). Only real figures: a field Concord cannot measure is left
+ * out rather than invented.
+ *
+ * Format:
+ *   INFO [section [section ...]]
+ *
+ * Reply:
+ *   Bulk string (verbatim "txt" in RESP3). Sections: server, clients, memory, persistence,
+ *   stats, replication, cpu, keyspace; "default" and "all"/"everything" give all of them;
+ *   unknown sections are ignored (empty reply if nothing matches), as in Redis.
+ */
+import { arch, machine, release, type } from 'node:os';
+import type { CommandContext } from '../context.js';
+import { verbatim, type Reply } from '../reply.js';
+import { NO_KEYS, type CommandSpec } from '../spec.js';
+import type { StateMachine } from '../state-machine.js';
+import { CONCORD_VERSION, REDIS_VERSION } from '../version.js';
+
+export const SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu', 'keyspace'] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface KeyspaceFigures {
+  readonly keys: number;
+  readonly expires: number;
+}
+
+function keyspaceFigures(sm: StateMachine): KeyspaceFigures {
+  return { keys: sm.keys.size, expires: sm.keys.expires };
+}
+
+/** Bytes as Redis's bytesToHuman: "1.23M". */
+export function bytesToHuman(n: number): string {
+  const units = ['K', 'M', 'G', 'T', 'P'];
+  if (n < 1024) return `${n}B`;
+  let d = n / 1024;
+  for (const unit of units) {
+    if (d < 1024) return `${d.toFixed(2)}${unit}`;
+    d /= 1024;
+  }
+  return `${n}B`;
+}
+
+function cpuSeconds(micros: number): string {
+  return (micros / 1e6).toFixed(6);
+}
+
+function configValue(ctx: CommandContext, name: string): string | undefined {
+  for (const [k, v] of ctx.server.config.get(name)) if (k === name) return v;
+  return undefined;
+}
+
+function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures | null): string[] {
+  const server = ctx.server;
+  switch (name) {
+    case 'server': {
+      const nowMs = Date.now();
+      const uptimeS = Math.floor((nowMs - server.startedAtMs) / 1000);
+      return [
+        `redis_version:${REDIS_VERSION}`,
+        `concord_version:${CONCORD_VERSION}`,
+        'redis_mode:standalone',
+        `os:${type()} ${release()} ${machine()}`,
+        `arch_bits:${arch().endsWith('64') ? 64 : 32}`,
+        `process_id:${process.pid}`,
+        `run_id:${server.runId}`,
+        `tcp_port:${server.tcpPort}`,
+        `server_time_usec:${nowMs * 1000}`,
+        `uptime_in_seconds:${uptimeS}`,
+        `uptime_in_days:${Math.floor(uptimeS / 86400)}`,
+        `executable:${process.execPath}`,
+        `node_version:${process.versions.node}`,
+      ];
+    }
+    case 'clients': {
+      const stats = server.stats();
+      const lines = [`connected_clients:${stats.connectedClients}`];
+      const maxClients = configValue(ctx, 'maxclients');
+      if (maxClients !== undefined) lines.push(`maxclients:${maxClients}`);
+      lines.push('blocked_clients:0');
+      return lines;
+    }
+    case 'memory': {
+      const mem = process.memoryUsage();
+      const used = mem.heapUsed + mem.external;
+      const lines = [
+        `used_memory:${used}`,
+        `used_memory_human:${bytesToHuman(used)}`,
+        `used_memory_rss:${mem.rss}`,
+        `used_memory_rss_human:${bytesToHuman(mem.rss)}`,
+        `used_memory_heap_total:${mem.heapTotal}`,
+        `used_memory_external:${mem.external}`,
+      ];
+      const maxMemory = configValue(ctx, 'maxmemory');
+      if (maxMemory !== undefined) lines.push(`maxmemory:${maxMemory}`);
+      return lines;
+    }
+    case 'persistence':
+      return ['loading:0', 'async_loading:0'];
+    case 'stats': {
+      const stats = server.stats();
+      return [
+        `total_connections_received:${stats.totalConnectionsReceived}`,
+        `total_commands_processed:${stats.totalCommandsProcessed}`,
+        `total_net_input_bytes:${stats.totalNetInputBytes}`,
+        `total_net_output_bytes:${stats.totalNetOutputBytes}`,
+        `rejected_connections:${stats.rejectedConnections}`,
+      ];
+    }
+    case 'replication':
+      return ['role:master', 'connected_slaves:0'];
+    case 'cpu': {
+      const cpu = process.cpuUsage();
+      return [`used_cpu_sys:${cpuSeconds(cpu.system)}`, `used_cpu_user:${cpuSeconds(cpu.user)}`];
+    }
+    case 'keyspace':
+      if (keyspace === null || keyspace.keys === 0) return [];
+      return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];
+    default: {
+      const unknown: never = name;
+      throw new Error(`unknown INFO section ${String(unknown)}`);
+    }
+  }
+}
+
+const HEADERS: Record<Section, string> = {
+  server: 'Server',
+  clients: 'Clients',
+  memory: 'Memory',
+  persistence: 'Persistence',
+  stats: 'Stats',
+  replication: 'Replication',
+  cpu: 'CPU',
+  keyspace: 'Keyspace',
+};
+
+/** The INFO text for the requested sections (already resolved and in order). */
+export function infoText(ctx: CommandContext, sections: readonly Section[], keyspace: KeyspaceFigures | null): string {
+  const parts: string[] = [];
+  for (const name of sections) {
+    const lines = section(ctx, name, keyspace);
+    parts.push(`# ${HEADERS[name]}\r\n` + lines.map((l) => l + '\r\n').join(''));
+  }
+  return parts.join('\r\n');
+}
+
+/** Requested names -> sections in Redis's order; unknown names are ignored. */
+export function resolveSections(requested: readonly string[]): Section[] {
+  if (requested.length === 0) return [...SECTIONS];
+  const wanted = new Set<string>();
+  for (const r of requested) {
+    const name = r.toLowerCase();
+    if (name === 'default' || name === 'all' || name === 'everything') return [...SECTIONS];
+    wanted.add(name);
+  }
+  return SECTIONS.filter((s) => wanted.has(s));
+}
+
+export const info: CommandSpec = {
+  name: 'info',
+  arity: -1,
+  flags: ['loading', 'stale'],
+  aclCategories: ['@slow', '@dangerous'],
+  keys: NO_KEYS,
+  docs: {
+    summary: 'Returns information and statistics about the server.',
+    since: '1.0.0',
+    group: 'server',
+    complexity: 'O(1)',
+    arguments: [{ name: 'section', type: 'string', optional: true, multiple: true }],
+    format: 'INFO [section [section ...]]',
+    reply: 'Bulk string (verbatim in RESP3): "# Section" headers and "field:value" lines, CRLF-separated.',
+  },
+  handler: {
+    kind: 'local',
+    run(ctx, args, runtime): Reply | Promise<Reply> {
+      const sections = resolveSections(args.rest().map((a) => a.toString()));
+      if (!sections.includes('keyspace')) return verbatim(infoText(ctx, sections, null));
+      const figures = runtime.executor.read(keyspaceFigures, undefined);
+      if (figures instanceof Promise) return figures.then((k) => verbatim(infoText(ctx, sections, k)));
+      return verbatim(infoText(ctx, sections, figures));
+    },
+  },
+};

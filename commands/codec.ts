@@ -1,0 +1,231 @@
+/**
+ * The operation codec: how typed operations are stored as bytes in the Raft log.
+ *
+ * Layout: [format version u8][tag u16 BE][fields...]. Buffers are [length u32 BE][bytes];
+ * integers that fit a double are float64 BE; int64 values are BigInt64 BE; enums are u8.
+ *
+ * Owns the tag table. Tags and enum codes are permanent: a log written by any past version must
+ * still decode, so a tag is never renumbered or reused, a field is never reordered, and a new
+ * field means a new format version (decoders keep reading every older version).
+ * Must never encode argv: only typed operations cross this boundary.
+ */
+import type { ExpireMode, Operation, OperationType, SetCondition } from './state-machine.js';
+
+export const CODEC_VERSION = 1;
+
+/** Permanent tags. Append only. */
+const TAGS = {
+  'keys.set': 1,
+  'keys.del': 2,
+  'keys.incrby': 3,
+  'keys.mset': 4,
+  'keys.flushall': 5,
+} as const satisfies Record<OperationType, number>;
+
+const CONDITIONS: readonly SetCondition[] = ['always', 'nx', 'xx'];
+const EXPIRE_MODES: readonly ExpireMode[] = ['none', 'ttl', 'at', 'keep'];
+
+/** A log entry whose bytes are not a valid operation (corruption or a newer format). */
+export class CodecError extends Error {
+  override readonly name = 'CodecError';
+}
+
+class Writer {
+  private buf: Buffer;
+  private pos = 0;
+  constructor(sizeHint: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(16, sizeHint));
+  }
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  u8(v: number): void {
+    this.ensure(1);
+    this.pos = this.buf.writeUInt8(v, this.pos);
+  }
+  u16(v: number): void {
+    this.ensure(2);
+    this.pos = this.buf.writeUInt16BE(v, this.pos);
+  }
+  u32(v: number): void {
+    this.ensure(4);
+    this.pos = this.buf.writeUInt32BE(v, this.pos);
+  }
+  f64(v: number): void {
+    this.ensure(8);
+    this.pos = this.buf.writeDoubleBE(v, this.pos);
+  }
+  i64(v: bigint): void {
+    this.ensure(8);
+    this.pos = this.buf.writeBigInt64BE(v, this.pos);
+  }
+  bytes(b: Buffer): void {
+    this.u32(b.length);
+    this.ensure(b.length);
+    this.pos += b.copy(this.buf, this.pos);
+  }
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+class Reader {
+  private pos = 0;
+  constructor(private readonly buf: Buffer) {}
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new CodecError('truncated operation');
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf.readUInt8(this.pos++);
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleBE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+  i64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+  /** A copy, so a decoded operation never pins the log's buffer. */
+  bytes(): Buffer {
+    const n = this.u32();
+    this.need(n);
+    const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return b;
+  }
+  /** A count of items that each take at least `minItemBytes`: bounded by what is left. */
+  count(minItemBytes: number): number {
+    const n = this.u32();
+    if (n * minItemBytes > this.buf.length - this.pos) throw new CodecError('count exceeds operation size');
+    return n;
+  }
+  end(): void {
+    if (this.pos !== this.buf.length) throw new CodecError('trailing bytes after operation');
+  }
+}
+
+function buffersSize(bufs: readonly Buffer[]): number {
+  let n = 0;
+  for (const b of bufs) n += 4 + b.length;
+  return n;
+}
+
+export function encodeOperation(op: Operation): Buffer {
+  switch (op.type) {
+    case 'keys.set': {
+      const w = header(op.type, 4 + op.key.length + 4 + op.value.length + 11);
+      w.bytes(op.key);
+      w.bytes(op.value);
+      w.u8(CONDITIONS.indexOf(op.condition));
+      w.u8(EXPIRE_MODES.indexOf(op.expire));
+      w.f64(op.expireMs);
+      w.u8(op.get ? 1 : 0);
+      return w.finish();
+    }
+    case 'keys.del': {
+      const w = header(op.type, 4 + buffersSize(op.keys));
+      w.u32(op.keys.length);
+      for (const k of op.keys) w.bytes(k);
+      return w.finish();
+    }
+    case 'keys.incrby': {
+      const w = header(op.type, 4 + op.key.length + 8);
+      w.bytes(op.key);
+      w.i64(op.delta);
+      return w.finish();
+    }
+    case 'keys.mset': {
+      let size = 4;
+      for (const [k, v] of op.pairs) size += 8 + k.length + v.length;
+      const w = header(op.type, size);
+      w.u32(op.pairs.length);
+      for (const [k, v] of op.pairs) {
+        w.bytes(k);
+        w.bytes(v);
+      }
+      return w.finish();
+    }
+    case 'keys.flushall':
+      return header(op.type, 0).finish();
+    default: {
+      const unknown: never = op;
+      throw new Error(`no codec for ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+function header(type: OperationType, bodyBytes: number): Writer {
+  const w = new Writer(3 + bodyBytes);
+  w.u8(CODEC_VERSION);
+  w.u16(TAGS[type]);
+  return w;
+}
+
+/** Decodes bytes written by encodeOperation (any format version so far). Throws CodecError. */
+export function decodeOperation(data: Buffer): Operation {
+  const r = new Reader(data);
+  const version = r.u8();
+  if (version !== 1) throw new CodecError(`unknown operation format version ${version}`);
+  const tag = r.u16();
+  let op: Operation;
+  switch (tag) {
+    case TAGS['keys.set']: {
+      const key = r.bytes();
+      const value = r.bytes();
+      const condition = CONDITIONS[r.u8()];
+      const expire = EXPIRE_MODES[r.u8()];
+      const expireMs = r.f64();
+      const get = r.u8();
+      if (condition === undefined || expire === undefined || get > 1) throw new CodecError('bad keys.set fields');
+      op = { type: 'keys.set', key, value, condition, expire, expireMs, get: get === 1 };
+      break;
+    }
+    case TAGS['keys.del']: {
+      const n = r.count(4);
+      const keys: Buffer[] = [];
+      for (let i = 0; i < n; i++) keys.push(r.bytes());
+      op = { type: 'keys.del', keys };
+      break;
+    }
+    case TAGS['keys.incrby']: {
+      const key = r.bytes();
+      op = { type: 'keys.incrby', key, delta: r.i64() };
+      break;
+    }
+    case TAGS['keys.mset']: {
+      const n = r.count(8);
+      const pairs: [Buffer, Buffer][] = [];
+      for (let i = 0; i < n; i++) pairs.push([r.bytes(), r.bytes()]);
+      op = { type: 'keys.mset', pairs };
+      break;
+    }
+    case TAGS['keys.flushall']:
+      op = { type: 'keys.flushall' };
+      break;
+    default:
+      throw new CodecError(`unknown operation tag ${tag}`);
+  }
+  r.end();
+  return op;
+}

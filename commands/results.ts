@@ -1,0 +1,20 @@
+/**
+ * Turning state machine Results into Replies, shared by the write commands. A Result of the
+ * wrong type for the command is a broken invariant (the state machine and the command disagree
+ * about the operation), so it crashes through node:assert instead of guessing a reply.
+ */
+import assert from 'node:assert';
+import { OK, error, integer, type Reply } from './reply.js';
+import type { Result } from './state-machine.js';
+
+export function okReply(result: Result): Reply {
+  if (result.type === 'error') return error(result.message);
+  assert(result.type === 'ok', `expected an ok result, got ${result.type}`);
+  return OK;
+}
+
+export function integerReply(result: Result): Reply {
+  if (result.type === 'error') return error(result.message);
+  assert(result.type === 'integer', `expected an integer result, got ${result.type}`);
+  return integer(result.value);
+}
