@@ -166,6 +166,8 @@ export class RaftCore {
   private prevSoft: SoftState;
   private prevHard: HardState;
   private outstanding: Outstanding | null = null;
+  /** A TimeoutNow arrived while a committed conf change was unapplied: campaign after applying. */
+  private campaignAfterApply = false;
 
   constructor(config: RaftConfig) {
     assert.ok(config.heartbeatTicks >= 1, 'raft: heartbeatTicks must be >= 1');
@@ -480,6 +482,10 @@ export class RaftCore {
         this.uncommittedBytes = Math.max(0, this.uncommittedBytes - size);
       }
     }
+    if (this.campaignAfterApply && !this.hasUnappliedConfChanges()) {
+      this.campaignAfterApply = false;
+      if (this.role === Role.Follower) this.hup(true);
+    }
   }
 
   status(): RaftStatus {
@@ -538,6 +544,7 @@ export class RaftCore {
     this.readOnly.reset();
     this.pendingReadRequests = [];
     this.needBroadcast = false;
+    this.campaignAfterApply = false;
   }
 
   private becomeFollower(term: number, leader: NodeId | null): void {
@@ -796,8 +803,12 @@ export class RaftCore {
         this.handleSnapshot(m);
         return;
       case MessageType.TimeoutNow:
-        // Thesis §3.10: campaign at once, without pre-vote (we know the leader is alive).
-        this.hup(true);
+        // Thesis §3.10: campaign at once, without pre-vote (we know the leader is alive). If a
+        // committed conf change is not applied yet (typically the one removing the old leader,
+        // whose commit index arrived in the same batch), campaign right after applying it.
+        if (!this.promotable()) return;
+        if (this.hasUnappliedConfChanges()) this.campaignAfterApply = true;
+        else this.hup(true);
         return;
       case MessageType.ReadIndexResp:
         if (m.context !== null && this.readStates.length < this.maxPendingReads) {

@@ -1,0 +1,862 @@
+/**
+ * Unit specs of the pure core, driven through its public API by a tiny synchronous harness:
+ * each node's Ready is persisted into its MemoryStorage, its messages are queued and then
+ * delivered (or dropped by a partition), committed entries are applied. Deterministic: a
+ * seeded PRNG per node, no timers. The randomized simulation lives in raft/sim/.
+ */
+import { expect } from 'chai';
+import { RaftCore } from './core.js';
+import type { BugFlags, RaftConfig } from './core.js';
+import { NotLeaderError, ProposalDroppedError } from './errors.js';
+import {
+  ConfChangeType,
+  decodeConfChange,
+  EntryType,
+  entrySize,
+  MessageType,
+  Role,
+  message,
+} from './messages.js';
+import type { Entry, Message, NodeId, ReadState, Snapshot } from './messages.js';
+import { ProgressState } from './progress.js';
+import { MemoryStorage } from './storage.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+interface TestNode {
+  id: NodeId;
+  storage: MemoryStorage;
+  core: RaftCore;
+  applied: Entry[];
+  readStates: ReadState[];
+  snapshots: Snapshot[];
+}
+
+type Options = Partial<Omit<RaftConfig, 'id' | 'storage'>>;
+
+const defaults = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxInflightMsgs: 256,
+  maxSizePerMsg: 1024 * 1024,
+  preVote: false,
+  checkQuorum: false,
+};
+
+class Cluster {
+  readonly nodes = new Map<NodeId, TestNode>();
+  queue: Message[] = [];
+  /** Every message delivered, in order (for transcripts and counting). */
+  delivered: Message[] = [];
+  /** Directed links that drop messages: "from->to". */
+  readonly cut = new Set<string>();
+  /** Extra drop rule. */
+  drop: ((m: Message) => boolean) | null = null;
+
+  constructor(
+    ids: NodeId[],
+    readonly options: Options = {},
+    private readonly seed = 1,
+  ) {
+    for (const id of ids) this.add(id, new MemoryStorage({ voters: ids }));
+  }
+
+  add(id: NodeId, storage: MemoryStorage, extra: Options = {}): TestNode {
+    const index = this.nodes.size + 1;
+    const core = new RaftCore({
+      ...defaults,
+      random: mulberry32(this.seed * 1000 + index),
+      ...this.options,
+      ...extra,
+      id,
+      storage,
+    });
+    const node: TestNode = { id, storage, core, applied: [], readStates: [], snapshots: [] };
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  /** Rebuilds a node's core from its storage (a crash and restart). */
+  restart(id: NodeId, extra: Options = {}): TestNode {
+    const old = this.n(id);
+    const core = new RaftCore({
+      ...defaults,
+      random: mulberry32(this.seed * 7777),
+      ...this.options,
+      ...extra,
+      id,
+      storage: old.storage,
+      applied: old.applied.length > 0 ? old.applied[old.applied.length - 1]!.index : 0,
+    });
+    old.core = core;
+    return old;
+  }
+
+  n(id: NodeId): TestNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  core(id: NodeId): RaftCore {
+    return this.n(id).core;
+  }
+
+  /** Drains one node's Ready loop following the Ready contract. */
+  processReady(id: NodeId): void {
+    const node = this.n(id);
+    while (node.core.hasReady()) {
+      const rd = node.core.ready();
+      if (rd.hardState !== null) node.storage.setHardState(rd.hardState);
+      if (rd.snapshot !== null) {
+        node.storage.applySnapshot(rd.snapshot);
+        node.snapshots.push(rd.snapshot);
+      }
+      node.storage.append(rd.entries);
+      this.queue.push(...rd.messages);
+      for (const e of rd.committedEntries) {
+        node.applied.push(e);
+        if (e.type === EntryType.ConfChange) {
+          node.storage.setConfState(node.core.applyConfChange(decodeConfChange(e.data)));
+        }
+      }
+      node.readStates.push(...rd.readStates);
+      node.core.advance();
+    }
+  }
+
+  blocked(m: Message): boolean {
+    return this.cut.has(`${m.from}->${m.to}`) || (this.drop !== null && this.drop(m)) || !this.nodes.has(m.to);
+  }
+
+  /** Delivers what is queued now; returns how many were delivered. */
+  deliver(): number {
+    const q = this.queue;
+    this.queue = [];
+    let count = 0;
+    for (const m of q) {
+      if (this.blocked(m)) continue;
+      this.delivered.push(m);
+      if (this.delivered.length > 100_000) this.delivered.splice(0, 50_000);
+      this.n(m.to).core.step(m);
+      count++;
+    }
+    return count;
+  }
+
+  /** Runs Ready loops and deliveries until quiet. */
+  stabilize(): void {
+    for (let round = 0; round < 10_000; round++) {
+      for (const id of this.nodes.keys()) this.processReady(id);
+      if (this.queue.length === 0) return;
+      this.deliver();
+    }
+    throw new Error('cluster did not quiesce');
+  }
+
+  /** `ticks` rounds of: tick every node (or the given ones), then stabilize. */
+  tick(ticks: number, ids: NodeId[] = [...this.nodes.keys()]): void {
+    for (let i = 0; i < ticks; i++) {
+      for (const id of ids) this.core(id).tick();
+      this.stabilize();
+    }
+  }
+
+  isolate(id: NodeId): void {
+    for (const other of this.nodes.keys()) {
+      if (other === id) continue;
+      this.cut.add(`${id}->${other}`);
+      this.cut.add(`${other}->${id}`);
+    }
+  }
+
+  heal(): void {
+    this.cut.clear();
+    this.drop = null;
+  }
+
+  leaders(): NodeId[] {
+    return [...this.nodes.values()].filter((n) => n.core.status().role === Role.Leader).map((n) => n.id);
+  }
+
+  /** Elects `id` by an explicit campaign. */
+  elect(id: NodeId): void {
+    this.core(id).campaign();
+    this.stabilize();
+    expect(this.core(id).status().role).to.equal(Role.Leader);
+  }
+
+  logTerms(id: NodeId): number[] {
+    const s = this.n(id).storage;
+    const out: number[] = [];
+    for (let i = s.firstIndex(); i <= s.lastIndex(); i++) out.push(s.term(i));
+    return out;
+  }
+
+  appliedData(id: NodeId): string[] {
+    return this.n(id)
+      .applied.filter((e) => e.type === EntryType.Normal)
+      .map((e) => dec.decode(e.data));
+  }
+
+  propose(id: NodeId, ...data: string[]): void {
+    for (const d of data) this.core(id).propose(enc.encode(d));
+    this.stabilize();
+  }
+}
+
+function entries(terms: number[]): Entry[] {
+  return terms.map((term, i) => ({ index: i + 1, term, type: EntryType.Normal, data: enc.encode(`${i + 1}@${term}`) }));
+}
+
+/** A storage holding a log with the given terms and a hard state. */
+function storageWith(voters: NodeId[], terms: number[], term: number, commit = 0): MemoryStorage {
+  const s = new MemoryStorage({ voters });
+  s.append(entries(terms));
+  s.setHardState({ term, vote: null, commit });
+  return s;
+}
+
+function transcript(c: Cluster): string {
+  return JSON.stringify(c.delivered, (_k, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v));
+}
+
+describe('RaftCore', () => {
+  describe('elections (§3.4, §5.2)', () => {
+    it('ticking alone elects exactly one leader; everyone agrees', () => {
+      for (const seed of [1, 2, 3, 4, 5]) {
+        const c = new Cluster(['a', 'b', 'c'], {}, seed);
+        for (let i = 0; i < 100 && c.leaders().length === 0; i++) c.tick(1);
+        const leaders = c.leaders();
+        expect(leaders, `seed ${seed}`).to.have.length(1);
+        const term = c.core(leaders[0]!).status().term;
+        for (const n of c.nodes.values()) {
+          expect(n.core.status().leader).to.equal(leaders[0]);
+          expect(n.core.status().term).to.equal(term);
+        }
+        // Thesis §6.4: the new leader's empty entry commits and is applied everywhere.
+        for (const n of c.nodes.values()) {
+          expect(n.applied.map((e) => e.type)).to.deep.equal([EntryType.Empty]);
+        }
+      }
+    });
+
+    it('election timeouts are randomized in [electionTicks, 2*electionTicks) from the injected PRNG', () => {
+      const firstCampaign = new Set<number>();
+      for (let seed = 1; seed <= 20; seed++) {
+        const storage = new MemoryStorage({ voters: ['a', 'b', 'c'] });
+        const core = new RaftCore({ ...defaults, id: 'a', storage, random: mulberry32(seed) });
+        let ticks = 0;
+        while (core.status().role === Role.Follower && ticks < 100) {
+          core.tick();
+          ticks++;
+        }
+        expect(core.status().role).to.equal(Role.Candidate);
+        expect(ticks).to.be.within(10, 19);
+        firstCampaign.add(ticks);
+      }
+      expect(firstCampaign.size).to.be.greaterThan(3);
+    });
+
+    it('the same seed gives byte-identical message transcripts', () => {
+      const run = (seed: number) => {
+        const c = new Cluster(['a', 'b', 'c'], { preVote: true, checkQuorum: true }, seed);
+        c.tick(40);
+        const leader = c.leaders()[0]!;
+        c.propose(leader, 'x', 'y');
+        c.isolate(leader);
+        c.tick(40);
+        return transcript(c);
+      };
+      expect(run(9)).to.equal(run(9));
+      expect(run(9).length).to.be.greaterThan(1000);
+    });
+
+    it('a candidate with an out-of-date log is refused (§5.4.1); the voteWithoutLogCheck bug elects it', () => {
+      for (const bug of [false, true]) {
+        const c = new Cluster([]);
+        const bugs: BugFlags = { voteWithoutLogCheck: bug };
+        c.add('a', storageWith(['a', 'b', 'c'], [1, 1], 1), { bugs });
+        c.add('b', storageWith(['a', 'b', 'c'], [1, 1], 1), { bugs });
+        c.add('c', storageWith(['a', 'b', 'c'], [1], 1), { bugs });
+        c.core('c').campaign();
+        c.stabilize();
+        expect(c.core('c').status().role).to.equal(bug ? Role.Leader : Role.Follower);
+      }
+    });
+
+    it('votes at most once per term (Election Safety); the forgetVote bug votes twice', () => {
+      for (const bug of [false, true]) {
+        const core = new RaftCore({
+          ...defaults,
+          id: 'a',
+          storage: new MemoryStorage({ voters: ['a', 'b', 'c'] }),
+          random: mulberry32(1),
+          bugs: { forgetVote: bug },
+        });
+        core.step(message({ type: MessageType.Vote, from: 'b', to: 'a', term: 1 }));
+        core.step(message({ type: MessageType.Vote, from: 'c', to: 'a', term: 1 }));
+        const resp = core.ready().messages.filter((m) => m.type === MessageType.VoteResp);
+        expect(resp.map((m) => [m.to, m.reject])).to.deep.equal([
+          ['b', false],
+          ['c', !bug],
+        ]);
+        core.advance();
+      }
+    });
+
+    it('persists the vote before the VoteResp leaves (hard state in the same Ready)', () => {
+      const core = new RaftCore({
+        ...defaults,
+        id: 'a',
+        storage: new MemoryStorage({ voters: ['a', 'b', 'c'] }),
+        random: mulberry32(1),
+      });
+      core.step(message({ type: MessageType.Vote, from: 'b', to: 'a', term: 3 }));
+      const rd = core.ready();
+      expect(rd.hardState).to.deep.equal({ term: 3, vote: 'b', commit: 0 });
+      expect(rd.messages[0]!.type).to.equal(MessageType.VoteResp);
+    });
+
+    it('restarts from storage with its term, vote, commit and log', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'one', 'two');
+      const before = c.core('b').status();
+      c.restart('b');
+      const after = c.core('b').status();
+      expect([after.term, after.vote, after.commit, after.lastIndex, after.applied]).to.deep.equal([
+        before.term,
+        before.vote,
+        before.commit,
+        before.lastIndex,
+        before.applied,
+      ]);
+      c.propose('a', 'three');
+      expect(c.appliedData('b')).to.deep.equal(['one', 'two', 'three']);
+    });
+  });
+
+  describe('PreVote (§9.6) and CheckQuorum (§6.2, §4.2.3)', () => {
+    for (const preVote of [true, false]) {
+      it(`a node cut off and rejoining ${preVote ? 'does not disrupt' : 'disrupts (without PreVote)'} the leader`, () => {
+        const c = new Cluster(['a', 'b', 'c'], { preVote });
+        c.elect('a');
+        const term = c.core('a').status().term;
+        c.isolate('c');
+        c.tick(60);
+        expect(c.core('a').status().role).to.equal(Role.Leader);
+        const cTerm = c.core('c').status().term;
+        if (preVote) expect(cTerm).to.equal(term);
+        else expect(cTerm).to.be.greaterThan(term);
+        c.heal();
+        c.tick(30);
+        if (preVote) {
+          expect(c.leaders()).to.deep.equal(['a']);
+          expect(c.core('a').status().term).to.equal(term);
+        } else {
+          expect(c.core('a').status().term).to.be.greaterThan(term);
+        }
+        expect(c.leaders()).to.have.length(1);
+      });
+    }
+
+    for (const checkQuorum of [true, false]) {
+      it(`an isolated leader ${checkQuorum ? 'steps down' : 'stays leader (without CheckQuorum)'}; the majority elects another`, () => {
+        const c = new Cluster(['a', 'b', 'c'], { checkQuorum, preVote: true });
+        c.elect('a');
+        c.isolate('a');
+        c.tick(50);
+        // Stepped down (and, cut off, it now only tries pre-votes), or still leader without CheckQuorum.
+        if (checkQuorum) expect(c.core('a').status().role).to.not.equal(Role.Leader);
+        else expect(c.core('a').status().role).to.equal(Role.Leader);
+        const others = c.leaders().filter((id) => id !== 'a');
+        expect(others).to.have.length(1);
+        if (checkQuorum) expect(() => c.core('a').propose(enc.encode('x'))).to.throw(NotLeaderError);
+        else expect(() => c.core('a').propose(enc.encode('x'))).to.not.throw();
+      });
+    }
+
+    it('with CheckQuorum, a follower in contact with its leader ignores a higher-term vote (the lease) unless it is a transfer', () => {
+      const c = new Cluster(['a', 'b', 'c'], { checkQuorum: true });
+      c.elect('a');
+      const b = c.core('b');
+      const term = b.status().term;
+      const last = b.status().lastIndex;
+      b.step(message({ type: MessageType.Vote, from: 'c', to: 'b', term: term + 5, index: last + 5, logTerm: term }));
+      expect(b.status().term).to.equal(term);
+      expect(b.hasReady()).to.equal(false);
+      b.step(
+        message({
+          type: MessageType.Vote,
+          from: 'c',
+          to: 'b',
+          term: term + 5,
+          index: last + 5,
+          logTerm: term,
+          context: enc.encode('CampaignTransfer'),
+        }),
+      );
+      expect(b.status().term).to.equal(term + 5);
+      expect(b.status().vote).to.equal('c');
+    });
+
+    it('a stale leader learns the higher term from an AppResp and steps down', () => {
+      const c = new Cluster(['a', 'b', 'c'], { preVote: true, checkQuorum: true });
+      c.elect('a');
+      c.isolate('a');
+      c.tick(40, ['b', 'c']);
+      const newLeader = c.leaders().find((id) => id !== 'a')!;
+      expect(newLeader).to.be.a('string');
+      c.heal();
+      c.tick(5);
+      expect(c.leaders()).to.deep.equal([newLeader]);
+      expect(c.core('a').status().leader).to.equal(newLeader);
+    });
+  });
+
+  describe('replication (§5.3)', () => {
+    // Figure 7 of the Raft paper: the leader for term 8 and followers (a)-(f).
+    const leaderLog = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6];
+    const followers: Record<string, number[]> = {
+      a: [1, 1, 1, 4, 4, 5, 5, 6, 6],
+      b: [1, 1, 1, 4],
+      c: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],
+      d: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7],
+      e: [1, 1, 1, 4, 4, 4, 4],
+      f: [1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3],
+    };
+    for (const [name, flog] of Object.entries(followers)) {
+      it(`Figure 7 (${name}): the follower's log converges to the leader's, with few rejections`, () => {
+        const c = new Cluster([]);
+        const voters = ['L', 'N', 'F'];
+        c.add('L', storageWith(voters, leaderLog, 7));
+        c.add('N', storageWith(voters, leaderLog, 7));
+        c.add('F', storageWith(voters, flog, 7));
+        c.elect('L');
+        c.tick(3);
+        expect(c.logTerms('F')).to.deep.equal(c.logTerms('L'));
+        expect(c.logTerms('L')).to.deep.equal([...leaderLog, 8]);
+        const rejects = c.delivered.filter((m) => m.type === MessageType.AppResp && m.from === 'F' && m.reject);
+        // Fast backtracking: one rejection per conflicting term at most, not one per entry.
+        expect(rejects.length).to.be.at.most(2);
+        expect(c.core('F').status().commit).to.equal(11);
+      });
+    }
+
+    it('commit rule (§5.4.2, Figure 8): replicas of an old-term entry do not commit it; the bug does', () => {
+      for (const bug of [false, true]) {
+        const c = new Cluster([]);
+        const voters = ['a', 'b', 'c'];
+        const bugs: BugFlags = { commitOldTermEntries: bug };
+        c.add('a', storageWith(voters, [1, 2], 2, 1), { bugs });
+        c.add('b', storageWith(voters, [1, 2], 2, 1), { bugs });
+        c.add('c', storageWith(voters, [1], 2, 1), { bugs });
+        // The leader's App messages are lost; only an ack of index 2 from b arrives.
+        c.drop = (m) => m.type === MessageType.App;
+        c.elect('a');
+        expect(c.core('a').status().term).to.equal(3);
+        expect(c.core('a').status().commit).to.equal(1);
+        c.core('a').step(message({ type: MessageType.AppResp, from: 'b', to: 'a', term: 3, index: 2 }));
+        expect(c.core('a').status().commit).to.equal(bug ? 2 : 1);
+        // Once the current-term entry is replicated, everything before it commits too.
+        c.core('a').step(message({ type: MessageType.AppResp, from: 'b', to: 'a', term: 3, index: 3 }));
+        expect(c.core('a').status().commit).to.equal(3);
+      }
+    });
+
+    it('batches entries by maxSizePerMsg and keeps at most maxInflightMsgs Apps in flight', () => {
+      const entryBytes = entrySize({ index: 0, term: 0, type: EntryType.Normal, data: enc.encode('p0000') });
+      const c = new Cluster(['a', 'b', 'c'], { maxInflightMsgs: 3, maxSizePerMsg: entryBytes * 10 });
+      c.elect('a');
+      c.propose('a', 'first');
+      expect(c.core('a').progressOf('c')!.state).to.equal(ProgressState.Replicate);
+      // c receives but its acknowledgements are lost.
+      c.cut.add('c->a');
+      const mark = c.delivered.length;
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 25; i++) c.core('a').propose(enc.encode(`p${String(round * 25 + i).padStart(4, '0')}`));
+        c.stabilize();
+        expect(c.core('a').progressOf('c')!.inflight).to.be.at.most(3);
+      }
+      const apps = c.delivered.slice(mark).filter((m) => m.type === MessageType.App && m.entries.length > 0);
+      for (const m of apps) {
+        expect(m.entries.reduce((s, e) => s + entrySize(e), 0)).to.be.at.most(entryBytes * 10);
+      }
+      expect(apps.filter((m) => m.to === 'b').length).to.be.at.least(50);
+      expect(apps.filter((m) => m.to === 'c')).to.have.length(3);
+      expect(c.core('a').progressOf('c')!.inflight).to.equal(3);
+      expect(c.core('a').status().commit).to.equal(c.core('a').status().lastIndex);
+      // Heal: heartbeats free the window, c catches up.
+      c.heal();
+      c.tick(5);
+      expect(c.logTerms('c')).to.deep.equal(c.logTerms('a'));
+      expect(c.appliedData('c')).to.have.length(501);
+    });
+
+    it('bounds uncommitted bytes: propose throws ProposalDroppedError, then recovers', () => {
+      const c = new Cluster(['a', 'b', 'c'], { maxUncommittedBytes: 1000 });
+      c.elect('a');
+      c.isolate('a');
+      let accepted = 0;
+      expect(() => {
+        for (let i = 0; i < 1000; i++) {
+          c.core('a').propose(new Uint8Array(100));
+          accepted++;
+        }
+      }).to.throw(ProposalDroppedError);
+      expect(accepted).to.be.within(7, 9);
+      c.heal();
+      c.tick(3);
+      expect(() => c.core('a').propose(new Uint8Array(100))).to.not.throw();
+    });
+
+    it('a follower refuses proposals with a leader hint', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      try {
+        c.core('b').propose(enc.encode('x'));
+        expect.fail('propose on a follower must throw');
+      } catch (err) {
+        expect(err).to.be.instanceOf(NotLeaderError);
+        expect((err as NotLeaderError).leader).to.equal('a');
+      }
+    });
+
+    it('the skipPrevLogCheck bug breaks Log Matching (a follower appends after a mismatching entry)', () => {
+      for (const bug of [false, true]) {
+        const core = new RaftCore({
+          ...defaults,
+          id: 'b',
+          storage: storageWith(['a', 'b', 'c'], [1, 1, 1], 2),
+          random: mulberry32(1),
+          bugs: { skipPrevLogCheck: bug },
+        });
+        core.step(
+          message({
+            type: MessageType.App,
+            from: 'a',
+            to: 'b',
+            term: 3,
+            index: 3,
+            logTerm: 2,
+            entries: [{ index: 4, term: 3, type: EntryType.Normal, data: new Uint8Array(0) }],
+          }),
+        );
+        expect(core.status().lastIndex).to.equal(bug ? 4 : 3);
+      }
+    });
+
+    it('commit never regresses on a follower; the commitRegression bug lowers it', () => {
+      for (const bug of [false, true]) {
+        const core = new RaftCore({
+          ...defaults,
+          id: 'b',
+          storage: storageWith(['a', 'b', 'c'], [1, 1, 1], 1, 3),
+          random: mulberry32(1),
+          bugs: { commitRegression: bug },
+        });
+        core.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 1, commit: 1 }));
+        expect(core.status().commit).to.equal(bug ? 1 : 3);
+      }
+    });
+  });
+
+  describe('ReadIndex (§6.4)', () => {
+    const ctx = (s: string) => enc.encode(s);
+
+    it('the leader answers after a heartbeat round reaches a majority, without writing to the log', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'v1');
+      const last = c.core('a').status().lastIndex;
+      c.isolate('c');
+      c.core('a').readIndex(ctx('r1'));
+      c.processReady('a');
+      expect(c.n('a').readStates).to.have.length(0);
+      const hb = c.queue.filter((m) => m.type === MessageType.Heartbeat);
+      expect(hb.map((m) => dec.decode(m.context))).to.deep.equal(['r1', 'r1']);
+      c.stabilize();
+      expect(c.n('a').readStates.map((r) => [r.index, dec.decode(r.context)])).to.deep.equal([[last, 'r1']]);
+      expect(c.core('a').status().lastIndex).to.equal(last);
+    });
+
+    it('an isolated leader cannot answer; the readIndexWithoutQuorumCheck bug answers a stale read', () => {
+      for (const bug of [false, true]) {
+        const c = new Cluster(['a', 'b', 'c'], { bugs: { readIndexWithoutQuorumCheck: bug } });
+        c.elect('a');
+        c.isolate('a');
+        c.core('a').readIndex(ctx('r'));
+        c.tick(3);
+        expect(c.n('a').readStates).to.have.length(bug ? 1 : 0);
+      }
+    });
+
+    it('a new leader waits until an entry of its term is committed', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'v1');
+      // b becomes leader but its empty entry cannot commit yet (acks are lost).
+      c.drop = (m) => m.type === MessageType.AppResp && m.to === 'b';
+      c.elect('b');
+      const term = c.core('b').status().term;
+      c.core('b').readIndex(ctx('r'));
+      c.stabilize();
+      expect(c.delivered.filter((m) => m.type === MessageType.Heartbeat && m.context !== null)).to.have.length(0);
+      expect(c.n('b').readStates).to.have.length(0);
+      c.heal();
+      c.tick(2);
+      const rs = c.n('b').readStates;
+      expect(rs).to.have.length(1);
+      // The read index covers the new leader's empty entry (and so everything committed before it).
+      const empty = c.n('b').applied.find((e) => e.type === EntryType.Empty && e.term === term)!;
+      expect(rs[0]!.index).to.be.at.least(empty.index);
+    });
+
+    it('a follower forwards to the leader and receives the leader commit index', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'v1', 'v2');
+      c.core('b').readIndex(ctx('f1'));
+      c.stabilize();
+      expect(c.delivered.some((m) => m.type === MessageType.ReadIndex && m.from === 'b')).to.equal(true);
+      expect(c.n('b').readStates.map((r) => [r.index, dec.decode(r.context)])).to.deep.equal([
+        [c.core('a').status().commit, 'f1'],
+      ]);
+      expect(c.n('a').readStates).to.have.length(0);
+    });
+  });
+
+  describe('snapshots (§5.1 InstallSnapshot)', () => {
+    it('a follower whose next entry was compacted gets a snapshot, installs it, then continues', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.isolate('c');
+      for (let i = 0; i < 50; i++) c.core('a').propose(enc.encode(`e${i}`));
+      c.stabilize();
+      const a = c.n('a');
+      const applied = a.core.status().applied;
+      a.storage.createSnapshot(applied, a.core.status().confState, enc.encode('state@' + String(applied)));
+      a.storage.compact(applied);
+      c.heal();
+      c.tick(3);
+      const cNode = c.n('c');
+      expect(cNode.snapshots.map((s) => s.metadata.index)).to.deep.equal([applied]);
+      expect(dec.decode(cNode.snapshots[0]!.data)).to.equal(`state@${applied}`);
+      expect(cNode.storage.firstIndex()).to.equal(applied + 1);
+      expect(c.delivered.filter((m) => m.type === MessageType.Snap)).to.have.length(1);
+      c.propose('a', 'after');
+      expect(c.appliedData('c')).to.deep.equal(['after']);
+      expect(cNode.core.status().commit).to.equal(a.core.status().commit);
+    });
+
+    it('a lost snapshot is re-sent after an election timeout', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.isolate('c');
+      c.propose('a', 'x', 'y');
+      const a = c.n('a');
+      const applied = a.core.status().applied;
+      a.storage.createSnapshot(applied, a.core.status().confState, new Uint8Array(0));
+      a.storage.compact(applied);
+      c.heal();
+      c.drop = (m) => m.type === MessageType.Snap;
+      c.tick(3);
+      expect(c.core('a').progressOf('c')!.state).to.equal(ProgressState.Snapshot);
+      c.drop = null;
+      c.tick(12);
+      expect(c.n('c').snapshots).to.have.length(1);
+      expect(c.core('c').status().commit).to.equal(c.core('a').status().commit);
+    });
+  });
+
+  describe('membership changes (§4.1-§4.2)', () => {
+    function joining(c: Cluster, id: NodeId): TestNode {
+      return c.add(id, new MemoryStorage());
+    }
+
+    it('a learner catches up, never votes toward quorum nor campaigns; AddVoter promotes it', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'v1');
+      joining(c, 'd');
+      c.core('a').proposeConfChange({ type: ConfChangeType.AddLearner, node: 'd' });
+      c.tick(3);
+      expect(c.core('d').status().role).to.equal(Role.Learner);
+      expect(c.core('a').status().confState).to.deep.equal({ voters: ['a', 'b', 'c'], learners: ['d'] });
+      expect(c.appliedData('d')).to.deep.equal(['v1']);
+      // A learner never campaigns.
+      c.isolate('d');
+      c.tick(50, ['d']);
+      expect(c.core('d').status().term).to.equal(c.core('a').status().term);
+      c.heal();
+      // A learner does not count toward quorum: with b and c away, nothing commits.
+      c.isolate('b');
+      c.isolate('c');
+      const commit = c.core('a').status().commit;
+      c.core('a').propose(enc.encode('v2'));
+      c.tick(3, ['a', 'd']);
+      expect(c.core('a').status().commit).to.equal(commit);
+      expect(c.core('d').status().lastIndex).to.equal(commit + 1);
+      c.heal();
+      c.tick(3);
+      c.core('a').proposeConfChange({ type: ConfChangeType.AddVoter, node: 'd' });
+      c.tick(3);
+      expect(c.core('d').status().role).to.equal(Role.Follower);
+      expect(c.core('a').status().confState).to.deep.equal({ voters: ['a', 'b', 'c', 'd'], learners: [] });
+      // Now d counts: with a and d, no majority of 4 -> nothing commits; with b too, it commits.
+      c.isolate('b');
+      c.isolate('c');
+      const commit2 = c.core('a').status().commit;
+      c.core('a').propose(enc.encode('v3'));
+      c.tick(1, ['a', 'd']);
+      expect(c.core('a').status().commit).to.equal(commit2);
+      c.heal();
+      c.tick(2);
+      expect(c.core('a').status().commit).to.equal(commit2 + 1);
+    });
+
+    it('one change at a time, and only after the leader committed an entry of its term', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.drop = (m) => m.type === MessageType.AppResp;
+      c.elect('a');
+      expect(() => c.core('a').proposeConfChange({ type: ConfChangeType.AddLearner, node: 'd' })).to.throw(
+        ProposalDroppedError,
+        /term/,
+      );
+      c.heal();
+      c.tick(2);
+      c.cut.add('b->a');
+      c.cut.add('c->a');
+      c.core('a').proposeConfChange({ type: ConfChangeType.AddLearner, node: 'd' });
+      expect(() => c.core('a').proposeConfChange({ type: ConfChangeType.AddLearner, node: 'e' })).to.throw(
+        ProposalDroppedError,
+        /pending/,
+      );
+      c.heal();
+      c.tick(2);
+      expect(() => c.core('a').proposeConfChange({ type: ConfChangeType.AddLearner, node: 'e' })).to.not.throw();
+    });
+
+    it('removing a follower shrinks the quorum', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.core('a').proposeConfChange({ type: ConfChangeType.RemoveNode, node: 'c' });
+      c.tick(2);
+      expect(c.core('a').status().confState.voters).to.deep.equal(['a', 'b']);
+      expect(c.core('c').status().role).to.equal(Role.Learner);
+      // c no longer matters: with c gone, a and b commit; with b gone, nothing commits.
+      c.isolate('c');
+      c.propose('a', 'x');
+      expect(c.appliedData('b')).to.deep.equal(['x']);
+      // c never campaigns again.
+      c.tick(40, ['c']);
+      expect(c.core('c').status().role).to.equal(Role.Learner);
+    });
+
+    it('a removed leader steps down once the change is applied and hands over with TimeoutNow', () => {
+      const c = new Cluster(['a', 'b', 'c'], { checkQuorum: true, preVote: true });
+      c.elect('a');
+      const term = c.core('a').status().term;
+      c.core('a').proposeConfChange({ type: ConfChangeType.RemoveNode, node: 'a' });
+      c.stabilize();
+      expect(c.core('a').status().role).to.equal(Role.Learner);
+      expect(c.delivered.some((m) => m.type === MessageType.TimeoutNow && m.from === 'a')).to.equal(true);
+      // A new leader without any tick (no election timeout waited for).
+      const leaders = c.leaders();
+      expect(leaders).to.have.length(1);
+      expect(leaders[0]).to.not.equal('a');
+      expect(c.core(leaders[0]!).status().term).to.equal(term + 1);
+      expect(c.core(leaders[0]!).status().confState.voters).to.deep.equal(['b', 'c']);
+      c.propose(leaders[0]!, 'after');
+      expect(c.appliedData('b')).to.deep.equal(['after']);
+    });
+
+    it('cannot remove the last voter', () => {
+      const c = new Cluster(['a']);
+      c.elect('a');
+      expect(() => c.core('a').proposeConfChange({ type: ConfChangeType.RemoveNode, node: 'a' })).to.throw(
+        ProposalDroppedError,
+      );
+    });
+  });
+
+  describe('leadership transfer (§3.10)', () => {
+    it('to an up-to-date follower: it wins the next term at once', () => {
+      const c = new Cluster(['a', 'b', 'c'], { preVote: true, checkQuorum: true });
+      c.elect('a');
+      c.propose('a', 'x');
+      const term = c.core('a').status().term;
+      c.core('a').transferLeadership('b');
+      c.stabilize();
+      expect(c.leaders()).to.deep.equal(['b']);
+      expect(c.core('b').status().term).to.equal(term + 1);
+      expect(c.core('a').status().leader).to.equal('b');
+    });
+
+    it('to a lagging follower: the leader catches it up first', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.isolate('c');
+      c.propose('a', 'x', 'y', 'z');
+      c.heal();
+      c.core('a').transferLeadership('c');
+      expect(() => c.core('a').propose(enc.encode('no'))).to.throw(ProposalDroppedError);
+      c.stabilize();
+      expect(c.leaders()).to.deep.equal(['c']);
+      expect(c.appliedData('c')).to.deep.equal(['x', 'y', 'z']);
+    });
+
+    it('is abandoned after an election timeout if the target does not take over', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.isolate('c');
+      c.propose('a', 'x');
+      c.core('a').transferLeadership('c');
+      expect(() => c.core('a').propose(enc.encode('no'))).to.throw(ProposalDroppedError);
+      c.tick(10, ['a', 'b']);
+      expect(c.leaders()).to.deep.equal(['a']);
+      c.propose('a', 'yes');
+      expect(c.appliedData('b')).to.deep.equal(['x', 'yes']);
+    });
+  });
+
+  describe('Ready contract', () => {
+    it('ready() twice without advance() is a broken invariant; hasReady() is false meanwhile', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      const a = c.core('a');
+      a.campaign();
+      expect(a.hasReady()).to.equal(true);
+      a.ready();
+      expect(a.hasReady()).to.equal(false);
+      expect(() => a.ready()).to.throw(/advance/);
+      a.advance();
+      expect(() => a.advance()).to.throw(/ready/);
+    });
+
+    it('a one-node cluster commits and applies in the same Ready that persists', () => {
+      const c = new Cluster(['a']);
+      c.elect('a');
+      c.core('a').propose(enc.encode('solo'));
+      const rd = c.core('a').ready();
+      expect(rd.entries.map((e) => dec.decode(e.data))).to.deep.equal(['solo']);
+      expect(rd.committedEntries.map((e) => dec.decode(e.data))).to.deep.equal(['solo']);
+      expect(rd.hardState!.commit).to.equal(2);
+      c.core('a').advance();
+      c.core('a').readIndex(enc.encode('r'));
+      expect(c.core('a').ready().readStates.map((r) => r.index)).to.deep.equal([2]);
+    });
+  });
+});
