@@ -25,7 +25,7 @@ import fc from 'fast-check';
 import { frameLength, HOST, rawConnection, startRedisServer, startServer } from './harness.js';
 import type { RawConnection, ServerHandle } from './harness.js';
 
-const DEFAULT_RUNS = 500;
+const DEFAULT_RUNS = 2_000;
 /** fast-check stops starting new runs after this long (the suite must end well under 60 s). */
 const TIME_LIMIT_MS = 40_000;
 const MAX_RSS_GROWTH_BYTES = 100 * 1024 * 1024;

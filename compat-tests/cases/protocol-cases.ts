@@ -358,6 +358,15 @@ export const PROTOCOL_CASES: readonly ProtocolCase[] = [
     mode: 'open',
     chunks: ['\x00\r\nPING\r\n'],
     end: 'idle',
+    difference: {
+      id: 'D1',
+      why:
+        'Redis looks for the inline newline with strchr, which stops at a NUL byte, so it waits for ' +
+        'more input (until 64 KB: too big inline request); Concord finds the newline, and the line ' +
+        'up to the NUL is empty, so it is skipped and the PING after it is answered.',
+      redis: { reply: '', state: 'open' },
+      concord: { reply: '+PONG\r\n', state: 'open' },
+    },
   },
 
   // --- requests, pipelining, splits -----------------------------------------------------------
@@ -548,6 +557,26 @@ export const PROTOCOL_CASES: readonly ProtocolCase[] = [
     mode: 'requirepass',
     chunks: ['HELLO 3\r\n'],
     end: 'probe',
+    difference: {
+      id: 'D2',
+      why:
+        'Concord uses the wording of Redis 7.2 and later ("HELLO <proto> AUTH <user> <pass>"); the ' +
+        'reference redis-server here is 7.0, which says "HELLO AUTH <user> <pass>". Same NOAUTH prefix.',
+      redis: {
+        reply:
+          '-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH ' +
+          '<user> <pass> option can be used to authenticate the client and select the RESP protocol ' +
+          'version at the same time\r\n',
+        state: 'open',
+      },
+      concord: {
+        reply:
+          '-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> ' +
+          'AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol ' +
+          'version at the same time\r\n',
+        state: 'open',
+      },
+    },
   },
   {
     name: 'QUIT before AUTH',
