@@ -1,0 +1,65 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { operationArb } from './arbitraries.js';
+import { CodecError, decodeOperation, encodeOperation } from './codec.js';
+import type { Operation } from './state-machine.js';
+
+describe('operation codec', () => {
+  it('round-trips every operation', () => {
+    fc.assert(
+      fc.property(operationArb, (op) => {
+        expect(decodeOperation(encodeOperation(op))).to.deep.equal(op);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('keeps its wire format: these bytes must decode forever (tags are never renumbered)', () => {
+    const op: Operation = {
+      type: 'keys.set',
+      key: Buffer.from('k'),
+      value: Buffer.from('v'),
+      condition: 'nx',
+      expire: 'ttl',
+      expireMs: 1500,
+      get: true,
+    };
+    // version 1, tag 1, key "k", value "v", nx=1, ttl=1, 1500.0 as float64, get=1
+    const golden = ['01', '0001', '00000001', '6b', '00000001', '76', '01', '01', '4097700000000000', '01'].join('');
+    expect(encodeOperation(op).toString('hex')).to.equal(golden);
+    expect(decodeOperation(Buffer.from(golden, 'hex'))).to.deep.equal(op);
+    expect(encodeOperation({ type: 'keys.flushall' }).toString('hex')).to.equal('010005');
+    expect(encodeOperation({ type: 'keys.del', keys: [Buffer.from('a')] }).toString('hex')).to.equal('010002000000010000000161');
+    expect(encodeOperation({ type: 'keys.incrby', key: Buffer.from('a'), delta: -1n }).toString('hex')).to.equal(
+      '01000300000001' + '61' + 'ffffffffffffffff',
+    );
+  });
+
+  it('rejects corrupt bytes with CodecError, never a wrong operation', () => {
+    const bytes = encodeOperation({ type: 'keys.mset', pairs: [[Buffer.from('a'), Buffer.from('1')]] });
+    for (let n = 0; n < bytes.length; n++) {
+      expect(() => decodeOperation(bytes.subarray(0, n)), `prefix ${n}`).to.throw(CodecError);
+    }
+    expect(() => decodeOperation(Buffer.concat([bytes, Buffer.from([0])]))).to.throw(CodecError, /trailing/);
+    expect(() => decodeOperation(Buffer.from('020005', 'hex'))).to.throw(CodecError, /version/);
+    expect(() => decodeOperation(Buffer.from('01ffff', 'hex'))).to.throw(CodecError, /tag/);
+    expect(() => decodeOperation(Buffer.from('010002ffffffff', 'hex'))).to.throw(CodecError, /count/);
+  });
+
+  it('decodes random bytes either to an operation that re-encodes identically or to CodecError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (raw) => {
+        const bytes = Buffer.from(raw);
+        let op: Operation;
+        try {
+          op = decodeOperation(bytes);
+        } catch (e) {
+          expect(e).to.be.instanceOf(CodecError);
+          return;
+        }
+        expect(encodeOperation(op).equals(bytes)).to.equal(true);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
