@@ -1,0 +1,351 @@
+/**
+ * RESP benchmark: Concord against Debian's redis-server with redis-benchmark, on loopback.
+ *
+ * Run: `npx tsc -p tsconfig.json && node dist/bench/resp-vs-redis.js [--rounds 3] [--requests 100000]
+ *       [--clients 50] [--out bench/results/resp-vs-redis.json]`
+ *
+ * For each pipeline depth (-P 1, -P 16) and each test (PING_INLINE, PING_MBULK, SET, GET) it runs
+ * `redis-benchmark -t <test> -n N -c C -P <p> --csv` once against each server per round, the two
+ * servers back to back and in alternating order from round to round, so machine noise hits both.
+ * Around every run it reads the server's CPU time (utime+stime of /proc/<pid>/stat, in clock
+ * ticks of `getconf CLK_TCK`). It reports the median ops/s per server, the ratio Concord/Redis,
+ * and the server CPU-seconds per 1,000 operations; it checks that redis-benchmark exited 0
+ * without an error (redis-benchmark 7 exits on the first error reply). Targets (reported, not
+ * asserted): ratio >= 0.6 at -P 1 and >= 0.35 at -P 16.
+ *
+ * Writes bench/results/resp-vs-redis.json {date, node, machine, redis, params, results, errors}
+ * and prints a table; exits 1 if any redis-benchmark run failed.
+ *
+ * Owns: the two server processes it starts (through the harness; stopped at the end, killed on
+ * exit). Must never: talk to anything but 127.0.0.1, or assert performance (only report it).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { HOST, REPO_ROOT, startRedisServer, startServer, stopAll } from '../compat-tests/harness.js';
+import type { ServerHandle } from '../compat-tests/harness.js';
+
+const REDIS_BENCHMARK_BIN = '/usr/bin/redis-benchmark';
+const TESTS = ['ping_inline', 'ping_mbulk', 'set', 'get'] as const;
+type Test = (typeof TESTS)[number];
+const PIPELINES = [1, 16] as const;
+const TARGET_RATIO: Record<(typeof PIPELINES)[number], number> = { 1: 0.6, 16: 0.35 };
+/** One redis-benchmark run may take at most this long (a stalled server must not hang the bench). */
+const RUN_TIMEOUT_MS = 180_000;
+const WARMUP_REQUESTS = 20_000;
+
+type ServerName = 'redis' | 'concord';
+
+interface RunSample {
+  opsPerSec: number;
+  p50LatencyMs: number;
+  avgLatencyMs: number;
+  cpuSeconds: number;
+  cpuSecondsPer1000Ops: number;
+}
+
+interface ServerSummary {
+  /** Median over rounds. */
+  opsPerSec: number;
+  cpuSecondsPer1000Ops: number;
+  p50LatencyMs: number;
+  samples: RunSample[];
+}
+
+interface ResultRow {
+  test: string;
+  pipeline: number;
+  redis: ServerSummary;
+  concord: ServerSummary;
+  /** concord.opsPerSec / redis.opsPerSec (medians). */
+  ratio: number;
+  targetRatio: number;
+  meetsTarget: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring.
+
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** utime+stime of a process (all its threads), in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3 ("state").
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[14 - 3]);
+  const stime = Number(fields[15 - 3]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`bad /proc/${pid}/stat: ${stat}`);
+  return (utime + stime) / CLOCK_TICKS_PER_SECOND;
+}
+
+interface BenchmarkOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function redisBenchmark(port: number, args: readonly string[]): Promise<BenchmarkOutput> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      REDIS_BENCHMARK_BIN,
+      ['-h', HOST, '-p', String(port), ...args],
+      { timeout: RUN_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number' && error.killed !== true) {
+          reject(new Error(`redis-benchmark failed to run: ${error.message}`, { cause: error }));
+          return;
+        }
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Parses redis-benchmark --csv output into rows keyed by test name (upper case). */
+export function parseCsv(stdout: string): Map<string, Record<string, string>> {
+  const rows = new Map<string, Record<string, string>>();
+  let header: string[] | undefined;
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('"')) continue;
+    const cells = line
+      .trim()
+      .split(',')
+      .map((cell) => cell.replace(/^"|"$/g, ''));
+    if (cells[0] === 'test') {
+      header = cells;
+      continue;
+    }
+    if (header === undefined) continue;
+    const row: Record<string, string> = {};
+    header.forEach((name, i) => {
+      row[name] = cells[i] ?? '';
+    });
+    rows.set(cells[0] ?? '', row);
+  }
+  return rows;
+}
+
+interface RunParams {
+  requests: number;
+  clients: number;
+}
+
+/** One redis-benchmark run of one test against one server; throws on any error. */
+async function runOne(
+  server: ServerHandle,
+  test: Test,
+  pipeline: number,
+  params: RunParams,
+): Promise<RunSample> {
+  const cpuBefore = cpuSeconds(server.pid);
+  const out = await redisBenchmark(server.port, [
+    '-t',
+    test,
+    '-n',
+    String(params.requests),
+    '-c',
+    String(params.clients),
+    '-P',
+    String(pipeline),
+    '--csv',
+  ]);
+  const cpu = cpuSeconds(server.pid) - cpuBefore;
+  const row = parseCsv(out.stdout).get(test.toUpperCase());
+  const problem =
+    out.code !== 0
+      ? `exit code ${String(out.code)}`
+      : /error/i.test(out.stderr)
+        ? 'error on stderr'
+        : row === undefined
+          ? 'no CSV row'
+          : undefined;
+  if (problem !== undefined || row === undefined) {
+    throw new Error(
+      `redis-benchmark ${test} -P ${pipeline} on port ${server.port}: ${problem ?? 'no CSV row'}; ` +
+        `stderr: ${out.stderr.slice(-1000)} stdout: ${out.stdout.slice(-1000)}`,
+    );
+  }
+  const opsPerSec = Number(row['rps']);
+  return {
+    opsPerSec,
+    p50LatencyMs: Number(row['p50_latency_ms']),
+    avgLatencyMs: Number(row['avg_latency_ms']),
+    cpuSeconds: round(cpu, 3),
+    cpuSecondsPer1000Ops: round(cpu / (params.requests / 1000), 5),
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+function summarize(samples: RunSample[]): ServerSummary {
+  return {
+    opsPerSec: round(median(samples.map((s) => s.opsPerSec)), 2),
+    cpuSecondsPer1000Ops: round(median(samples.map((s) => s.cpuSecondsPer1000Ops)), 5),
+    p50LatencyMs: round(median(samples.map((s) => s.p50LatencyMs)), 3),
+    samples,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function printTable(rows: readonly ResultRow[]): void {
+  const header = [
+    'test'.padEnd(12),
+    'P'.padStart(3),
+    'redis ops/s'.padStart(12),
+    'concord ops/s'.padStart(14),
+    'ratio'.padStart(6),
+    'target'.padStart(7),
+    'redis cpu-s/1k'.padStart(15),
+    'concord cpu-s/1k'.padStart(17),
+  ].join(' ');
+  console.log(header);
+  console.log('-'.repeat(header.length));
+  for (const row of rows) {
+    console.log(
+      [
+        row.test.padEnd(12),
+        String(row.pipeline).padStart(3),
+        row.redis.opsPerSec.toFixed(0).padStart(12),
+        row.concord.opsPerSec.toFixed(0).padStart(14),
+        row.ratio.toFixed(3).padStart(6),
+        `${row.meetsTarget ? '>=' : '< '}${row.targetRatio}`.padStart(7),
+        row.redis.cpuSecondsPer1000Ops.toFixed(4).padStart(15),
+        row.concord.cpuSecondsPer1000Ops.toFixed(4).padStart(17),
+      ].join(' '),
+    );
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      requests: { type: 'string', default: '100000' },
+      clients: { type: 'string', default: '50' },
+      out: { type: 'string', default: path.join(REPO_ROOT, 'bench', 'results', 'resp-vs-redis.json') },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const params: RunParams = { requests: Number(values.requests), clients: Number(values.clients) };
+  if (![rounds, params.requests, params.clients].every((n) => Number.isInteger(n) && n > 0)) {
+    throw new Error('--rounds, --requests and --clients must be positive integers');
+  }
+
+  const [redis, concord] = await Promise.all([startRedisServer(), startServer()]);
+  const servers: Record<ServerName, ServerHandle> = { redis, concord };
+  const redisVersion = execFileSync('/usr/bin/redis-server', ['--version'], { encoding: 'utf8' }).trim();
+  console.log(
+    `redis-server pid ${redis.pid} port ${redis.port}; concord pid ${concord.pid} port ${concord.port}`,
+  );
+  console.log(`${rounds} rounds of -n ${params.requests} -c ${params.clients}; ${os.cpus().length} cores`);
+
+  const errors: string[] = [];
+  try {
+    // Warm-up, not recorded: lets V8 compile Concord's hot paths before the measured runs.
+    for (const server of [redis, concord]) {
+      for (const test of TESTS) await runOne(server, test, 16, { ...params, requests: WARMUP_REQUESTS });
+    }
+
+    const samples = new Map<string, Record<ServerName, RunSample[]>>();
+    const key = (test: Test, pipeline: number): string => `${test}/${pipeline}`;
+    for (let round = 0; round < rounds; round++) {
+      const order: ServerName[] = round % 2 === 0 ? ['redis', 'concord'] : ['concord', 'redis'];
+      for (const pipeline of PIPELINES) {
+        for (const test of TESTS) {
+          const entry = samples.get(key(test, pipeline)) ?? { redis: [], concord: [] };
+          samples.set(key(test, pipeline), entry);
+          for (const name of order) {
+            try {
+              const sample = await runOne(servers[name], test, pipeline, params);
+              entry[name].push(sample);
+              console.log(
+                `round ${round + 1} ${test} -P ${pipeline} ${name}: ${sample.opsPerSec.toFixed(0)} ops/s, ` +
+                  `${sample.cpuSeconds} cpu-s`,
+              );
+            } catch (err) {
+              const message = err instanceof Error ? err.message : String(err);
+              errors.push(`${name}: ${message}`);
+              console.error(`round ${round + 1} ${test} -P ${pipeline} ${name}: ERROR ${message}`);
+            }
+            if (servers[name].hasExited()) throw new Error(`${name} exited during the benchmark`);
+          }
+        }
+      }
+    }
+
+    const results: ResultRow[] = [];
+    for (const pipeline of PIPELINES) {
+      for (const test of TESTS) {
+        const entry = samples.get(key(test, pipeline));
+        if (entry === undefined || entry.redis.length === 0 || entry.concord.length === 0) continue;
+        const redisSummary = summarize(entry.redis);
+        const concordSummary = summarize(entry.concord);
+        const ratio = round(concordSummary.opsPerSec / redisSummary.opsPerSec, 3);
+        results.push({
+          test: test.toUpperCase(),
+          pipeline,
+          redis: redisSummary,
+          concord: concordSummary,
+          ratio,
+          targetRatio: TARGET_RATIO[pipeline],
+          meetsTarget: ratio >= TARGET_RATIO[pipeline],
+        });
+      }
+    }
+
+    const report = {
+      date: new Date().toISOString(),
+      node: process.version,
+      machine: {
+        cores: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        platform: `${os.type()} ${os.release()} ${os.arch()}`,
+        loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
+      },
+      redis: redisVersion,
+      params: {
+        ...params,
+        rounds,
+        pipelines: [...PIPELINES],
+        tests: [...TESTS],
+        warmupRequests: WARMUP_REQUESTS,
+      },
+      targets: { '-P 1': TARGET_RATIO[1], '-P 16': TARGET_RATIO[16] },
+      results,
+      errors,
+    };
+    mkdirSync(path.dirname(values.out), { recursive: true });
+    writeFileSync(values.out, JSON.stringify(report, null, 2) + '\n');
+    console.log('');
+    printTable(results);
+    console.log(`\nwrote ${values.out}${errors.length > 0 ? ` (${errors.length} errors)` : ''}`);
+    return errors.length === 0 ? 0 : 1;
+  } finally {
+    await Promise.all([redis.stop(), concord.stop()]);
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    await stopAll();
+    process.exitCode = 1;
+  },
+);
