@@ -57,6 +57,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   maxRequestsInFlight: 1024,
 });
 
+/** SO_KEEPALIVE idle time on client sockets, as Redis's default `tcp-keepalive 300`. */
+export const TCP_KEEPALIVE_SECONDS = 300;
+
 const INT_MAX = 2147483647;
 const LONG_MAX = Number.MAX_SAFE_INTEGER;
 
@@ -227,6 +230,8 @@ export class ServerConfig implements ConfigStore {
         v.logLevel = level;
       },
     });
+    // Keepalive probes on client sockets after this many idle seconds (fixed).
+    define({ name: 'tcp-keepalive', get: () => String(TCP_KEEPALIVE_SECONDS) });
     // One logical database: SELECT 0 only.
     define({ name: 'databases', get: () => '1' });
     // No RDB snapshots are taken on a schedule: durability will come from the Raft log

@@ -27,7 +27,7 @@ import type {
   ServerContext,
 } from '../commands/context.js';
 import { error, type Reply } from '../commands/reply.js';
-import type { Config } from './config.js';
+import { TCP_KEEPALIVE_SECONDS, type Config } from './config.js';
 import { errorToReply } from './errors.js';
 import type { Logger } from './log.js';
 import type { DecoderLimits } from './resp/decode.js';
@@ -118,6 +118,8 @@ export class Connection implements ClientSession, DecoderLimits {
     this.decoder = new RequestDecoder(this);
     this.ctx = { session: this, server: host.server };
     this.applyIdleTimeout();
+    // Redis's tcp-keepalive default: probe idle peers every 300 s so dead ones get closed.
+    socket.setKeepAlive(true, TCP_KEEPALIVE_SECONDS * 1000);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('end', () => this.onPeerEnd());
