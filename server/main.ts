@@ -12,7 +12,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CONFIG, parseMemory, type Config } from './config.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
-import { ConcordNode } from './node.js';
 
 function integer(min: number, max: number) {
   return (text: string): number => {
@@ -79,6 +78,8 @@ function buildConfig(flags: ServerFlags): Config {
 async function runServer(flags: ServerFlags): Promise<void> {
   const config = buildConfig(flags);
   const log = createLogger(config.logLevel);
+  // Loaded only to run a server, so --help and flag errors answer without loading the commands.
+  const { ConcordNode } = await import('./node.js');
   let exiting = false;
   const node = new ConcordNode({
     config,
