@@ -11,7 +11,8 @@
  * restart builds a new RaftCore over a copy of the disk and restores the state machine from
  * the disk's snapshot. Membership changes follow the thesis §4.1 one-at-a-time scheme: the
  * driver calls applyConfChange when it applies the entry; a node removed from the config is
- * shut down once a node applies its removal (an operator decommissioning it).
+ * shut down (decommissioned, as an operator would) once every live member of the new
+ * configuration has applied its removal; until then it may still answer votes.
  *
  * Every observation goes to the InvariantChecker as it happens. This module must never use
  * Math.random, Date or timers: all choices come from the Prng forks it is given.
@@ -221,6 +222,24 @@ export class Cluster {
     this.start(node);
   }
 
+  /** Removed nodes awaiting shutdown: the removal's index and the members that must apply it. */
+  private readonly removals = new Map<NodeId, { index: number; members: readonly NodeId[] }>();
+
+  /** Shuts down removed nodes once every live member of the new configuration applied the removal. */
+  private decommissionRemoved(): void {
+    if (this.removals.size === 0) return;
+    for (const [id, removal] of this.removals) {
+      const done = removal.members.every((m) => {
+        const member = this.nodes.get(m);
+        return member === undefined || !member.live || member.machine.index >= removal.index;
+      });
+      if (done) {
+        this.removals.delete(id);
+        this.decommission(id);
+      }
+    }
+  }
+
   private decommission(id: NodeId): void {
     const node = this.nodes.get(id);
     if (node === undefined || node.decommissioned) return;
@@ -266,6 +285,7 @@ export class Cluster {
         this.handleReady(node, core, core.ready());
       }
     }
+    this.decommissionRemoved();
   }
 
   /**
@@ -314,7 +334,6 @@ export class Cluster {
     // 3. Apply: snapshot, then committed entries.
     if (rd.snapshot !== null) this.installSnapshot(node, rd.snapshot);
     for (const e of rd.committedEntries) {
-      if (node.core !== core) return; // decommissioned while applying its own removal
       this.apply(node, core, e);
     }
     // 4. Serve reads whose index is applied; keep the rest until it is.
@@ -355,7 +374,7 @@ export class Cluster {
       case EntryType.ConfChange: {
         const cc = decodeConfChange(e.data);
         node.confState = core.applyConfChange(cc);
-        this.onConfChangeApplied(cc);
+        this.onConfChangeApplied(cc, e.index, node.confState);
         break;
       }
       default: {
@@ -375,7 +394,7 @@ export class Cluster {
     }
   }
 
-  private onConfChangeApplied(cc: ConfChange): void {
+  private onConfChangeApplied(cc: ConfChange, index: number, confState: ConfState): void {
     switch (cc.type) {
       case ConfChangeType.AddLearner:
       case ConfChangeType.AddVoter:
@@ -391,7 +410,9 @@ export class Cluster {
         }
         break;
       case ConfChangeType.RemoveNode:
-        this.decommission(cc.node);
+        if (!this.removals.has(cc.node) && !(this.nodes.get(cc.node)?.decommissioned ?? true)) {
+          this.removals.set(cc.node, { index, members: [...confState.voters, ...confState.learners] });
+        }
         break;
       default: {
         const unreachable: never = cc.type;

@@ -15,6 +15,11 @@ export interface NetworkOptions {
   lossRate: number;
   /** Probability that a sent (and not lost) message is delivered twice. */
   duplicateRate: number;
+  /**
+   * Probability that a delivery takes a random due message instead of the oldest one. 0 with
+   * a constant delay keeps every link FIFO (like TCP); 1 shuffles everything (like UDP).
+   */
+  reorderRate: number;
   /** Delivery delay in ticks, uniform in [minDelayTicks, maxDelayTicks]. */
   minDelayTicks: number;
   maxDelayTicks: number;
@@ -35,8 +40,9 @@ export interface NetworkStats {
 export class SimNetwork {
   options: NetworkOptions;
   readonly stats: NetworkStats = { sent: 0, lost: 0, duplicated: 0, delivered: 0, cut: 0, overflow: 0 };
-  /** Messages whose delivery time has come; taken in random order (reordering). */
+  /** Messages whose delivery time has come, oldest first from `head`. */
   private due: Message[] = [];
+  private head = 0;
   /** Messages still delayed, by delivery tick. */
   private delayed = new Map<number, Message[]>();
   private delayedCount = 0;
@@ -52,11 +58,11 @@ export class SimNetwork {
   }
 
   get inFlight(): number {
-    return this.due.length + this.delayedCount;
+    return this.due.length - this.head + this.delayedCount;
   }
 
   get dueCount(): number {
-    return this.due.length;
+    return this.due.length - this.head;
   }
 
   /** Hands a message to the network. Loss and duplication are decided here, cuts at delivery. */
@@ -104,15 +110,27 @@ export class SimNetwork {
   }
 
   /**
-   * Removes and returns one due message chosen at random (so delivery order is shuffled),
-   * or undefined if none is due. Messages over a cut link are dropped here and skipped.
+   * Removes and returns one due message, or undefined if none is due: the oldest, or with
+   * probability reorderRate a random one. Messages over a cut link are dropped here.
    */
   takeDue(): Message | undefined {
-    while (this.due.length > 0) {
-      const i = this.prng.int(this.due.length);
-      const m = this.due[i] as Message;
-      const last = this.due.pop() as Message;
-      if (i < this.due.length) this.due[i] = last;
+    while (this.head < this.due.length) {
+      const n = this.due.length - this.head;
+      if (n > 1 && this.options.reorderRate > 0 && this.prng.chance(this.options.reorderRate)) {
+        const i = this.head + this.prng.int(n);
+        const picked = this.due[i] as Message;
+        this.due[i] = this.due[this.head] as Message;
+        this.due[this.head] = picked;
+      }
+      const m = this.due[this.head] as Message;
+      this.head++;
+      if (this.head >= 1024 && this.head * 2 >= this.due.length) {
+        this.due = this.due.slice(this.head);
+        this.head = 0;
+      } else if (this.head === this.due.length) {
+        this.due.length = 0;
+        this.head = 0;
+      }
       if (this.cut.size > 0 && this.cut.has(linkKey(m.from, m.to))) {
         this.stats.cut++;
         continue;
@@ -154,9 +172,10 @@ export class SimNetwork {
   /** Drops every in-flight message from or to `node` (it crashed: its sockets are gone). */
   dropNode(node: NodeId): void {
     const keep = (m: Message): boolean => m.from !== node && m.to !== node;
-    const before = this.due.length;
-    this.due = this.due.filter(keep);
-    this.stats.cut += before - this.due.length;
+    const pending = this.due.slice(this.head);
+    this.due = pending.filter(keep);
+    this.head = 0;
+    this.stats.cut += pending.length - this.due.length;
     for (const [at, bucket] of this.delayed) {
       const kept = bucket.filter(keep);
       this.stats.cut += bucket.length - kept.length;

@@ -27,6 +27,9 @@ export interface Summary {
   /** Seed with the slowest heal, for the report. */
   maxHealSeed: number;
   healTicksTotal: number;
+  /** Slowest time from healing to a fresh write committed, in ticks, and its seed. */
+  maxHealCommitTicks: number;
+  maxHealCommitSeed: number;
   totals: { proposals: number; acked: number; reads: number; readsServed: number; leaders: number; commits: number; crashes: number; confChanges: number; transfers: number; snapshotsInstalled: number; ticks: number; messages: number };
 }
 
@@ -38,6 +41,8 @@ export function emptySummary(): Summary {
     maxHealTicks: 0,
     maxHealSeed: 0,
     healTicksTotal: 0,
+    maxHealCommitTicks: 0,
+    maxHealCommitSeed: 0,
     totals: { proposals: 0, acked: 0, reads: 0, readsServed: 0, leaders: 0, commits: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsInstalled: 0, ticks: 0, messages: 0 },
   };
 }
@@ -55,6 +60,10 @@ export function summarize(results: readonly RunResult[], maxFailures: number): S
       s.maxHealSeed = r.seed;
     }
     s.healTicksTotal += r.healTicks;
+    if (r.healCommitTicks > s.maxHealCommitTicks) {
+      s.maxHealCommitTicks = r.healCommitTicks;
+      s.maxHealCommitSeed = r.seed;
+    }
     const t = s.totals;
     t.proposals += r.stats.proposals;
     t.acked += r.stats.proposalsAcked;
@@ -81,6 +90,10 @@ export function merge(into: Summary, from: Summary, maxFailures: number): void {
     into.maxHealSeed = from.maxHealSeed;
   }
   into.healTicksTotal += from.healTicksTotal;
+  if (from.maxHealCommitTicks > into.maxHealCommitTicks) {
+    into.maxHealCommitTicks = from.maxHealCommitTicks;
+    into.maxHealCommitSeed = from.maxHealCommitSeed;
+  }
   for (const k of Object.keys(into.totals) as (keyof Summary['totals'])[]) into.totals[k] += from.totals[k];
 }
 

@@ -32,7 +32,13 @@ export interface RunOptions {
   traceLines?: number;
   /** Skip the heal phase (liveness is not checked). */
   skipHeal?: boolean;
-  /** Ticks the heal phase may take (default 60 election timeouts). */
+  /**
+   * Ticks a leader may take after healing to commit a fresh write; every member must apply
+   * it within twice that. Default: 30 election timeouts + 4 ticks per entry of backlog (the
+   * span between the lowest applied index and the highest last index when healing starts),
+   * since with one entry per message and one message in flight, catching up is one round
+   * trip per entry.
+   */
   healBudgetTicks?: number;
 }
 
@@ -47,10 +53,14 @@ export interface RunResult {
   failedAtStep?: number;
   trace?: string[];
   state?: string;
-  /** Ticks the heal phase needed to elect a leader and commit a fresh write everywhere. */
+  /** Ticks the heal phase needed until a leader committed a fresh write (on a quorum). */
+  healCommitTicks: number;
+  /** Ticks the heal phase needed until every member applied it (lagging nodes caught up). */
   healTicks: number;
-  /** Ticks the heal phase was allowed. */
+  /** Ticks the heal phase allowed until commit (twice this until every member applied). */
   healBudget: number;
+  /** Election timeout of the run, to express heal times in election timeouts. */
+  electionTicks: number;
   stats: ClusterStats & { network: NetworkStats; leaders: number; commits: number; readsServed: number; ticks: number };
   config: string;
 }
@@ -75,6 +85,7 @@ export function randomClusterOptions(prng: Prng): ClusterOptions {
     readyDeferRate: prng.pick([0, 0, 0.1, 0.3]),
     maxPendingPerNode: 256,
     network: {
+      reorderRate: prng.pick([0, 0.05, 0.3, 1]),
       lossRate,
       duplicateRate: prng.pick([0, 0.01, 0.05]),
       minDelayTicks: 0,
@@ -94,10 +105,11 @@ export function runSeed(options: RunOptions): RunResult {
   };
   const schedule = root.fork();
   const trace = new Trace(Math.max(8, options.traceLines ?? 40));
-  const healBudget = options.healBudgetTicks ?? 60 * config.electionTicks;
+  let healBudget = options.healBudgetTicks ?? 0;
   let cluster: Cluster | undefined;
   let step = 0;
   let healTicks = 0;
+  let healCommitTicks = 0;
   let failure: Pick<RunResult, 'invariant' | 'message'> | undefined;
   try {
     cluster = new Cluster(root.fork(), config, trace);
@@ -107,7 +119,12 @@ export function runSeed(options: RunOptions): RunResult {
       cluster.processReadies();
       cluster.observe();
     }
-    if (options.skipHeal !== true) healTicks = heal(cluster, healBudget, trace, options.steps);
+    if (options.skipHeal !== true) {
+      healBudget = options.healBudgetTicks ?? 30 * config.electionTicks + 4 * backlog(cluster);
+      const healed = heal(cluster, healBudget, trace, options.steps);
+      healTicks = healed.convergeTicks;
+      healCommitTicks = healed.commitTicks;
+    }
   } catch (err) {
     if (err instanceof InvariantViolation) failure = { invariant: err.invariant, message: err.message };
     else failure = { invariant: 'Crash', message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
@@ -117,8 +134,10 @@ export function runSeed(options: RunOptions): RunResult {
     seed: options.seed,
     steps: options.steps,
     ok: failure === undefined,
+    healCommitTicks,
     healTicks,
     healBudget,
+    electionTicks: config.electionTicks,
     stats: {
       ...(cluster?.stats ?? emptyStats()),
       network: { ...(cluster?.network.stats ?? { sent: 0, lost: 0, duplicated: 0, delivered: 0, cut: 0, overflow: 0 }) },
@@ -201,7 +220,8 @@ function fault(cluster: Cluster, prng: Prng): void {
       const opts = cluster.network.options;
       opts.lossRate = prng.pick([0, 0.01, 0.05, 0.2, 0.5]);
       opts.duplicateRate = prng.pick([0, 0.02, 0.1]);
-      cluster.trace.add(cluster.clock.now, `loss ${opts.lossRate} dup ${opts.duplicateRate}`);
+      opts.reorderRate = prng.pick([0, 0.05, 0.3, 1]);
+      cluster.trace.add(cluster.clock.now, `loss ${opts.lossRate} dup ${opts.duplicateRate} reorder ${opts.reorderRate}`);
       break;
     }
     case 7:
@@ -245,40 +265,63 @@ function confChange(cluster: Cluster, prng: Prng): void {
   if (choices.length > 0) cluster.proposeConfChange(leader, prng.pick(choices));
 }
 
+/** Entries between the lowest applied index and the highest persisted last index. */
+function backlog(cluster: Cluster): number {
+  let low = Infinity;
+  let high = 0;
+  for (const node of cluster.nodes.values()) {
+    if (node.decommissioned) continue;
+    low = Math.min(low, node.machine.index);
+    high = Math.max(high, node.storage.lastIndex(), node.core?.status().lastIndex ?? 0);
+  }
+  return low === Infinity ? 0 : Math.max(0, high - low);
+}
+
 /**
  * The heal phase: restore every link, restart every crashed node, stop loss and duplication,
- * then tick until a leader has committed a fresh write that every member applied. Returns the
- * ticks it took; throws a Liveness violation past `budget` ticks.
+ * then tick until a leader has committed a fresh write (within `commitBudget` ticks) and every
+ * member applied it (within twice that). Throws a Liveness violation past either bound.
  */
-function heal(cluster: Cluster, budget: number, trace: Trace, steps: number): number {
+function heal(cluster: Cluster, commitBudget: number, trace: Trace, steps: number): { commitTicks: number; convergeTicks: number } {
   const net = cluster.network;
   net.healLinks();
   net.options.lossRate = 0;
   net.options.duplicateRate = 0;
+  // A healed network behaves like TCP: in order per link, one tick of delay.
+  net.options.reorderRate = 0;
+  net.options.minDelayTicks = 1;
+  net.options.maxDelayTicks = 1;
   for (const node of cluster.nodes.values()) if (!node.live && !node.decommissioned) cluster.restart(node.id);
   trace.add(cluster.clock.now, 'heal: links restored, crashed nodes restarted, no loss');
+  const budget = 2 * commitBudget;
   let marker: { index: number; term: number; leader: SimNode } | undefined;
+  let commitTicks: number | undefined;
   for (let t = 0; t <= budget; t++) {
     trace.step = steps + t;
     cluster.settle();
     const leader = cluster.leader();
     if (leader !== undefined && leader.core !== null) {
-      const term = leader.core.status().term;
-      if (marker === undefined || marker.term !== term || marker.leader !== leader) {
+      const st = leader.core.status();
+      if (marker === undefined || marker.term !== st.term || marker.leader !== leader) {
         const at = cluster.propose(leader);
         if (at !== undefined) marker = { ...at, leader };
-      } else if (healed(cluster, leader, marker.index)) {
-        return t;
+      } else {
+        if (commitTicks === undefined && st.commit >= marker.index) commitTicks = t;
+        if (healed(cluster, leader, marker.index)) return { commitTicks: commitTicks ?? t, convergeTicks: t };
       }
     }
+    if (commitTicks === undefined && t >= commitBudget) break;
     cluster.tick();
     cluster.processReadies(0);
     cluster.observe();
   }
+  const what =
+    commitTicks === undefined
+      ? `no leader committed a fresh write within ${commitBudget} ticks after healing`
+      : `a write committed after ${commitTicks} ticks but not every member applied it within ${budget} ticks`;
   throw new InvariantViolation(
     'Liveness',
-    `no leader committed a fresh write on every member within ${budget} ticks after healing` +
-      (marker === undefined ? ' (no write was accepted)' : ` (write at ${marker.index}/${marker.term} on ${marker.leader.id})`),
+    what + (marker === undefined ? ' (no write was accepted)' : ` (write at ${marker.index}/${marker.term} on ${marker.leader.id})`),
   );
 }
 
@@ -319,7 +362,7 @@ function describeConfig(c: ClusterOptions): string {
     `preVote=${c.preVote} checkQuorum=${c.checkQuorum} inflight=${c.maxInflightMsgs} ` +
     `maxSize=${c.maxSizePerMsg} snapEvery=${c.snapshotEvery} keep=${c.compactKeep} ` +
     `defer=${c.readyDeferRate} loss=${c.network.lossRate} dup=${c.network.duplicateRate} ` +
-    `delay<=${c.network.maxDelayTicks}` +
+    `delay<=${c.network.maxDelayTicks} reorder=${c.network.reorderRate}` +
     (c.bugs === undefined ? '' : ` bugs=${Object.keys(c.bugs).join(',')}`)
   );
 }

@@ -33,7 +33,7 @@ describe('raft/sim: randomized simulation', function () {
     it(`replays seed ${seed} (${STEPS} steps)`, () => {
       const r = runSeed({ seed, steps: STEPS, traceLines: 80 });
       if (!r.ok) console.log(formatFailure(r));
-      else console.log(`      seed ${seed}: ok, ${r.stats.commits} commits, heal ${r.healTicks}/${r.healBudget} ticks; ${r.config}`);
+      else console.log(`      seed ${seed}: ok, ${r.stats.commits} commits, heal: commit ${r.healCommitTicks}, caught up ${r.healTicks} of ${r.healBudget} ticks; ${r.config}`);
       expect(r.ok, r.message).to.equal(true);
     });
     return;
@@ -75,7 +75,8 @@ describe('raft/sim: randomized simulation', function () {
     );
     const seeds = total.reduce((n, s) => n + s.seeds, 0);
     const maxHeal = Math.max(...total.map((s) => s.maxHealTicks));
-    console.log(`      ${seeds} seeds x ${STEPS} steps: ${JSON.stringify(t)}, max heal ${maxHeal} ticks`);
+    const maxCommit = Math.max(...total.map((s) => s.maxHealCommitTicks));
+    console.log(`      ${seeds} seeds x ${STEPS} steps: ${JSON.stringify(t)}, after healing: commit <= ${maxCommit} ticks, all caught up <= ${maxHeal} ticks`);
     expect(t.leaders).to.be.at.least(seeds);
     expect(t.commits).to.be.above(seeds * 10);
     expect(t.acked).to.be.above(0);

@@ -37,7 +37,8 @@ async function main(): Promise<void> {
     const elapsed = seconds(started);
     return (
       `soak: ${s.seeds}/${seeds} seeds, ${(s.seeds / Math.max(elapsed, 1e-9)).toFixed(1)} seeds/s, ` +
-      `${s.failed} failed, ${elapsed.toFixed(1)} s, max heal ${s.maxHealTicks} ticks (seed ${s.maxHealSeed})`
+      `${s.failed} failed, ${elapsed.toFixed(1)} s, heal: commit <= ${s.maxHealCommitTicks} ticks (seed ${s.maxHealCommitSeed}), ` +
+      `all caught up <= ${s.maxHealTicks} ticks (seed ${s.maxHealSeed})`
     );
   };
   const summary = await runPool({

@@ -35,7 +35,7 @@ function quietOptions(bugs: BugFlags | undefined, disabledChecks: readonly Invar
     compactKeep: 0,
     readyDeferRate: 0,
     maxPendingPerNode: 64,
-    network: { lossRate: 0, duplicateRate: 0, minDelayTicks: 0, maxDelayTicks: 0, maxInFlight: 1024 },
+    network: { reorderRate: 0, lossRate: 0, duplicateRate: 0, minDelayTicks: 0, maxDelayTicks: 0, maxInFlight: 1024 },
     ...(bugs === undefined ? {} : { bugs }),
     disabledChecks,
   };
