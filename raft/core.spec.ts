@@ -362,6 +362,9 @@ describe('RaftCore', () => {
         if (preVote) expect(cTerm).to.equal(term);
         else expect(cTerm).to.be.greaterThan(term);
         c.heal();
+        // Rejoining: it campaigns before any heartbeat reaches it.
+        c.core('c').campaign();
+        c.stabilize();
         c.tick(30);
         if (preVote) {
           expect(c.leaders()).to.deep.equal(['a']);

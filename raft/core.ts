@@ -364,11 +364,13 @@ export class RaftCore {
     } else if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = isTransfer(m.context);
-        const inLease = this.checkQuorum && this.leader !== null && this.electionElapsed < this.electionTicks;
+        const heardFromLeader = this.leader !== null && this.electionElapsed < this.electionTicks;
         // Thesis §4.2.3: a server that heard from a leader within the minimum election
         // timeout does not grant votes or update its term (protects against removed or
-        // partitioned servers). A leadership transfer overrides it.
-        if (!force && inLease) return;
+        // partitioned servers); with CheckQuorum this lease covers votes too (as etcd).
+        // Thesis §9.6: a pre-vote is granted only if no leader was heard from within an
+        // election timeout. A leadership transfer overrides both.
+        if (!force && heardFromLeader && (this.checkQuorum || m.type === MessageType.PreVote)) return;
       }
       if (m.type === MessageType.PreVote) {
         // Never change the term on a pre-vote (thesis §9.6).
@@ -961,6 +963,10 @@ export class RaftCore {
     if (pr === undefined) return;
     pr.recentActive = true;
     if (m.reject) {
+      // A follower's hint is never below what it already acknowledged to this leader (its log
+      // up to match is ours, and our terms only grow): a lower hint is a stale, reordered
+      // rejection. Ignoring it avoids falling back to probing on a reordering network.
+      if (m.rejectHint < pr.match) return;
       let hint = m.rejectHint;
       if (m.hintTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.hintTerm);
       if (pr.maybeDecrTo(m.index, hint)) {

@@ -142,7 +142,8 @@ export class Progress {
     if (this.state === ProgressState.Replicate) {
       // Stale if it concerns an index already matched.
       if (rejected <= this.match) return false;
-      this.next = this.match + 1;
+      // Probe from the follower's hint (its last plausible match), never below match + 1.
+      this.next = Math.max(this.match + 1, Math.min(rejected, matchHint + 1));
       return true;
     }
     // Probe (or Snapshot): only the rejection of the App we last sent is meaningful.
