@@ -185,6 +185,8 @@ interface NodeOptions {
   heartbeatTicks: number;
   maxInflightMsgs: number;
   maxSizePerMsg: number;
+  /** Base seed of the nodes' random streams (election timeouts). */
+  seed: number;
   preVote: boolean;
   checkQuorum: boolean;
   bugs: BugFlags;
@@ -248,9 +250,16 @@ export function formatEntry(e: Entry): string {
 /** One line per message; only fields that carry information for its type are printed. */
 export function formatMessage(m: Message): string {
   const parts = [`${m.from}->${m.to} ${m.type} term=${m.term}`];
-  if (m.logTerm !== 0 || m.index !== 0) parts.push(`log=${m.index}@t${m.logTerm}`);
+  // (index, logTerm): the previous entry for App, the last entry for (Pre)Vote; responses
+  // carry only an index (logTerm 0).
+  if (m.logTerm !== 0) parts.push(`log=${m.index}@t${m.logTerm}`);
+  else if (m.index !== 0) parts.push(`index=${m.index}`);
   if (m.commit !== 0) parts.push(`commit=${m.commit}`);
-  if (m.reject) parts.push(`REJECT hint=${m.rejectHint}@t${m.hintTerm}`);
+  if (m.reject) {
+    parts.push(
+      m.rejectHint !== 0 || m.hintTerm !== 0 ? `REJECT hint=${m.rejectHint}@t${m.hintTerm}` : 'REJECT',
+    );
+  }
   if (m.entries.length > 0) parts.push(`entries=[${m.entries.map(formatEntry).join(', ')}]`);
   if (m.snapshot !== null) parts.push(`snapshot=${m.snapshot.metadata.index}@t${m.snapshot.metadata.term}`);
   if (m.context !== null && m.context.length > 0) parts.push(`ctx="${textDecoder.decode(m.context)}"`);
@@ -320,9 +329,7 @@ export class Scenario {
     if (parseBool(cmd.named.get('quiet')?.[0], false)) {
       // Keep what matters in a long command: violations and the command's own summary lines.
       const total = this.out.length;
-      this.out = this.out.filter(
-        (l) => l.startsWith('!!') || l.startsWith('round ') || l.startsWith('no campaign'),
-      );
+      this.out = this.out.filter((l) => l.startsWith('!!') || l.startsWith('round ') || l.startsWith('no '));
       this.out.push(`(${total} lines of detail omitted)`);
     }
     if (this.out.length === 0) this.out.push('ok');
@@ -384,7 +391,7 @@ export class Scenario {
 
   /**
    * `add-nodes ids=(a,b,c) [learners=(x)] [joining=(y)] [prevote=] [checkquorum=] [election=10]
-   * [heartbeat=1] [max-size=] [max-inflight=] [bugs=(commitOldTermEntries,...)]`.
+   * [heartbeat=1] [max-size=] [max-inflight=] [seed=1] [bugs=(commitOldTermEntries,...)]`.
    * Input lines seed a node's storage before its core starts (a restart from that state):
    * `<id> log=(1,1,4) term=7 vote=<id> commit=3`. `joining` nodes start with an empty
    * configuration (they learn it from the log once added by a ConfChange).
@@ -403,6 +410,7 @@ export class Scenario {
       heartbeatTicks: parseIntArg(cmd.named.get('heartbeat')?.[0], 1),
       maxInflightMsgs: parseIntArg(cmd.named.get('max-inflight')?.[0], 256),
       maxSizePerMsg: parseIntArg(cmd.named.get('max-size')?.[0], 1 << 20),
+      seed: parseIntArg(cmd.named.get('seed')?.[0], 1),
       preVote: parseBool(cmd.named.get('prevote')?.[0], false),
       checkQuorum: parseBool(cmd.named.get('checkquorum')?.[0], false),
       bugs,
@@ -452,7 +460,8 @@ export class Scenario {
   }
 
   private newCore(node: SimNode): RaftCore {
-    const prng = new Prng(node.seed * 1000 + node.restarts);
+    // One independent stream per (cluster seed, node, incarnation).
+    const prng = new Prng(node.options.seed * 1_000_000 + node.seed * 1000 + node.restarts);
     const config: RaftConfig = {
       id: node.id,
       storage: node.storage,
@@ -525,18 +534,25 @@ export class Scenario {
   // ---- clock and local requests -----------------------------------------------------------
 
   /**
-   * `tick <ids...> [n=1] [stabilize=true] [until=campaign]`: n rounds; in each round every
-   * named node ticks once (in the order named), then with `stabilize=true` the named nodes
-   * exchange messages until quiet. `until=campaign` stops after the first round in which a
-   * named node became a (pre-)candidate, and says who and when.
+   * `tick <ids...> [n=1] [stabilize=true] [until=campaign|leader]`: n rounds; in each round
+   * every named node ticks once (in the order named), then with `stabilize=true` the named
+   * nodes exchange messages until quiet. `until=campaign` stops after the first round in which
+   * a named node became a (pre-)candidate; `until=leader` (implies stabilize) stops once a
+   * named node leads a term it did not lead before. Both say who and when.
    */
   private tick(cmd: Command): void {
     const n = parseIntArg(cmd.named.get('n')?.[0], 1);
     assert.ok(n >= 0 && n <= 10_000, `tick n=${n} out of range`);
-    const settle = parseBool(cmd.named.get('stabilize')?.[0], false);
     const until = cmd.named.get('until')?.[0];
-    if (until !== undefined && until !== 'campaign')
-      throw new Error(`tick until=${until}: only until=campaign`);
+    if (until !== undefined && until !== 'campaign' && until !== 'leader') {
+      throw new Error(`tick until=${until}: only until=campaign or until=leader`);
+    }
+    const settle = until === 'leader' || parseBool(cmd.named.get('stabilize')?.[0], false);
+    const ledBefore = new Map<NodeId, number>();
+    for (const id of cmd.positional) {
+      const s = this.liveCore(id).status();
+      ledBefore.set(id, s.role === Role.Leader ? s.term : -1);
+    }
     for (let round = 1; round <= n; round++) {
       const campaigners: string[] = [];
       for (const id of cmd.positional) {
@@ -550,12 +566,21 @@ export class Scenario {
         }
       }
       if (settle) this.stabilize(cmd.positional);
-      if (until !== undefined && campaigners.length > 0) {
+      if (until === 'campaign' && campaigners.length > 0) {
         this.print(`round ${round}: ${campaigners.join(', ')}`);
         return;
       }
+      if (until === 'leader') {
+        for (const id of cmd.positional) {
+          const s = this.liveCore(id).status();
+          if (s.role === Role.Leader && ledBefore.get(id) !== s.term) {
+            this.print(`round ${round}: ${id} leads term ${s.term}`);
+            return;
+          }
+        }
+      }
     }
-    if (until !== undefined) this.print(`no campaign in ${n} rounds`);
+    if (until !== undefined) this.print(`no ${until} in ${n} rounds`);
   }
 
   /** `propose <id> <data>`: prints the (index, term) or the error. */
