@@ -19,8 +19,11 @@ import type { ClusterOptions } from './cluster.js';
 import type { InvariantName } from './invariants.js';
 import { Prng } from './prng.js';
 
-/** A quiet 5-node cluster: no timeouts fire (nobody ticks), no loss, no delay. */
-function quietOptions(bugs: BugFlags | undefined, disabledChecks: readonly InvariantName[]): ClusterOptions {
+/**
+ * A quiet 5-node cluster: no timeouts fire unless someone ticks 1000 times, no loss, no delay,
+ * one entry per App message.
+ */
+export function quietOptions(bugs?: BugFlags, disabledChecks: readonly InvariantName[] = []): ClusterOptions {
   return {
     initialVoters: 5,
     maxNodes: 5,
@@ -42,7 +45,7 @@ function quietOptions(bugs: BugFlags | undefined, disabledChecks: readonly Invar
 }
 
 /** Campaigns at `id` until it leads (each rejection teaches it a higher term), bounded. */
-function elect(cluster: Cluster, id: NodeId, accept?: (m: Message) => boolean): void {
+export function elect(cluster: Cluster, id: NodeId, accept?: (m: Message) => boolean): void {
   const node = cluster.nodes.get(id);
   for (let attempt = 0; attempt < 5; attempt++) {
     node?.core?.campaign();
