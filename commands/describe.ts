@@ -126,7 +126,7 @@ export function argumentSyntax(a: ArgumentDoc): string {
   }
   const token = a.token ?? '';
   const head = token !== '' && a.type !== 'pure-token' ? `${token} ` : token;
-  const body = a.type === 'oneof' && a.optional !== true ? `<${repeat}>` : repeat;
+  const body = a.type === 'oneof' && (a.optional !== true || head !== '') ? `<${repeat}>` : repeat;
   let out = head + body;
   if (a.multiple === true) out += ` [${a.multipleToken === true ? head : ''}${body} ...]`;
   return a.optional === true ? `[${out}]` : out;

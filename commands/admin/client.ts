@@ -294,19 +294,35 @@ const subcommands: CommandSpec[] = [
       { name: 'client-id', type: 'integer', token: 'ID', optional: true, multiple: true, since: '6.2.0' },
     ]),
   sub('kill', -3, ADMIN_FLAGS, ADMIN_ACL, 'Terminates open connections.', '2.4.0',
-    'CLIENT KILL ip:port | CLIENT KILL <ID client-id | TYPE type | USER username | ADDR ip:port | LADDR ip:port | SKIPME <YES | NO> | MAXAGE maxage> [...]',
+    'CLIENT KILL <ip:port | <[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | ' +
+      '[USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] | [MAXAGE maxage]> ' +
+      '[<[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | ' +
+      '[ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] | [MAXAGE maxage]> ...]>',
     'Old form: OK or an error; filter form: integer, the number of clients killed.', kill,
     [{
       name: 'filter', type: 'oneof', arguments: [
-        { name: 'old-format', type: 'string' },
+        { name: 'ip:port', type: 'string' },
         {
           name: 'new-format', type: 'oneof', multiple: true, arguments: [
             { name: 'client-id', type: 'integer', token: 'ID', optional: true },
-            { name: 'client-type', type: 'string', token: 'TYPE', optional: true },
+            {
+              name: 'client-type', type: 'oneof', token: 'TYPE', optional: true, arguments: [
+                { name: 'normal', type: 'pure-token', token: 'NORMAL' },
+                { name: 'master', type: 'pure-token', token: 'MASTER' },
+                { name: 'slave', type: 'pure-token', token: 'SLAVE' },
+                { name: 'replica', type: 'pure-token', token: 'REPLICA' },
+                { name: 'pubsub', type: 'pure-token', token: 'PUBSUB' },
+              ],
+            },
             { name: 'username', type: 'string', token: 'USER', optional: true },
-            { name: 'addr', type: 'string', token: 'ADDR', optional: true },
-            { name: 'laddr', type: 'string', token: 'LADDR', optional: true },
-            { name: 'skipme', type: 'string', token: 'SKIPME', optional: true },
+            { name: 'ip:port', type: 'string', token: 'ADDR', optional: true },
+            { name: 'ip:port', type: 'string', token: 'LADDR', optional: true },
+            {
+              name: 'skipme', type: 'oneof', token: 'SKIPME', optional: true, arguments: [
+                { name: 'yes', type: 'pure-token', token: 'YES' },
+                { name: 'no', type: 'pure-token', token: 'NO' },
+              ],
+            },
             { name: 'maxage', type: 'integer', token: 'MAXAGE', optional: true },
           ],
         },

@@ -1,0 +1,44 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { argumentSyntax, commandSyntax } from './describe.js';
+import { generateCommandsMarkdown } from './docs-gen.js';
+import type { CommandSpec } from './spec.js';
+import { COMMANDS, buildTable } from './table.js';
+
+function everySpec(): CommandSpec[] {
+  return COMMANDS.flatMap((c) => [c, ...(c.subcommands ?? [])]);
+}
+
+describe('command descriptions', () => {
+  it('every command\'s Format line is what its argument docs render (redis-cli hints agree with the docs)', () => {
+    for (const spec of everySpec()) {
+      if (spec.subcommands !== undefined && spec.handler.kind === 'local' && spec.arity === -2) continue; // containers
+      expect(commandSyntax(spec), spec.name).to.equal(spec.docs.format);
+    }
+  });
+
+  it('renders arguments as redis-cli does', () => {
+    expect(argumentSyntax({ name: 'key', type: 'key', multiple: true })).to.equal('key [key ...]');
+    expect(argumentSyntax({ name: 'c', type: 'oneof', arguments: [{ name: 'a', type: 'pure-token', token: 'A' }, { name: 'b', type: 'integer', token: 'B' }] })).to.equal('<A | B b>');
+    expect(argumentSyntax({ name: 'id', type: 'integer', token: 'ID', optional: true, multiple: true })).to.equal('[ID id [id ...]]');
+    expect(argumentSyntax({ name: 'id', type: 'integer', token: 'ID', multiple: true, multipleToken: true })).to.equal('ID id [ID id ...]');
+  });
+
+  it('every spec is well formed: lower-case unique names, arity, flags consistent with kind', () => {
+    buildTable();
+    for (const spec of everySpec()) {
+      expect(spec.name, spec.name).to.equal(spec.name.toLowerCase());
+      expect(spec.arity, spec.name).not.to.equal(0);
+      const kind = spec.handler.kind;
+      if (kind === 'write') expect(spec.flags, spec.name).to.include('write');
+      if (kind === 'read') expect(spec.flags, spec.name).to.include('readonly');
+      if (kind === 'local') expect(spec.flags, spec.name).not.to.include('write');
+      if (spec.keys.first > 0) expect(spec.docs.arguments?.some((a) => JSON.stringify(a).includes('"key"')), spec.name).to.equal(true);
+    }
+  });
+
+  it('docs/commands.md is generated from the current table', () => {
+    const committed = readFileSync(new URL('../../docs/commands.md', import.meta.url), 'utf8');
+    expect(committed, 'run: node dist/commands/docs-gen.js > docs/commands.md').to.equal(generateCommandsMarkdown());
+  });
+});
