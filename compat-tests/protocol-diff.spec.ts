@@ -287,7 +287,7 @@ async function settle(
 }
 
 /** Resident set size of a process, from /proc/<pid>/status (VmRSS), in bytes. */
-export function residentBytes(pid: number): number {
+function residentBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
   if (match?.[1] === undefined) throw new Error(`no VmRSS in /proc/${pid}/status`);
