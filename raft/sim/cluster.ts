@@ -46,6 +46,8 @@ export interface ClusterOptions {
   compactKeep: number;
   /** Probability that a node with a Ready leaves it for a later step (slow disk). */
   readyDeferRate: number;
+  /** Probability that a node misses a tick (clock drift, a paused process). Default 0. */
+  tickSkipRate?: number;
   /** Bound on proposals awaiting their apply, per node, and on reads awaiting apply. */
   maxPendingPerNode: number;
   network: NetworkOptions;
@@ -253,7 +255,11 @@ export class Cluster {
   tick(): void {
     const now = this.clock.advance();
     this.network.advanceTo(now);
-    for (const node of this.liveList) (node.core as RaftCore).tick();
+    const skip = this.options.tickSkipRate ?? 0;
+    for (const node of this.liveList) {
+      if (skip > 0 && this.prng.chance(skip)) continue;
+      (node.core as RaftCore).tick();
+    }
     this.trace.add(now, 'tick');
   }
 

@@ -83,6 +83,7 @@ export function randomClusterOptions(prng: Prng): ClusterOptions {
     snapshotEvery: prng.pick([5, 10, 30, 80]),
     compactKeep: prng.pick([0, 2, 10]),
     readyDeferRate: prng.pick([0, 0, 0.1, 0.3]),
+    tickSkipRate: prng.pick([0, 0, 0.05, 0.3]),
     maxPendingPerNode: 256,
     network: {
       reorderRate: prng.pick([0, 0.05, 0.3, 1]),
@@ -291,6 +292,7 @@ function heal(cluster: Cluster, commitBudget: number, trace: Trace, steps: numbe
   net.options.reorderRate = 0;
   net.options.minDelayTicks = 1;
   net.options.maxDelayTicks = 1;
+  cluster.options.tickSkipRate = 0;
   for (const node of cluster.nodes.values()) if (!node.live && !node.decommissioned) cluster.restart(node.id);
   trace.add(cluster.clock.now, 'heal: links restored, crashed nodes restarted, no loss');
   const budget = 2 * commitBudget;
@@ -361,7 +363,7 @@ function describeConfig(c: ClusterOptions): string {
     `voters=${c.initialVoters} election=${c.electionTicks} heartbeat=${c.heartbeatTicks} ` +
     `preVote=${c.preVote} checkQuorum=${c.checkQuorum} inflight=${c.maxInflightMsgs} ` +
     `maxSize=${c.maxSizePerMsg} snapEvery=${c.snapshotEvery} keep=${c.compactKeep} ` +
-    `defer=${c.readyDeferRate} loss=${c.network.lossRate} dup=${c.network.duplicateRate} ` +
+    `defer=${c.readyDeferRate} skew=${c.tickSkipRate ?? 0} loss=${c.network.lossRate} dup=${c.network.duplicateRate} ` +
     `delay<=${c.network.maxDelayTicks} reorder=${c.network.reorderRate}` +
     (c.bugs === undefined ? '' : ` bugs=${Object.keys(c.bugs).join(',')}`)
   );

@@ -3,7 +3,7 @@
  * every invariant after every step, then liveness after healing. A failure prints its seed,
  * the invariant, a replay command and the trace tail.
  *
- *   npm run test:sim                      SEEDS (default 2000) seeds of STEPS (default 2000)
+ *   npm run test:sim                      SEEDS (default 3000) seeds of STEPS (default 3000)
  *   SEED=n [STEPS=m] npm run test:sim     replays seed n in this process, with its trace
  *
  * The environment is read here, in the spec, never by the simulation itself.
@@ -21,8 +21,8 @@ function envInt(name: string, fallback: number): number {
   return n;
 }
 
-const STEPS = envInt('STEPS', 2000);
-const SEEDS = envInt('SEEDS', 2000);
+const STEPS = envInt('STEPS', 3000);
+const SEEDS = envInt('SEEDS', 3000);
 const SINGLE = process.env['SEED'];
 
 describe('raft/sim: randomized simulation', function () {
