@@ -95,10 +95,10 @@ class Cluster {
       ...defaults,
       random: mulberry32(this.seed * 7777),
       ...this.options,
+      applied: old.applied.length > 0 ? old.applied[old.applied.length - 1]!.index : 0,
       ...extra,
       id,
       storage: old.storage,
-      applied: old.applied.length > 0 ? old.applied[old.applied.length - 1]!.index : 0,
     });
     old.core = core;
     return old;
@@ -346,6 +346,11 @@ describe('RaftCore', () => {
       ]);
       c.propose('a', 'three');
       expect(c.appliedData('b')).to.deep.equal(['one', 'two', 'three']);
+      // Restarting with applied = 0 hands every committed entry out again, in order.
+      const node = c.restart('b', { applied: 0 });
+      const rd = node.core.ready();
+      expect(rd.committedEntries.map((e) => e.index)).to.deep.equal(node.applied.map((e) => e.index));
+      node.core.advance();
     });
   });
 
@@ -509,6 +514,53 @@ describe('RaftCore', () => {
       expect(c.appliedData('c')).to.have.length(501);
     });
 
+    it('a reordered stale rejection does not knock a replicating follower back to probing', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'x');
+      const a = c.core('a');
+      const match = a.progressOf('c')!.match;
+      const term = a.status().term;
+      c.cut.add('c->a');
+      c.propose('a', 'y', 'z', 'w');
+      expect(a.progressOf('c')!.state).to.equal(ProgressState.Replicate);
+      const reject = (rejectHint: number) =>
+        message({ type: MessageType.AppResp, from: 'c', to: 'a', term, index: match + 2, reject: true, rejectHint, hintTerm: term });
+      // Hint below what c already acknowledged: generated before that ack, so stale.
+      a.step(reject(match - 1));
+      expect(a.progressOf('c')!.state).to.equal(ProgressState.Replicate);
+      a.step(reject(match + 1));
+      expect(a.progressOf('c')).to.include({ state: ProgressState.Probe, next: match + 2 });
+      c.heal();
+      c.tick(2);
+      expect(c.appliedData('c')).to.deep.equal(['x', 'y', 'z', 'w']);
+    });
+
+    it('reportUnreachable sends a replicating follower back to probing', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'x');
+      expect(c.core('a').progressOf('b')!.state).to.equal(ProgressState.Replicate);
+      c.core('a').reportUnreachable('b');
+      expect(c.core('a').progressOf('b')!.state).to.equal(ProgressState.Probe);
+    });
+
+    it('a leader accepts proposals forwarded as Prop messages', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.core('a').step(
+        message({
+          type: MessageType.Prop,
+          from: 'b',
+          to: 'a',
+          term: 0,
+          entries: [{ index: 0, term: 0, type: EntryType.Normal, data: enc.encode('fwd') }],
+        }),
+      );
+      c.stabilize();
+      expect(c.appliedData('b')).to.deep.equal(['fwd']);
+    });
+
     it('bounds uncommitted bytes: propose throws ProposalDroppedError, then recovers', () => {
       const c = new Cluster(['a', 'b', 'c'], { maxUncommittedBytes: 1000 });
       c.elect('a');
@@ -626,6 +678,12 @@ describe('RaftCore', () => {
       // The read index covers the new leader's empty entry (and so everything committed before it).
       const empty = c.n('b').applied.find((e) => e.type === EntryType.Empty && e.term === term)!;
       expect(rs[0]!.index).to.be.at.least(empty.index);
+    });
+
+    it('a read on a node that knows no leader is dropped (the caller times out)', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.core('b').readIndex(ctx('lost'));
+      expect(c.core('b').hasReady()).to.equal(false);
     });
 
     it('a follower forwards to the leader and receives the leader commit index', () => {
@@ -854,6 +912,7 @@ describe('RaftCore', () => {
       c.elect('a');
       c.core('a').propose(enc.encode('solo'));
       const rd = c.core('a').ready();
+      c.n('a').storage.append(rd.entries);
       expect(rd.entries.map((e) => dec.decode(e.data))).to.deep.equal(['solo']);
       expect(rd.committedEntries.map((e) => dec.decode(e.data))).to.deep.equal(['solo']);
       expect(rd.hardState!.commit).to.equal(2);

@@ -970,7 +970,11 @@ export class RaftCore {
       let hint = m.rejectHint;
       if (m.hintTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.hintTerm);
       if (pr.maybeDecrTo(m.index, hint)) {
-        if (pr.state === ProgressState.Replicate) pr.becomeProbe();
+        if (pr.state === ProgressState.Replicate) {
+          const next = pr.next;
+          pr.becomeProbe();
+          pr.next = next;
+        }
         this.sendAppend(m.from, true);
       }
       return;
