@@ -23,7 +23,7 @@ import { ConfChangeType, EntryType, Role, decodeConfChange } from '../messages.j
 import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from '../messages.js';
 import { MemoryStorage } from '../storage.js';
 import { SimClock } from './clock.js';
-import { InvariantChecker, chainHash, entryKey } from './invariants.js';
+import { InvariantChecker, chainHash, entryKey, hashString } from './invariants.js';
 import type { InvariantName } from './invariants.js';
 import { SimNetwork } from './network.js';
 import type { NetworkOptions } from './network.js';
@@ -48,6 +48,8 @@ export interface ClusterOptions {
   readyDeferRate: number;
   /** Probability that a node misses a tick (clock drift, a paused process). Default 0. */
   tickSkipRate?: number;
+  /** Keep a hash of every delivered message (determinism checks); off by default: it costs. */
+  digest?: boolean;
   /** Bound on proposals awaiting their apply, per node, and on reads awaiting apply. */
   maxPendingPerNode: number;
   network: NetworkOptions;
@@ -140,6 +142,8 @@ export class Cluster {
   /** Node ids ever created, in order; never reused (as etcd requires). */
   private readonly pool: NodeId[];
   private liveList: SimNode[] = [];
+  /** FNV-1a chain over every delivered message, when options.digest is set. */
+  messageDigest = 0x811c9dc5;
   /** The bootstrap membership, held in every node's index-0 snapshot. */
   private readonly bootstrapVoters: NodeId[];
 
@@ -277,6 +281,7 @@ export class Cluster {
     const node = this.nodes.get(m.to);
     if (node?.core == null) return true;
     this.trace.addMessage(this.clock.now, m);
+    if (this.options.digest === true) this.messageDigest = hashString(describeMessage(m), this.messageDigest);
     node.core.step(m);
     return true;
   }

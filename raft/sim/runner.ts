@@ -30,6 +30,8 @@ export interface RunOptions {
   overrides?: Partial<ClusterOptions>;
   /** Lines of trace tail kept for a failure report. */
   traceLines?: number;
+  /** Hash every delivered message into RunResult.digest (for determinism checks). */
+  digest?: boolean;
   /** Skip the heal phase (liveness is not checked). */
   skipHeal?: boolean;
   /**
@@ -63,6 +65,8 @@ export interface RunResult {
   electionTicks: number;
   stats: ClusterStats & { network: NetworkStats; leaders: number; commits: number; readsServed: number; ticks: number };
   config: string;
+  /** Hash of every delivered message, in order, when RunOptions.digest was set. */
+  digest?: number;
 }
 
 /** The cluster configuration of a seed: varied so runs cover fast and slow, lossy and clean. */
@@ -103,6 +107,7 @@ export function runSeed(options: RunOptions): RunResult {
     ...randomClusterOptions(root.fork()),
     ...options.overrides,
     ...(options.bugs === undefined ? {} : { bugs: options.bugs }),
+    ...(options.digest === true ? { digest: true } : {}),
   };
   const schedule = root.fork();
   const trace = new Trace(Math.max(8, options.traceLines ?? 40));
@@ -148,6 +153,7 @@ export function runSeed(options: RunOptions): RunResult {
       ticks: cluster?.clock.now ?? 0,
     },
     config: describeConfig(config),
+    ...(options.digest === true && cluster !== undefined ? { digest: cluster.messageDigest } : {}),
   };
   if (failure !== undefined) {
     Object.assign(result, failure);

@@ -39,12 +39,13 @@ describe('raft/sim: randomized simulation', function () {
     return;
   }
 
-  it('is deterministic: a seed replays to the same result, byte for byte', () => {
+  it('is deterministic: a seed replays the same messages in the same order, and the same result', () => {
     for (const seed of [1, 77, 1234]) {
-      const a = runSeed({ seed, steps: STEPS });
-      const b = runSeed({ seed, steps: STEPS });
+      const a = runSeed({ seed, steps: STEPS, digest: true });
+      const b = runSeed({ seed, steps: STEPS, digest: true });
+      expect(a.digest).to.be.a('number');
       expect(JSON.stringify(a)).to.equal(JSON.stringify(b));
-      expect(JSON.stringify(runSeed({ seed: seed + 1, steps: STEPS }).stats)).to.not.equal(JSON.stringify(a.stats));
+      expect(runSeed({ seed: seed + 1, steps: STEPS, digest: true }).digest).to.not.equal(a.digest);
     }
   });
 
