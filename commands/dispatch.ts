@@ -27,6 +27,8 @@ export interface DispatcherOptions {
 
 interface Entry {
   readonly spec: CommandSpec;
+  /** The lower-case name's bytes, for the allocation-free lookup. */
+  readonly nameBytes: Buffer;
   readonly noAuth: boolean;
   /** Subcommands by lower-case name ("id" for "client|id"), when this is a container. */
   readonly subcommands: Map<string, Entry> | null;
@@ -42,8 +44,11 @@ const QUOTE_LIMIT = 128;
 export class Dispatcher {
   readonly executor: Executor;
   private readonly requirePass: () => string | null;
-  /** Lower- and upper-case names -> entry, so the usual spellings need no toLowerCase. */
-  private readonly lookup = new Map<string, Entry>();
+  /**
+   * Allocation-free lookup: entries bucketed by name length and first letter, compared byte by
+   * byte ignoring ASCII case, so finding a command costs no string per request.
+   */
+  private readonly buckets: (Entry[] | undefined)[] = [];
   private readonly info: DispatchInfo;
 
   constructor(options: DispatcherOptions) {
@@ -52,8 +57,10 @@ export class Dispatcher {
     const table = buildTable(options.commands ?? COMMANDS);
     for (const spec of table.values()) {
       const entry = makeEntry(spec);
-      this.lookup.set(spec.name, entry);
-      this.lookup.set(entry.upperName, entry);
+      const name = entry.nameBytes;
+      if (name.length > MAX_NAME_BYTES) throw new Error(`command name too long: ${spec.name}`);
+      const index = bucketIndex(name.length, name[0]!);
+      (this.buckets[index] ??= []).push(entry);
     }
     this.info = { commands: table, requirePass: options.requirePass, executor: options.executor };
   }
@@ -61,8 +68,7 @@ export class Dispatcher {
   execute(ctx: CommandContext, argv: Buffer[]): Reply | Promise<Reply> {
     const first = argv[0];
     if (first === undefined) return error('ERR empty command');
-    const name = first.toString('latin1');
-    let entry = this.lookup.get(name) ?? this.lookup.get(name.toLowerCase());
+    let entry = this.find(first);
     if (entry === undefined) return unknownCommand(first, argv);
     let start = 1;
     const subArg = argv[1];
@@ -109,6 +115,29 @@ export class Dispatcher {
       throw e;
     }
   }
+
+  private find(name: Buffer): Entry | undefined {
+    const n = name.length;
+    if (n === 0 || n > MAX_NAME_BYTES) return undefined;
+    const bucket = this.buckets[bucketIndex(n, name[0]!)];
+    if (bucket === undefined) return undefined;
+    candidates: for (const entry of bucket) {
+      const expected = entry.nameBytes;
+      for (let i = 0; i < n; i++) {
+        let c = name[i]!;
+        if (c >= 0x41 && c <= 0x5a) c |= 0x20; // ASCII upper to lower
+        if (c !== expected[i]) continue candidates;
+      }
+      return entry;
+    }
+    return undefined;
+  }
+}
+
+const MAX_NAME_BYTES = 32;
+
+function bucketIndex(length: number, firstByte: number): number {
+  return length * 32 + (firstByte & 0x1f);
 }
 
 function makeEntry(spec: CommandSpec): Entry {
@@ -125,6 +154,7 @@ function makeEntry(spec: CommandSpec): Entry {
   }
   return {
     spec,
+    nameBytes: Buffer.from(spec.name.slice(spec.name.indexOf('|') + 1), 'latin1'),
     noAuth: spec.flags.includes('no_auth'),
     subcommands,
     upperName: spec.name.toUpperCase(),
