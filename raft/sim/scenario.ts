@@ -31,7 +31,7 @@ import assert from 'node:assert/strict';
 import { RaftCore } from '../core.js';
 import type { BugFlags, RaftConfig } from '../core.js';
 import { NotLeaderError, ProposalDroppedError } from '../errors.js';
-import { ConfChangeType, decodeConfChange, EntryType, Role } from '../messages.js';
+import { ConfChangeType, decodeConfChange, EntryType, MessageType, Role } from '../messages.js';
 import type {
   ConfChange,
   ConfState,
@@ -179,6 +179,24 @@ export interface Mark {
   readonly leaders: ReadonlyMap<number, NodeId>;
 }
 
+/**
+ * The `quiet=true` form of a long command's output: violations, the command's summary lines
+ * and every role change (as `round N: > id ready role=...`), then how much was left out.
+ */
+function summarize(lines: readonly string[]): string[] {
+  const kept: string[] = [];
+  let round = '';
+  let header = '';
+  for (const l of lines) {
+    if (l.startsWith('-- round ')) round = l.slice(3);
+    else if (l.startsWith('> ')) header = l;
+    if (l.startsWith('!!') || /^(round |no )/.test(l)) kept.push(l);
+    else if (l.startsWith('  role=')) kept.push(`${round === '' ? '' : `${round}: `}${header}: ${l.trim()}`);
+  }
+  kept.push(`(${lines.length - kept.length} lines of detail omitted)`);
+  return kept;
+}
+
 /** Per-cluster options from add-nodes. */
 interface NodeOptions {
   electionTicks: number;
@@ -320,18 +338,15 @@ export class Scenario {
   /** index -> term of the entry first applied there by any node (State Machine Safety). */
   private readonly appliedAnywhere = new Map<number, { term: number; by: NodeId }>();
   private out: string[] = [];
+  /** Vote/PreVote campaigns seen in Ready messages since `tick` last cleared it (one per node). */
+  private campaigns: { id: NodeId; type: MessageType; term: number }[] = [];
 
   /** Runs one block and returns its output lines. Errors in the script throw. */
   run(block: Pick<ScriptBlock, 'command' | 'input'>): string[] {
     this.out = [];
     const cmd = parseCommand(block.command);
     this.dispatch(cmd, block.input);
-    if (parseBool(cmd.named.get('quiet')?.[0], false)) {
-      // Keep what matters in a long command: violations and the command's own summary lines.
-      const total = this.out.length;
-      this.out = this.out.filter((l) => l.startsWith('!!') || l.startsWith('round ') || l.startsWith('no '));
-      this.out.push(`(${total} lines of detail omitted)`);
-    }
+    if (parseBool(cmd.named.get('quiet')?.[0], false)) this.out = summarize(this.out);
     if (this.out.length === 0) this.out.push('ok');
     return this.out;
   }
@@ -390,11 +405,12 @@ export class Scenario {
   // ---- setup -------------------------------------------------------------------------------
 
   /**
-   * `add-nodes ids=(a,b,c) [learners=(x)] [joining=(y)] [prevote=] [checkquorum=] [election=10]
+   * `add-nodes ids=(a,b,c) [learners=(x)] [joining=(y) [members=(a,b,c)]] [prevote=] [checkquorum=] [election=10]
    * [heartbeat=1] [max-size=] [max-inflight=] [seed=1] [bugs=(commitOldTermEntries,...)]`.
    * Input lines seed a node's storage before its core starts (a restart from that state):
-   * `<id> log=(1,1,4) term=7 vote=<id> commit=3`. `joining` nodes start with an empty
-   * configuration (they learn it from the log once added by a ConfChange).
+   * `<id> log=(1,1,4) term=7 vote=<id> commit=3`. `joining` nodes start with an empty log and
+   * the voters in `members=` (default: none); they learn later changes from
+   * the log once added by a ConfChange.
    */
   private addNodes(cmd: Command, input: readonly string[]): void {
     const ids = cmd.named.get('ids') ?? [];
@@ -422,8 +438,10 @@ export class Scenario {
     }
     for (const id of [...ids, ...learners, ...joining]) {
       if (this.nodes.has(id)) throw new Error(`node ${id} exists`);
+      // A joining node starts with the voters the operator gives it (`members=`, as etcd's
+      // --initial-cluster for an existing cluster), by default none at all.
       const storage = joining.includes(id)
-        ? new MemoryStorage({ voters: [] })
+        ? new MemoryStorage({ voters: cmd.named.get('members') ?? [] })
         : new MemoryStorage({ voters: ids, learners });
       const seed = seeds.get(id);
       if (seed !== undefined) this.seedStorage(storage, seed);
@@ -536,9 +554,10 @@ export class Scenario {
   /**
    * `tick <ids...> [n=1] [stabilize=true] [until=campaign|leader]`: n rounds; in each round
    * every named node ticks once (in the order named), then with `stabilize=true` the named
-   * nodes exchange messages until quiet. `until=campaign` stops after the first round in which
-   * a named node became a (pre-)candidate; `until=leader` (implies stabilize) stops once a
-   * named node leads a term it did not lead before. Both say who and when.
+   * nodes exchange messages until quiet (the round's output is headed `-- round N`; silent
+   * rounds print nothing). `until=campaign` (implies stabilize) stops after the first round in
+   * which a named node sent Vote or PreVote requests; `until=leader` (implies stabilize) stops
+   * once a named node leads a term it did not lead before. Both say who and when.
    */
   private tick(cmd: Command): void {
     const n = parseIntArg(cmd.named.get('n')?.[0], 1);
@@ -547,27 +566,36 @@ export class Scenario {
     if (until !== undefined && until !== 'campaign' && until !== 'leader') {
       throw new Error(`tick until=${until}: only until=campaign or until=leader`);
     }
-    const settle = until === 'leader' || parseBool(cmd.named.get('stabilize')?.[0], false);
+    const settle = until !== undefined || parseBool(cmd.named.get('stabilize')?.[0], false);
     const ledBefore = new Map<NodeId, number>();
     for (const id of cmd.positional) {
       const s = this.liveCore(id).status();
       ledBefore.set(id, s.role === Role.Leader ? s.term : -1);
     }
+    const named = new Set(cmd.positional);
     for (let round = 1; round <= n; round++) {
-      const campaigners: string[] = [];
+      this.campaigns = [];
       for (const id of cmd.positional) {
         const core = this.liveCore(id);
-        const before = core.status().role;
+        const before = core.status();
         core.tick();
         this.checkLeaders();
-        const after = core.status().role;
-        if (after !== before && (after === Role.Candidate || after === Role.PreCandidate)) {
-          campaigners.push(`${id} became ${after} at term ${core.status().term}`);
+        const after = core.status();
+        // A campaign that needs no votes (a one-voter configuration) sends no Vote message.
+        if (after.role === Role.Leader && (before.role !== Role.Leader || before.term !== after.term)) {
+          this.campaigns.push({ id, type: MessageType.Vote, term: after.term });
         }
       }
-      if (settle) this.stabilize(cmd.positional);
+      if (settle) {
+        const mark = this.out.length;
+        this.print(`-- round ${round}`);
+        this.stabilize(cmd.positional);
+        if (this.out.length === mark + 1) this.out.pop();
+      }
+      const campaigners = this.campaigns.filter((c) => named.has(c.id));
       if (until === 'campaign' && campaigners.length > 0) {
-        this.print(`round ${round}: ${campaigners.join(', ')}`);
+        const who = campaigners.map((c) => `${c.id} campaigned (${c.type}) for term ${c.term}`);
+        this.print(`round ${round}: ${who.join(', ')}`);
         return;
       }
       if (until === 'leader') {
@@ -671,6 +699,10 @@ export class Scenario {
     for (const m of rd.messages) {
       line(`send ${formatMessage(m)}`);
       this.enqueue(m);
+      const campaign = m.type === MessageType.Vote || m.type === MessageType.PreVote;
+      if (campaign && m.from === node.id && !this.campaigns.some((c) => c.id === node.id)) {
+        this.campaigns.push({ id: node.id, type: m.type, term: m.term });
+      }
     }
     // 3. apply
     if (rd.committedEntries.length > 0) {
