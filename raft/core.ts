@@ -65,7 +65,8 @@ export interface RaftConfig {
   maxInflightMsgs: number;
   /** Bytes of entries per App message (batching; at least one entry per message). */
   maxSizePerMsg: number;
-  /** Bound on bytes of proposals not yet committed (propose throws ProposalDroppedError when over). */
+  /** Bound on bytes of proposals not yet committed (default 64 MiB; propose throws
+   *  ProposalDroppedError when over; a single proposal is always accepted on an empty pipeline). */
   maxUncommittedBytes?: number;
   /** Bound on bytes of committed entries handed out in one Ready (default 64 MiB). */
   maxCommittedBytesPerReady?: number;
@@ -179,7 +180,7 @@ export class RaftCore {
     this.electionTicks = config.electionTicks;
     this.heartbeatTicks = config.heartbeatTicks;
     this.maxSizePerMsg = config.maxSizePerMsg;
-    this.maxUncommittedBytes = config.maxUncommittedBytes ?? Infinity;
+    this.maxUncommittedBytes = config.maxUncommittedBytes ?? 64 * 1024 * 1024;
     this.maxCommittedBytesPerReady = config.maxCommittedBytesPerReady ?? 64 * 1024 * 1024;
     this.maxPendingReads = config.maxPendingReads ?? 4096;
     this.preVote = config.preVote;
