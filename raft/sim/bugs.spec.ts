@@ -16,7 +16,11 @@ const MAX_SEEDS = 500;
 const STEPS = 2000;
 
 /** Runs seeds 1..MAX_SEEDS with `bugs` until one fails with `expected`; bounded. */
-function searchSeeds(bugs: BugFlags, expected: InvariantName, disabledChecks?: InvariantName[]): RunResult | undefined {
+function searchSeeds(
+  bugs: BugFlags,
+  expected: InvariantName,
+  disabledChecks?: InvariantName[],
+): RunResult | undefined {
   for (let seed = 1; seed <= MAX_SEEDS; seed++) {
     const r = runSeed({
       seed,
@@ -31,7 +35,9 @@ function searchSeeds(bugs: BugFlags, expected: InvariantName, disabledChecks?: I
 
 function expectCaught(bugs: BugFlags, expected: InvariantName, disabledChecks?: InvariantName[]): RunResult {
   const r = searchSeeds(bugs, expected, disabledChecks);
-  expect(r, `no seed in 1..${MAX_SEEDS} reported ${expected} for ${JSON.stringify(bugs)}`).to.not.equal(undefined);
+  expect(r, `no seed in 1..${MAX_SEEDS} reported ${expected} for ${JSON.stringify(bugs)}`).to.not.equal(
+    undefined,
+  );
   const found = r as RunResult;
   console.log(`      ${Object.keys(bugs).join(',')}: seed ${found.seed} -> ${found.message ?? ''}`);
   // The same seed without the fault passes: the violation is the fault's doing.
@@ -41,7 +47,10 @@ function expectCaught(bugs: BugFlags, expected: InvariantName, disabledChecks?: 
   return found;
 }
 
-function figure8Violation(bugs: BugFlags | undefined, disabled: InvariantName[] = []): InvariantViolation | undefined {
+function figure8Violation(
+  bugs: BugFlags | undefined,
+  disabled: InvariantName[] = [],
+): InvariantViolation | undefined {
   try {
     figure8(bugs, disabled);
     return undefined;

@@ -11,7 +11,12 @@ import { Prng } from './prng.js';
 import { elect, quietOptions } from './targeted.js';
 
 function build(overrides: Partial<ClusterOptions> = {}): Cluster {
-  return new Cluster(new Prng(11), { ...quietOptions(), maxSizePerMsg: 1024, maxInflightMsgs: 8, ...overrides });
+  return new Cluster(new Prng(11), {
+    ...quietOptions(),
+    maxSizePerMsg: 1024,
+    maxInflightMsgs: 8,
+    ...overrides,
+  });
 }
 
 function node(cluster: Cluster, id: string): SimNode {
@@ -36,7 +41,9 @@ describe('raft/sim/cluster', () => {
     const leader = node(c, 'n1');
     for (let i = 0; i < 10; i++) expect(c.propose(leader)).to.not.equal(undefined);
     c.settle();
-    runUntil(c, () => [...c.nodes.values()].every((n) => n.machine.index === leader.machine.index && n.machine.index >= 11));
+    runUntil(c, () =>
+      [...c.nodes.values()].every((n) => n.machine.index === leader.machine.index && n.machine.index >= 11),
+    );
     const hashes = new Set([...c.nodes.values()].map((n) => n.machine.hash));
     expect(hashes.size).to.equal(1);
     expect(c.stats.proposalsAcked).to.equal(10);

@@ -367,7 +367,10 @@ export class Cluster {
     this.checker.observeSnapshotInstall(node.id, node.machine.index, node.machine.hash);
     for (const index of node.proposals.keys()) if (index <= snap.metadata.index) node.proposals.delete(index);
     this.stats.snapshotsInstalled++;
-    this.trace.add(this.clock.now, `${node.id} installs snapshot ${snap.metadata.index}/${snap.metadata.term}`);
+    this.trace.add(
+      this.clock.now,
+      `${node.id} installs snapshot ${snap.metadata.index}/${snap.metadata.term}`,
+    );
   }
 
   private apply(node: SimNode, core: RaftCore, e: Entry): void {

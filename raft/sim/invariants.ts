@@ -140,7 +140,8 @@ export class InvariantChecker {
   constructor(private readonly limits: CheckerLimits = { maxPendingReads: 1024 }) {
     const disabled = new Set(limits.disabled ?? []);
     for (const name of disabled) {
-      if (name !== 'LeaderCompleteness') throw new RangeError(`only LeaderCompleteness can be disabled, not ${name}`);
+      if (name !== 'LeaderCompleteness')
+        throw new RangeError(`only LeaderCompleteness can be disabled, not ${name}`);
     }
     this.checkLeaderCompleteness = !disabled.has('LeaderCompleteness');
   }
@@ -210,7 +211,13 @@ export class InvariantChecker {
     }
   }
 
-  private recordEntry(node: NodeId, index: number, term: number, key: string, prevTerm: number | undefined): void {
+  private recordEntry(
+    node: NodeId,
+    index: number,
+    term: number,
+    key: string,
+    prevTerm: number | undefined,
+  ): void {
     let byTerm = this.logRecords.get(index);
     if (byTerm === undefined) {
       byTerm = new Map();
@@ -244,7 +251,10 @@ export class InvariantChecker {
   observeCommitIndex(node: NodeId, commit: number): void {
     const prev = this.memoryCommit.get(node) ?? 0;
     if (commit < prev) {
-      throw new InvariantViolation('CommitMonotonicity', `${node} commit went back from ${prev} to ${commit}`);
+      throw new InvariantViolation(
+        'CommitMonotonicity',
+        `${node} commit went back from ${prev} to ${commit}`,
+      );
     }
     if (commit > prev) this.memoryCommit.set(node, commit);
   }
@@ -386,7 +396,10 @@ export class InvariantChecker {
     if (read === undefined) return; // forgotten (bounded) or a duplicate answer
     this.reads.delete(context);
     if (read.node !== node) {
-      throw new InvariantViolation('ReadLinearizability', `read ${show(context)} issued at ${read.node} served at ${node}`);
+      throw new InvariantViolation(
+        'ReadLinearizability',
+        `read ${show(context)} issued at ${read.node} served at ${node}`,
+      );
     }
     this.counts.readsServed++;
     if (appliedIndex < read.required) {
@@ -400,7 +413,8 @@ export class InvariantChecker {
 
   /** Forgets reads that will never be answered (their node crashed, or they timed out). */
   dropReads(predicate: (node: NodeId, issuedAt: number) => boolean): void {
-    for (const [context, read] of this.reads) if (predicate(read.node, read.issuedAt)) this.reads.delete(context);
+    for (const [context, read] of this.reads)
+      if (predicate(read.node, read.issuedAt)) this.reads.delete(context);
   }
 
   get pendingReads(): number {

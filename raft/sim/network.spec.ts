@@ -53,7 +53,12 @@ describe('raft/sim/network', () => {
   });
 
   it('loses and duplicates at about the configured rates', () => {
-    const net = new SimNetwork(new Prng(5), { ...quiet, lossRate: 0.2, duplicateRate: 0.1, maxInFlight: 100_000 });
+    const net = new SimNetwork(new Prng(5), {
+      ...quiet,
+      lossRate: 0.2,
+      duplicateRate: 0.1,
+      maxInFlight: 100_000,
+    });
     for (let i = 0; i < 10_000; i++) net.send(msg('a', 'b', i));
     expect(net.stats.lost).to.be.within(1800, 2200);
     expect(net.stats.duplicated).to.be.within(650, 950);

@@ -85,7 +85,8 @@ export class SimNetwork {
       return;
     }
     const { minDelayTicks, maxDelayTicks } = this.options;
-    const delay = maxDelayTicks > minDelayTicks ? this.prng.range(minDelayTicks, maxDelayTicks) : minDelayTicks;
+    const delay =
+      maxDelayTicks > minDelayTicks ? this.prng.range(minDelayTicks, maxDelayTicks) : minDelayTicks;
     if (delay <= 0) {
       this.due.push(m);
       return;

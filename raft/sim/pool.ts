@@ -30,7 +30,20 @@ export interface Summary {
   /** Slowest time from healing to a fresh write committed, in ticks, and its seed. */
   maxHealCommitTicks: number;
   maxHealCommitSeed: number;
-  totals: { proposals: number; acked: number; reads: number; readsServed: number; leaders: number; commits: number; crashes: number; confChanges: number; transfers: number; snapshotsInstalled: number; ticks: number; messages: number };
+  totals: {
+    proposals: number;
+    acked: number;
+    reads: number;
+    readsServed: number;
+    leaders: number;
+    commits: number;
+    crashes: number;
+    confChanges: number;
+    transfers: number;
+    snapshotsInstalled: number;
+    ticks: number;
+    messages: number;
+  };
 }
 
 export function emptySummary(): Summary {
@@ -43,7 +56,20 @@ export function emptySummary(): Summary {
     healTicksTotal: 0,
     maxHealCommitTicks: 0,
     maxHealCommitSeed: 0,
-    totals: { proposals: 0, acked: 0, reads: 0, readsServed: 0, leaders: 0, commits: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsInstalled: 0, ticks: 0, messages: 0 },
+    totals: {
+      proposals: 0,
+      acked: 0,
+      reads: 0,
+      readsServed: 0,
+      leaders: 0,
+      commits: 0,
+      crashes: 0,
+      confChanges: 0,
+      transfers: 0,
+      snapshotsInstalled: 0,
+      ticks: 0,
+      messages: 0,
+    },
   };
 }
 

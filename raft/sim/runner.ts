@@ -63,7 +63,13 @@ export interface RunResult {
   healBudget: number;
   /** Election timeout of the run, to express heal times in election timeouts. */
   electionTicks: number;
-  stats: ClusterStats & { network: NetworkStats; leaders: number; commits: number; readsServed: number; ticks: number };
+  stats: ClusterStats & {
+    network: NetworkStats;
+    leaders: number;
+    commits: number;
+    readsServed: number;
+    ticks: number;
+  };
   config: string;
   /** Hash of every delivered message, in order, when RunOptions.digest was set. */
   digest?: number;
@@ -133,7 +139,11 @@ export function runSeed(options: RunOptions): RunResult {
     }
   } catch (err) {
     if (err instanceof InvariantViolation) failure = { invariant: err.invariant, message: err.message };
-    else failure = { invariant: 'Crash', message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+    else
+      failure = {
+        invariant: 'Crash',
+        message: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      };
   }
   const checker = cluster?.checker;
   const result: RunResult = {
@@ -146,7 +156,9 @@ export function runSeed(options: RunOptions): RunResult {
     electionTicks: config.electionTicks,
     stats: {
       ...(cluster?.stats ?? emptyStats()),
-      network: { ...(cluster?.network.stats ?? { sent: 0, lost: 0, duplicated: 0, delivered: 0, cut: 0, overflow: 0 }) },
+      network: {
+        ...(cluster?.network.stats ?? { sent: 0, lost: 0, duplicated: 0, delivered: 0, cut: 0, overflow: 0 }),
+      },
       leaders: checker?.counts.leaders ?? 0,
       commits: checker?.counts.commits ?? 0,
       readsServed: checker?.counts.readsServed ?? 0,
@@ -203,7 +215,10 @@ function fault(cluster: Cluster, prng: Prng): void {
       const shuffled = prng.shuffle([...ids]);
       const cut = prng.range(1, Math.max(1, shuffled.length - 1));
       cluster.network.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
-      cluster.trace.add(cluster.clock.now, `partition [${shuffled.slice(0, cut).join(',')}] [${shuffled.slice(cut).join(',')}]`);
+      cluster.trace.add(
+        cluster.clock.now,
+        `partition [${shuffled.slice(0, cut).join(',')}] [${shuffled.slice(cut).join(',')}]`,
+      );
       break;
     }
     case 4: {
@@ -228,7 +243,10 @@ function fault(cluster: Cluster, prng: Prng): void {
       opts.lossRate = prng.pick([0, 0.01, 0.05, 0.2, 0.5]);
       opts.duplicateRate = prng.pick([0, 0.02, 0.1]);
       opts.reorderRate = prng.pick([0, 0.05, 0.3, 1]);
-      cluster.trace.add(cluster.clock.now, `loss ${opts.lossRate} dup ${opts.duplicateRate} reorder ${opts.reorderRate}`);
+      cluster.trace.add(
+        cluster.clock.now,
+        `loss ${opts.lossRate} dup ${opts.duplicateRate} reorder ${opts.reorderRate}`,
+      );
       break;
     }
     case 7:
@@ -289,7 +307,12 @@ function backlog(cluster: Cluster): number {
  * then tick until a leader has committed a fresh write (within `commitBudget` ticks) and every
  * member applied it (within twice that). Throws a Liveness violation past either bound.
  */
-function heal(cluster: Cluster, commitBudget: number, trace: Trace, steps: number): { commitTicks: number; convergeTicks: number } {
+function heal(
+  cluster: Cluster,
+  commitBudget: number,
+  trace: Trace,
+  steps: number,
+): { commitTicks: number; convergeTicks: number } {
   const net = cluster.network;
   net.healLinks();
   net.options.lossRate = 0;
@@ -329,7 +352,10 @@ function heal(cluster: Cluster, commitBudget: number, trace: Trace, steps: numbe
       : `a write committed after ${commitTicks} ticks but not every member applied it within ${budget} ticks`;
   throw new InvariantViolation(
     'Liveness',
-    what + (marker === undefined ? ' (no write was accepted)' : ` (write at ${marker.index}/${marker.term} on ${marker.leader.id})`),
+    what +
+      (marker === undefined
+        ? ' (no write was accepted)'
+        : ` (write at ${marker.index}/${marker.term} on ${marker.leader.id})`),
   );
 }
 
@@ -342,7 +368,10 @@ function healed(cluster: Cluster, leader: SimNode, markerIndex: number): boolean
     if (node === undefined || !node.live || node.machine.index < markerIndex) return false;
     for (const index of node.proposals.keys()) {
       if (index <= markerIndex) {
-        throw new InvariantViolation('Liveness', `${id} applied ${markerIndex} but proposal ${index} is unresolved`);
+        throw new InvariantViolation(
+          'Liveness',
+          `${id} applied ${markerIndex} but proposal ${index} is unresolved`,
+        );
       }
     }
   }

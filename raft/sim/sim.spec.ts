@@ -17,7 +17,8 @@ function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer, got ${raw}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`${name} must be a non-negative integer, got ${raw}`);
   return n;
 }
 
@@ -33,7 +34,10 @@ describe('raft/sim: randomized simulation', function () {
     it(`replays seed ${seed} (${STEPS} steps)`, () => {
       const r = runSeed({ seed, steps: STEPS, traceLines: 80 });
       if (!r.ok) console.log(formatFailure(r));
-      else console.log(`      seed ${seed}: ok, ${r.stats.commits} commits, heal: commit ${r.healCommitTicks}, caught up ${r.healTicks} of ${r.healBudget} ticks; ${r.config}`);
+      else
+        console.log(
+          `      seed ${seed}: ok, ${r.stats.commits} commits, heal: commit ${r.healCommitTicks}, caught up ${r.healTicks} of ${r.healBudget} ticks; ${r.config}`,
+        );
       expect(r.ok, r.message).to.equal(true);
     });
     return;
@@ -72,12 +76,27 @@ describe('raft/sim: randomized simulation', function () {
         for (const k of Object.keys(acc) as (keyof typeof acc)[]) acc[k] += s.totals[k];
         return acc;
       },
-      { proposals: 0, acked: 0, reads: 0, readsServed: 0, leaders: 0, commits: 0, crashes: 0, confChanges: 0, transfers: 0, snapshotsInstalled: 0, ticks: 0, messages: 0 },
+      {
+        proposals: 0,
+        acked: 0,
+        reads: 0,
+        readsServed: 0,
+        leaders: 0,
+        commits: 0,
+        crashes: 0,
+        confChanges: 0,
+        transfers: 0,
+        snapshotsInstalled: 0,
+        ticks: 0,
+        messages: 0,
+      },
     );
     const seeds = total.reduce((n, s) => n + s.seeds, 0);
     const maxHeal = Math.max(...total.map((s) => s.maxHealTicks));
     const maxCommit = Math.max(...total.map((s) => s.maxHealCommitTicks));
-    console.log(`      ${seeds} seeds x ${STEPS} steps: ${JSON.stringify(t)}, after healing: commit <= ${maxCommit} ticks, all caught up <= ${maxHeal} ticks`);
+    console.log(
+      `      ${seeds} seeds x ${STEPS} steps: ${JSON.stringify(t)}, after healing: commit <= ${maxCommit} ticks, all caught up <= ${maxHeal} ticks`,
+    );
     expect(t.leaders).to.be.at.least(seeds);
     expect(t.commits).to.be.above(seeds * 10);
     expect(t.acked).to.be.above(0);

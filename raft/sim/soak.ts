@@ -16,7 +16,8 @@ function arg(i: number, fallback: number): number {
   const raw = process.argv[2 + i];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`argument ${i + 1} must be a non-negative integer, got ${raw}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`argument ${i + 1} must be a non-negative integer, got ${raw}`);
   return n;
 }
 
@@ -67,7 +68,9 @@ async function main(): Promise<void> {
       `transfers ${t.transfers}, snapshots installed ${t.snapshotsInstalled}, messages ${t.messages}, ticks ${t.ticks}`,
   );
   if (summary.failed > 0) {
-    console.log(`soak: FAILED seeds: ${summary.failures.map((f) => f.seed).join(' ')}${summary.failed > summary.failures.length ? ' ...' : ''}`);
+    console.log(
+      `soak: FAILED seeds: ${summary.failures.map((f) => f.seed).join(' ')}${summary.failed > summary.failures.length ? ' ...' : ''}`,
+    );
     process.exitCode = 1;
   }
 }

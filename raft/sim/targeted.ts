@@ -38,7 +38,14 @@ export function quietOptions(bugs?: BugFlags, disabledChecks: readonly Invariant
     compactKeep: 0,
     readyDeferRate: 0,
     maxPendingPerNode: 64,
-    network: { reorderRate: 0, lossRate: 0, duplicateRate: 0, minDelayTicks: 0, maxDelayTicks: 0, maxInFlight: 1024 },
+    network: {
+      reorderRate: 0,
+      lossRate: 0,
+      duplicateRate: 0,
+      minDelayTicks: 0,
+      maxDelayTicks: 0,
+      maxInFlight: 1024,
+    },
     ...(bugs === undefined ? {} : { bugs }),
     disabledChecks,
   };
@@ -66,22 +73,32 @@ export function figure8(bugs?: BugFlags, disabledChecks: readonly InvariantName[
   // (a) S1 leads term 1 and commits its empty entry 1 everywhere, then replicates entry 2
   //     (term 1) to S2 only.
   elect(cluster, s1);
-  net.partition([[s1, s2], [s3, s4, s5]]);
+  net.partition([
+    [s1, s2],
+    [s3, s4, s5],
+  ]);
   const leader1 = cluster.nodes.get(s1);
-  if (leader1 === undefined || cluster.propose(leader1) === undefined) throw new Error('figure8: S1 refused the write');
+  if (leader1 === undefined || cluster.propose(leader1) === undefined)
+    throw new Error('figure8: S1 refused the write');
   cluster.settle();
   // (b) S1 crashes. S5 is elected by S3, S4 and itself and appends its empty entry at index 2
   //     (a later term), then crashes before sending it anywhere.
   cluster.crash(s1);
   net.healLinks();
-  net.partition([[s1, s2], [s3, s4, s5]]);
+  net.partition([
+    [s1, s2],
+    [s3, s4, s5],
+  ]);
   elect(cluster, s5, (m) => m.type !== MessageType.App && m.type !== MessageType.Heartbeat);
   cluster.crash(s5);
   // (c) S1 restarts and is elected by S2, S3 and itself. It brings S3 up to entry 2 (term 1)
   //     but no follower gets its own term's entry 3 except S2: entry 2 now sits on a majority.
   cluster.restart(s1);
   net.healLinks();
-  net.partition([[s1, s2, s3], [s4, s5]]);
+  net.partition([
+    [s1, s2, s3],
+    [s4, s5],
+  ]);
   const follower3 = cluster.nodes.get(s3);
   // Drop an App to S3 only if S3 would accept entry 3 from it (its prev entry is in S3's log);
   // the probes S3 rejects and the App carrying entry 2 alone go through.
@@ -99,7 +116,10 @@ export function figure8(bugs?: BugFlags, disabledChecks: readonly InvariantName[
   cluster.crash(s1);
   cluster.restart(s5);
   net.healLinks();
-  net.partition([[s1, s2], [s3, s4, s5]]);
+  net.partition([
+    [s1, s2],
+    [s3, s4, s5],
+  ]);
   elect(cluster, s5);
   const leader5 = cluster.nodes.get(s5);
   if (leader5 !== undefined) cluster.propose(leader5);
