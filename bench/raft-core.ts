@@ -132,7 +132,13 @@ const result = {
   entries: ENTRIES,
   seconds: Number(seconds.toFixed(3)),
   entriesPerSecond: Math.round(ENTRIES / seconds),
-  config: { ...config, nodes: ids.length, batch: BATCH, entryBytes: ENTRY_BYTES, compactEvery: COMPACT_EVERY },
+  config: {
+    ...config,
+    nodes: ids.length,
+    batch: BATCH,
+    entryBytes: ENTRY_BYTES,
+    compactEvery: COMPACT_EVERY,
+  },
 };
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, '..', '..', 'bench', 'results', 'raft-core.json');

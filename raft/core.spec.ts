@@ -138,7 +138,9 @@ class Cluster {
   }
 
   blocked(m: Message): boolean {
-    return this.cut.has(`${m.from}->${m.to}`) || (this.drop !== null && this.drop(m)) || !this.nodes.has(m.to);
+    return (
+      this.cut.has(`${m.from}->${m.to}`) || (this.drop !== null && this.drop(m)) || !this.nodes.has(m.to)
+    );
   }
 
   /** Delivers what is queued now; returns how many were delivered. */
@@ -218,7 +220,12 @@ class Cluster {
 }
 
 function entries(terms: number[]): Entry[] {
-  return terms.map((term, i) => ({ index: i + 1, term, type: EntryType.Normal, data: enc.encode(`${i + 1}@${term}`) }));
+  return terms.map((term, i) => ({
+    index: i + 1,
+    term,
+    type: EntryType.Normal,
+    data: enc.encode(`${i + 1}@${term}`),
+  }));
 }
 
 /** A storage holding a log with the given terms and a hard state. */
@@ -403,7 +410,16 @@ describe('RaftCore', () => {
       const b = c.core('b');
       const term = b.status().term;
       const last = b.status().lastIndex;
-      b.step(message({ type: MessageType.Vote, from: 'c', to: 'b', term: term + 5, index: last + 5, logTerm: term }));
+      b.step(
+        message({
+          type: MessageType.Vote,
+          from: 'c',
+          to: 'b',
+          term: term + 5,
+          index: last + 5,
+          logTerm: term,
+        }),
+      );
       expect(b.status().term).to.equal(term);
       expect(b.hasReady()).to.equal(false);
       b.step(
@@ -457,7 +473,9 @@ describe('RaftCore', () => {
         c.tick(3);
         expect(c.logTerms('F')).to.deep.equal(c.logTerms('L'));
         expect(c.logTerms('L')).to.deep.equal([...leaderLog, 8]);
-        const rejects = c.delivered.filter((m) => m.type === MessageType.AppResp && m.from === 'F' && m.reject);
+        const rejects = c.delivered.filter(
+          (m) => m.type === MessageType.AppResp && m.from === 'F' && m.reject,
+        );
         // Fast backtracking: one rejection per conflicting term at most, not one per entry.
         expect(rejects.length).to.be.at.most(2);
         expect(c.core('F').status().commit).to.equal(11);
@@ -495,7 +513,8 @@ describe('RaftCore', () => {
       c.cut.add('c->a');
       const mark = c.delivered.length;
       for (let round = 0; round < 20; round++) {
-        for (let i = 0; i < 25; i++) c.core('a').propose(enc.encode(`p${String(round * 25 + i).padStart(4, '0')}`));
+        for (let i = 0; i < 25; i++)
+          c.core('a').propose(enc.encode(`p${String(round * 25 + i).padStart(4, '0')}`));
         c.stabilize();
         expect(c.core('a').progressOf('c')!.inflight).to.be.at.most(3);
       }
@@ -525,7 +544,16 @@ describe('RaftCore', () => {
       c.propose('a', 'y', 'z', 'w');
       expect(a.progressOf('c')!.state).to.equal(ProgressState.Replicate);
       const reject = (rejectHint: number) =>
-        message({ type: MessageType.AppResp, from: 'c', to: 'a', term, index: match + 2, reject: true, rejectHint, hintTerm: term });
+        message({
+          type: MessageType.AppResp,
+          from: 'c',
+          to: 'a',
+          term,
+          index: match + 2,
+          reject: true,
+          rejectHint,
+          hintTerm: term,
+        });
       // Hint below what c already acknowledged: generated before that ack, so stale.
       a.step(reject(match - 1));
       expect(a.progressOf('c')!.state).to.equal(ProgressState.Replicate);
@@ -669,7 +697,9 @@ describe('RaftCore', () => {
       const term = c.core('b').status().term;
       c.core('b').readIndex(ctx('r'));
       c.stabilize();
-      expect(c.delivered.filter((m) => m.type === MessageType.Heartbeat && m.context !== null)).to.have.length(0);
+      expect(
+        c.delivered.filter((m) => m.type === MessageType.Heartbeat && m.context !== null),
+      ).to.have.length(0);
       expect(c.n('b').readStates).to.have.length(0);
       c.heal();
       c.tick(2);
@@ -808,7 +838,9 @@ describe('RaftCore', () => {
       );
       c.heal();
       c.tick(2);
-      expect(() => c.core('a').proposeConfChange({ type: ConfChangeType.AddLearner, node: 'e' })).to.not.throw();
+      expect(() =>
+        c.core('a').proposeConfChange({ type: ConfChangeType.AddLearner, node: 'e' }),
+      ).to.not.throw();
     });
 
     it('removing a follower shrinks the quorum', () => {
@@ -918,7 +950,12 @@ describe('RaftCore', () => {
       expect(rd.hardState!.commit).to.equal(2);
       c.core('a').advance();
       c.core('a').readIndex(enc.encode('r'));
-      expect(c.core('a').ready().readStates.map((r) => r.index)).to.deep.equal([2]);
+      expect(
+        c
+          .core('a')
+          .ready()
+          .readStates.map((r) => r.index),
+      ).to.deep.equal([2]);
     });
   });
 });

@@ -203,7 +203,10 @@ export class RaftCore {
     this.vote = hardState.vote;
     const applied = config.applied ?? 0;
     if (applied > this.log.applied) {
-      assert.ok(applied <= this.log.committed, `raft: applied ${applied} beyond commit ${this.log.committed}`);
+      assert.ok(
+        applied <= this.log.committed,
+        `raft: applied ${applied} beyond commit ${this.log.committed}`,
+      );
       this.log.appliedTo(applied);
     }
     this.becomeFollower(this.term, null);
@@ -302,7 +305,8 @@ export class RaftCore {
       if (!this.tracker.isVoter(this.id)) {
         this.stepDownRemoved();
       } else {
-        if (this.leadTransferee !== null && !this.tracker.isVoter(this.leadTransferee)) this.abortLeaderTransfer();
+        if (this.leadTransferee !== null && !this.tracker.isVoter(this.leadTransferee))
+          this.abortLeaderTransfer();
         if (this.maybeCommit()) this.onCommitAdvanced();
         this.bcastAppend();
       }
@@ -377,19 +381,32 @@ export class RaftCore {
         // Never change the term on a pre-vote (thesis §9.6).
       } else if (m.type === MessageType.PreVoteResp && !m.reject) {
         // The term in a granted pre-vote response is the one we will campaign in.
-      } else if (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap) {
+      } else if (
+        m.type === MessageType.App ||
+        m.type === MessageType.Heartbeat ||
+        m.type === MessageType.Snap
+      ) {
         this.becomeFollower(m.term, m.from);
       } else {
         this.becomeFollower(m.term, null);
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === MessageType.Heartbeat || m.type === MessageType.App)) {
+      if (
+        (this.checkQuorum || this.preVote) &&
+        (m.type === MessageType.Heartbeat || m.type === MessageType.App)
+      ) {
         // A stale leader (e.g. after a partition healed, with PreVote keeping our term from
         // rising through elections it saw) learns our term and steps down.
         this.send(message({ type: MessageType.AppResp, from: this.id, to: m.from, term: this.term }));
       } else if (m.type === MessageType.PreVote) {
         this.send(
-          message({ type: MessageType.PreVoteResp, from: this.id, to: m.from, term: this.term, reject: true }),
+          message({
+            type: MessageType.PreVoteResp,
+            from: this.id,
+            to: m.from,
+            term: this.term,
+            reject: true,
+          }),
         );
       }
       return;
@@ -448,7 +465,9 @@ export class RaftCore {
       softState = { leader: this.leader, role: this.role };
       this.prevSoft = softState;
     }
-    const hardState = this.hardChanged() ? { term: this.term, vote: this.vote, commit: this.log.committed } : null;
+    const hardState = this.hardChanged()
+      ? { term: this.term, vote: this.vote, commit: this.log.committed }
+      : null;
     const entries = this.log.unstable();
     const snapshot = this.log.unstableSnapshot;
     const committedEntries = this.log.nextCommitted(this.maxCommittedBytesPerReady);
@@ -506,7 +525,9 @@ export class RaftCore {
   }
 
   /** The leader's view of a peer's replication (tests, metrics); undefined if not tracked. */
-  progressOf(id: NodeId): { match: number; next: number; state: ProgressState; inflight: number } | undefined {
+  progressOf(
+    id: NodeId,
+  ): { match: number; next: number; state: ProgressState; inflight: number } | undefined {
     const pr = this.tracker.progress.get(id);
     if (pr === undefined) return undefined;
     return { match: pr.match, next: pr.next, state: pr.state, inflight: pr.inflights.count };
@@ -620,7 +641,14 @@ export class RaftCore {
     for (const id of this.tracker.voters) {
       if (id === this.id) continue;
       this.send(
-        message({ type: MessageType.PreVote, from: this.id, to: id, term: this.term + 1, index: lastIndex, logTerm: lastTerm }),
+        message({
+          type: MessageType.PreVote,
+          from: this.id,
+          to: id,
+          term: this.term + 1,
+          index: lastIndex,
+          logTerm: lastTerm,
+        }),
       );
     }
   }
@@ -840,7 +868,15 @@ export class RaftCore {
   private handleAppend(m: Message): void {
     const log = this.log;
     if (m.index < log.committed) {
-      this.send(message({ type: MessageType.AppResp, from: this.id, to: m.from, term: this.term, index: log.committed }));
+      this.send(
+        message({
+          type: MessageType.AppResp,
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          index: log.committed,
+        }),
+      );
       return;
     }
     let lastNew: number;
@@ -852,8 +888,11 @@ export class RaftCore {
       lastNew = log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     }
     if (lastNew >= 0) {
-      if (this.bugs.commitRegression === true && m.commit < log.committed) log.forceCommit(Math.min(m.commit, lastNew));
-      this.send(message({ type: MessageType.AppResp, from: this.id, to: m.from, term: this.term, index: lastNew }));
+      if (this.bugs.commitRegression === true && m.commit < log.committed)
+        log.forceCommit(Math.min(m.commit, lastNew));
+      this.send(
+        message({ type: MessageType.AppResp, from: this.id, to: m.from, term: this.term, index: lastNew }),
+      );
       return;
     }
     // Reject with a hint: the last index <= m.index whose term is <= m.logTerm. The leader
@@ -878,7 +917,13 @@ export class RaftCore {
     if (this.bugs.commitRegression === true) this.log.forceCommit(m.commit);
     else this.log.commitTo(m.commit);
     this.send(
-      message({ type: MessageType.HeartbeatResp, from: this.id, to: m.from, term: this.term, context: m.context }),
+      message({
+        type: MessageType.HeartbeatResp,
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        context: m.context,
+      }),
     );
   }
 
@@ -888,11 +933,23 @@ export class RaftCore {
     if (s === null) return;
     if (this.restore(s)) {
       this.send(
-        message({ type: MessageType.AppResp, from: this.id, to: m.from, term: this.term, index: this.log.lastIndex() }),
+        message({
+          type: MessageType.AppResp,
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          index: this.log.lastIndex(),
+        }),
       );
     } else {
       this.send(
-        message({ type: MessageType.AppResp, from: this.id, to: m.from, term: this.term, index: this.log.committed }),
+        message({
+          type: MessageType.AppResp,
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          index: this.log.committed,
+        }),
       );
     }
   }
@@ -915,7 +972,8 @@ export class RaftCore {
 
   private checkCanPropose(): void {
     if (this.role !== Role.Leader) throw new NotLeaderError(this.leader);
-    if (!this.tracker.progress.has(this.id)) throw new ProposalDroppedError('leader removed from the configuration');
+    if (!this.tracker.progress.has(this.id))
+      throw new ProposalDroppedError('leader removed from the configuration');
     if (this.leadTransferee !== null) throw new ProposalDroppedError('leadership transfer in progress');
   }
 
@@ -1122,10 +1180,18 @@ export class RaftCore {
 
   private answerRead(req: ReadRequest, index: number): void {
     if (req.from === this.id) {
-      if (this.readStates.length < this.maxPendingReads) this.readStates.push({ index, context: req.context });
+      if (this.readStates.length < this.maxPendingReads)
+        this.readStates.push({ index, context: req.context });
     } else {
       this.send(
-        message({ type: MessageType.ReadIndexResp, from: this.id, to: req.from, term: this.term, index, context: req.context }),
+        message({
+          type: MessageType.ReadIndexResp,
+          from: this.id,
+          to: req.from,
+          term: this.term,
+          index,
+          context: req.context,
+        }),
       );
     }
   }

@@ -35,7 +35,9 @@ export class SnapshotOutOfDateError extends Error {
 export class NotLeaderError extends Error {
   override readonly name = 'NotLeaderError';
   constructor(readonly leader: NodeId | null) {
-    super(leader === null ? 'raft: not the leader, no leader known' : `raft: not the leader, leader is ${leader}`);
+    super(
+      leader === null ? 'raft: not the leader, no leader known' : `raft: not the leader, leader is ${leader}`,
+    );
   }
 }
 

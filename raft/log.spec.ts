@@ -110,7 +110,10 @@ describe('RaftLog', () => {
 
   it('restore replaces the log with a snapshot', () => {
     const log = makeLog([1, 1, 1]);
-    log.restore({ metadata: { index: 10, term: 3, confState: { voters: ['a'], learners: [] } }, data: new Uint8Array(0) });
+    log.restore({
+      metadata: { index: 10, term: 3, confState: { voters: ['a'], learners: [] } },
+      data: new Uint8Array(0),
+    });
     expect(log.firstIndex()).to.equal(11);
     expect(log.lastIndex()).to.equal(10);
     expect(log.term(10)).to.equal(3);

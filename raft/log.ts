@@ -93,7 +93,10 @@ export class RaftLog {
     const lastNew = prevIndex + ents.length;
     const conflict = this.findConflict(ents);
     if (conflict !== 0) {
-      assert.ok(conflict > this.committed, `raft log: conflict at ${conflict} <= committed ${this.committed}`);
+      assert.ok(
+        conflict > this.committed,
+        `raft log: conflict at ${conflict} <= committed ${this.committed}`,
+      );
       this.appendFrom(ents, conflict - ents[0]!.index);
     }
     this.commitTo(Math.min(leaderCommit, lastNew));

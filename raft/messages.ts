@@ -144,9 +144,7 @@ export interface Ready {
 }
 
 /** Fills in the optional fields of a message so call sites name only what matters. */
-export function message(
-  fields: Pick<Message, 'type' | 'from' | 'to' | 'term'> & Partial<Message>,
-): Message {
+export function message(fields: Pick<Message, 'type' | 'from' | 'to' | 'term'> & Partial<Message>): Message {
   return {
     logTerm: 0,
     index: 0,
@@ -189,7 +187,11 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
   const type = data[0];
-  if (type !== ConfChangeType.AddVoter && type !== ConfChangeType.AddLearner && type !== ConfChangeType.RemoveNode) {
+  if (
+    type !== ConfChangeType.AddVoter &&
+    type !== ConfChangeType.AddLearner &&
+    type !== ConfChangeType.RemoveNode
+  ) {
     throw new Error(`raft: bad conf change type ${String(type)}`);
   }
   return { type, node: utf8Decoder.decode(data.subarray(1)) };

@@ -65,7 +65,14 @@ describe('ProgressTracker', () => {
   it('learners never count toward commit or elections', () => {
     const t = new ProgressTracker(4);
     t.setConfig({ voters: ['a', 'b', 'c'], learners: ['d', 'e'] }, 1);
-    for (const [id, m] of [['a', 9], ['d', 9], ['e', 9], ['b', 2], ['c', 1]] as const) t.progress.get(id)!.match = m;
+    for (const [id, m] of [
+      ['a', 9],
+      ['d', 9],
+      ['e', 9],
+      ['b', 2],
+      ['c', 1],
+    ] as const)
+      t.progress.get(id)!.match = m;
     expect(t.committed()).to.equal(2);
     t.recordVote('d', true);
     t.recordVote('e', true);

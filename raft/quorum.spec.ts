@@ -24,7 +24,10 @@ function naiveVote(voters: readonly NodeId[], votes: ReadonlyMap<NodeId, boolean
   return VoteResult.Lost;
 }
 
-const votersArb = fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'), { minLength: 0, maxLength: 7 });
+const votersArb = fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'), {
+  minLength: 0,
+  maxLength: 7,
+});
 
 describe('quorum', () => {
   it('quorumSize is a strict majority', () => {
@@ -39,7 +42,9 @@ describe('quorum', () => {
         (voters, ackedObj) => {
           const acked = new Map(Object.entries(ackedObj));
           // 'x' is a learner/unknown node: it must never matter.
-          expect(majorityCommitIndex(voters, (id) => acked.get(id))).to.equal(naiveCommitIndex(voters, acked));
+          expect(majorityCommitIndex(voters, (id) => acked.get(id))).to.equal(
+            naiveCommitIndex(voters, acked),
+          );
         },
       ),
       { numRuns: 2000, seed: 42 },
@@ -48,19 +53,43 @@ describe('quorum', () => {
 
   it('voteResult agrees with the naive model (fast-check)', () => {
     fc.assert(
-      fc.property(votersArb, fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'x'), fc.boolean()), (voters, v) => {
-        const votes = new Map(Object.entries(v));
-        expect(voteResult(voters, votes)).to.equal(naiveVote(voters, votes));
-      }),
+      fc.property(
+        votersArb,
+        fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'x'), fc.boolean()),
+        (voters, v) => {
+          const votes = new Map(Object.entries(v));
+          expect(voteResult(voters, votes)).to.equal(naiveVote(voters, votes));
+        },
+      ),
       { numRuns: 2000, seed: 42 },
     );
   });
 
   it('examples', () => {
-    const m = new Map([['a', 5], ['b', 3], ['c', 1]]);
+    const m = new Map([
+      ['a', 5],
+      ['b', 3],
+      ['c', 1],
+    ]);
     expect(majorityCommitIndex(['a', 'b', 'c'], (id) => m.get(id))).to.equal(3);
     expect(majorityCommitIndex(['a', 'b', 'c', 'd'], (id) => m.get(id))).to.equal(1);
-    expect(voteResult(['a', 'b', 'c'], new Map([['a', true], ['b', false]]))).to.equal(VoteResult.Pending);
-    expect(voteResult(['a', 'b', 'c'], new Map([['a', false], ['b', false]]))).to.equal(VoteResult.Lost);
+    expect(
+      voteResult(
+        ['a', 'b', 'c'],
+        new Map([
+          ['a', true],
+          ['b', false],
+        ]),
+      ),
+    ).to.equal(VoteResult.Pending);
+    expect(
+      voteResult(
+        ['a', 'b', 'c'],
+        new Map([
+          ['a', false],
+          ['b', false],
+        ]),
+      ),
+    ).to.equal(VoteResult.Lost);
   });
 });

@@ -6,7 +6,8 @@ import { MemoryStorage } from './storage.js';
 
 function ents(from: number, to: number, term: number, bytes = 0): Entry[] {
   const out: Entry[] = [];
-  for (let i = from; i <= to; i++) out.push({ index: i, term, type: EntryType.Normal, data: new Uint8Array(bytes) });
+  for (let i = from; i <= to; i++)
+    out.push({ index: i, term, type: EntryType.Normal, data: new Uint8Array(bytes) });
   return out;
 }
 
@@ -54,7 +55,11 @@ describe('MemoryStorage', () => {
     const s = new MemoryStorage({ voters: ['a'] });
     s.append(ents(1, 10, 2));
     const snap = s.createSnapshot(6, { voters: ['a', 'b'], learners: [] }, new Uint8Array([7]));
-    expect(snap.metadata).to.deep.equal({ index: 6, term: 2, confState: { voters: ['a', 'b'], learners: [] } });
+    expect(snap.metadata).to.deep.equal({
+      index: 6,
+      term: 2,
+      confState: { voters: ['a', 'b'], learners: [] },
+    });
     expect(s.firstIndex()).to.equal(1);
     expect(s.entries(1, 3)).to.have.length(2);
     s.compact(4);
@@ -64,7 +69,9 @@ describe('MemoryStorage', () => {
     expect(() => s.entries(4, 6)).to.throw(CompactedError);
     expect(s.entries(5, 11).map((e) => e.index)).to.deep.equal([5, 6, 7, 8, 9, 10]);
     expect(() => s.compact(8)).to.throw(/beyond snapshot/);
-    expect(() => s.createSnapshot(5, { voters: [], learners: [] }, new Uint8Array(0))).to.throw(SnapshotOutOfDateError);
+    expect(() => s.createSnapshot(5, { voters: [], learners: [] }, new Uint8Array(0))).to.throw(
+      SnapshotOutOfDateError,
+    );
     // Appending entries already compacted skips them.
     s.append(ents(3, 12, 2));
     expect(s.lastIndex()).to.equal(12);
@@ -74,13 +81,19 @@ describe('MemoryStorage', () => {
   it('applySnapshot replaces the log and the membership', () => {
     const s = new MemoryStorage({ voters: ['a'] });
     s.append(ents(1, 3, 1));
-    s.applySnapshot({ metadata: { index: 20, term: 4, confState: { voters: ['x'], learners: [] } }, data: new Uint8Array(0) });
+    s.applySnapshot({
+      metadata: { index: 20, term: 4, confState: { voters: ['x'], learners: [] } },
+      data: new Uint8Array(0),
+    });
     expect(s.firstIndex()).to.equal(21);
     expect(s.lastIndex()).to.equal(20);
     expect(s.term(20)).to.equal(4);
     expect(s.initialState().confState.voters).to.deep.equal(['x']);
     expect(() =>
-      s.applySnapshot({ metadata: { index: 20, term: 4, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) }),
+      s.applySnapshot({
+        metadata: { index: 20, term: 4, confState: { voters: [], learners: [] } },
+        data: new Uint8Array(0),
+      }),
     ).to.throw(SnapshotOutOfDateError);
     s.append(ents(21, 22, 4));
     expect(s.lastIndex()).to.equal(22);

@@ -131,7 +131,10 @@ export class MemoryStorage implements Storage {
       if (from >= n) return;
     }
     const start = entries[from]!.index;
-    assert.ok(start <= this.lastIndex() + 1, `raft storage: gap, appending ${start} after ${this.lastIndex()}`);
+    assert.ok(
+      start <= this.lastIndex() + 1,
+      `raft storage: gap, appending ${start} after ${this.lastIndex()}`,
+    );
     const keep = start - offset - 1;
     if (keep < this.ents.length) this.ents.length = keep;
     for (let i = from; i < n; i++) this.ents.push(entries[i]!);
@@ -157,7 +160,10 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
     if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError(index);
-    assert.ok(index <= this.lastIndex(), `raft storage: snapshot ${index} beyond last index ${this.lastIndex()}`);
+    assert.ok(
+      index <= this.lastIndex(),
+      `raft storage: snapshot ${index} beyond last index ${this.lastIndex()}`,
+    );
     this.snap = {
       metadata: {
         index,
