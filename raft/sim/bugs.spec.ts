@@ -20,11 +20,12 @@ function searchSeeds(
   bugs: BugFlags,
   expected: InvariantName,
   disabledChecks?: InvariantName[],
+  steps = STEPS,
 ): RunResult | undefined {
   for (let seed = 1; seed <= MAX_SEEDS; seed++) {
     const r = runSeed({
       seed,
-      steps: STEPS,
+      steps,
       bugs,
       ...(disabledChecks === undefined ? {} : { overrides: { disabledChecks } }),
     });
@@ -33,15 +34,20 @@ function searchSeeds(
   return undefined;
 }
 
-function expectCaught(bugs: BugFlags, expected: InvariantName, disabledChecks?: InvariantName[]): RunResult {
-  const r = searchSeeds(bugs, expected, disabledChecks);
+function expectCaught(
+  bugs: BugFlags,
+  expected: InvariantName,
+  disabledChecks?: InvariantName[],
+  steps = STEPS,
+): RunResult {
+  const r = searchSeeds(bugs, expected, disabledChecks, steps);
   expect(r, `no seed in 1..${MAX_SEEDS} reported ${expected} for ${JSON.stringify(bugs)}`).to.not.equal(
     undefined,
   );
   const found = r as RunResult;
   console.log(`      ${Object.keys(bugs).join(',')}: seed ${found.seed} -> ${found.message ?? ''}`);
   // The same seed without the fault passes: the violation is the fault's doing.
-  const clean = runSeed({ seed: found.seed, steps: STEPS });
+  const clean = runSeed({ seed: found.seed, steps });
   if (!clean.ok) console.log(formatFailure(clean));
   expect(clean.ok).to.equal(true);
   return found;
@@ -95,6 +101,10 @@ describe('raft/sim: a broken core is caught', function () {
     const sms = figure8Violation({ commitOldTermEntries: true }, ['LeaderCompleteness']);
     expect(sms?.invariant).to.equal('StateMachineSafety');
     console.log(`      commitOldTermEntries: figure 8 -> ${lc?.message ?? ''}; ${sms?.message ?? ''}`);
+  });
+
+  it('commitOldTermEntries is also caught by random runs (rarely: longer runs needed)', () => {
+    expectCaught({ commitOldTermEntries: true }, 'LeaderCompleteness', undefined, 3000);
   });
 
   it('a failure report names the seed, the invariant, the replay command and a trace tail', () => {
