@@ -819,6 +819,32 @@ describe('RaftCore', () => {
       expect(c.core('a').status().commit).to.equal(commit2 + 1);
     });
 
+    it('a new node joins through a snapshot when the log it needs is compacted', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'v1', 'v2');
+      joining(c, 'd');
+      c.cut.add('a->d');
+      c.core('a').proposeConfChange({ type: ConfChangeType.AddLearner, node: 'd' });
+      c.propose('a', 'v3');
+      const a = c.n('a');
+      const applied = a.core.status().applied;
+      a.storage.createSnapshot(applied, a.core.status().confState, enc.encode('app-state'));
+      a.storage.compact(applied);
+      c.heal();
+      c.tick(3);
+      const d = c.n('d');
+      expect(d.snapshots.map((s) => s.metadata.index)).to.deep.equal([applied]);
+      expect(d.snapshots[0]!.metadata.confState).to.deep.equal({ voters: ['a', 'b', 'c'], learners: ['d'] });
+      expect(d.core.status().role).to.equal(Role.Learner);
+      expect(d.core.status().confState.learners).to.deep.equal(['d']);
+      c.core('a').proposeConfChange({ type: ConfChangeType.AddVoter, node: 'd' });
+      c.propose('a', 'v4');
+      expect(d.core.status().role).to.equal(Role.Follower);
+      expect(c.appliedData('d')).to.deep.equal(['v4']);
+      expect(d.core.status().commit).to.equal(a.core.status().commit);
+    });
+
     it('one change at a time, and only after the leader committed an entry of its term', () => {
       const c = new Cluster(['a', 'b', 'c']);
       c.drop = (m) => m.type === MessageType.AppResp;
