@@ -338,6 +338,8 @@ export class Scenario {
   /** index -> term of the entry first applied there by any node (State Machine Safety). */
   private readonly appliedAnywhere = new Map<number, { term: number; by: NodeId }>();
   private out: string[] = [];
+  /** Index into `delivered` where the next app-stats starts counting. */
+  private statsFrom = 0;
   /** Vote/PreVote campaigns seen in Ready messages since `tick` last cleared it (one per node). */
   private campaigns: { id: NodeId; type: MessageType; term: number }[] = [];
 
@@ -397,6 +399,8 @@ export class Scenario {
         return this.printReadStates(cmd);
       case 'mark':
         return this.mark(cmd);
+      case 'app-stats':
+        return this.appStats(cmd);
       default:
         throw new Error(`unknown command ${cmd.name}`);
     }
@@ -754,8 +758,11 @@ export class Scenario {
     }
   }
 
+  /** Records and prints a broken safety property, once per distinct description. */
   private violation(text: string): void {
-    if (this.violations.length < 1000) this.violations.push(text);
+    if (this.violations.includes(text)) return;
+    if (this.violations.length >= 1000) throw new Error('more than 1000 distinct violations');
+    this.violations.push(text);
     this.print(`!! VIOLATION ${text}`);
   }
 
@@ -934,6 +941,29 @@ export class Scenario {
     const commit = node.storage.initialState().hardState.commit;
     const compacted = first > 1 ? `[..${first - 1}] ` : '';
     return `${id}: ${compacted}${entries.map(formatEntry).join(' | ')} (commit=${commit})`;
+  }
+
+  /**
+   * `app-stats <leader>`: per follower, the App messages the leader got delivered to it and
+   * how many the follower rejected, since the previous app-stats (or the start); followers
+   * with neither are not listed.
+   */
+  private appStats(cmd: Command): void {
+    const leader = cmd.positional[0];
+    this.node(leader);
+    const since = this.statsFrom;
+    this.statsFrom = this.delivered.length;
+    for (const id of this.nodes.keys()) {
+      if (id === leader) continue;
+      let apps = 0;
+      let rejected = 0;
+      for (const m of this.delivered.slice(since)) {
+        if (m.type === MessageType.App && m.from === leader && m.to === id) apps++;
+        if (m.type === MessageType.AppResp && m.from === id && m.to === leader && m.reject) rejected++;
+      }
+      if (apps > 0 || rejected > 0)
+        this.print(`${leader}->${id}: ${apps} App delivered, ${rejected} rejected`);
+    }
   }
 
   /** `mark <name>`: records every node's state for the spec. */
