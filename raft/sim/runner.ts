@@ -255,8 +255,12 @@ function fault(cluster: Cluster, prng: Prng): void {
     case 8: {
       const leader = cluster.leader();
       if (leader === undefined) break;
+      // Mostly to a voter; sometimes to a learner, a removed node or itself, which the core
+      // must refuse without losing leadership safety.
       const voters = leader.confState.voters.filter((v) => v !== leader.id);
-      if (voters.length > 0) cluster.transferLeadership(leader, prng.pick(voters));
+      const anyone = [...cluster.nodes.keys()];
+      const target = voters.length > 0 && prng.chance(0.9) ? prng.pick(voters) : prng.pick(anyone);
+      cluster.transferLeadership(leader, target);
       break;
     }
     case 9: {
