@@ -59,6 +59,19 @@ export const operationArb: fc.Arbitrary<Operation> = fc.oneof(
       .map((pairs): Operation => ({ type: 'keys.mset', pairs })),
   },
   { weight: 1, arbitrary: fc.constant<Operation>({ type: 'keys.flushall' }) },
+  { weight: 1, arbitrary: keyArb.map((key): Operation => ({ type: 'keys.getdel', key })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({
+        key: keyArb,
+        mode: fc.constantFrom('ttl' as const, 'at' as const),
+        ms: fc.integer({ min: -2_000, max: 20_000 }),
+        condition: fc.constantFrom('always' as const, 'nx' as const, 'xx' as const, 'gt' as const, 'lt' as const),
+      })
+      .map(({ key, mode, ms, condition }): Operation => ({ type: 'keys.expire', key, mode, ms, condition })),
+  },
+  { weight: 1, arbitrary: keyArb.map((key): Operation => ({ type: 'keys.persist', key })) },
 );
 
 /** Entries with consecutive indexes from 1 and times starting near `startMs`. */

@@ -9,7 +9,7 @@
  * field means a new format version (decoders keep reading every older version).
  * Must never encode argv: only typed operations cross this boundary.
  */
-import type { ExpireMode, Operation, OperationType, SetCondition } from './state-machine.js';
+import type { ExpireCondition, ExpireMode, Operation, OperationType, SetCondition } from './state-machine.js';
 
 export const CODEC_VERSION = 1;
 
@@ -20,10 +20,15 @@ const TAGS = {
   'keys.incrby': 3,
   'keys.mset': 4,
   'keys.flushall': 5,
+  'keys.getdel': 6,
+  'keys.expire': 7,
+  'keys.persist': 8,
 } as const satisfies Record<OperationType, number>;
 
 const CONDITIONS: readonly SetCondition[] = ['always', 'nx', 'xx'];
 const EXPIRE_MODES: readonly ExpireMode[] = ['none', 'ttl', 'at', 'keep'];
+const EXPIRE_CONDITIONS: readonly ExpireCondition[] = ['always', 'nx', 'xx', 'gt', 'lt'];
+const EXPIRE_KINDS: readonly ('ttl' | 'at')[] = ['ttl', 'at'];
 
 /** A log entry whose bytes are not a valid operation (corruption or a newer format). */
 export class CodecError extends Error {
@@ -168,6 +173,20 @@ export function encodeOperation(op: Operation): Buffer {
     }
     case 'keys.flushall':
       return header(op.type, 0).finish();
+    case 'keys.getdel':
+    case 'keys.persist': {
+      const w = header(op.type, 4 + op.key.length);
+      w.bytes(op.key);
+      return w.finish();
+    }
+    case 'keys.expire': {
+      const w = header(op.type, 4 + op.key.length + 10);
+      w.bytes(op.key);
+      w.u8(EXPIRE_KINDS.indexOf(op.mode));
+      w.f64(op.ms);
+      w.u8(EXPIRE_CONDITIONS.indexOf(op.condition));
+      return w.finish();
+    }
     default: {
       const unknown: never = op;
       throw new Error(`no codec for ${JSON.stringify(unknown)}`);
@@ -222,6 +241,21 @@ export function decodeOperation(data: Buffer): Operation {
     }
     case TAGS['keys.flushall']:
       op = { type: 'keys.flushall' };
+      break;
+    case TAGS['keys.getdel']:
+      op = { type: 'keys.getdel', key: r.bytes() };
+      break;
+    case TAGS['keys.expire']: {
+      const key = r.bytes();
+      const mode = EXPIRE_KINDS[r.u8()];
+      const ms = r.f64();
+      const condition = EXPIRE_CONDITIONS[r.u8()];
+      if (mode === undefined || condition === undefined) throw new CodecError('bad keys.expire fields');
+      op = { type: 'keys.expire', key, mode, ms, condition };
+      break;
+    }
+    case TAGS['keys.persist']:
+      op = { type: 'keys.persist', key: r.bytes() };
       break;
     default:
       throw new CodecError(`unknown operation tag ${tag}`);

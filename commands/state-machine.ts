@@ -38,7 +38,20 @@ export type Operation =
   | { readonly type: 'keys.incrby'; readonly key: Buffer; readonly delta: bigint }
   | { readonly type: 'keys.mset'; readonly pairs: readonly (readonly [Buffer, Buffer])[] }
   /** FLUSHALL and FLUSHDB (Concord has one database). */
-  | { readonly type: 'keys.flushall' };
+  | { readonly type: 'keys.flushall' }
+  | { readonly type: 'keys.getdel'; readonly key: Buffer }
+  | {
+      readonly type: 'keys.expire';
+      readonly key: Buffer;
+      /** 'ttl': ms from the entry's time (may be <= 0: the key is deleted); 'at': absolute ms. */
+      readonly mode: 'ttl' | 'at';
+      readonly ms: number;
+      readonly condition: ExpireCondition;
+    }
+  | { readonly type: 'keys.persist'; readonly key: Buffer };
+
+/** EXPIRE's NX/XX/GT/LT (Redis 7); a key without expiry counts as an infinite TTL. */
+export type ExpireCondition = 'always' | 'nx' | 'xx' | 'gt' | 'lt';
 
 export type SetOperation = Extract<Operation, { type: 'keys.set' }>;
 
@@ -50,6 +63,8 @@ export type Result =
   | { readonly type: 'integer'; readonly value: number | bigint }
   /** SET: whether it wrote, and the previous value when the op asked for it. */
   | { readonly type: 'set'; readonly written: boolean; readonly previous: Buffer | null }
+  /** A value read and removed (GETDEL); null when there was none. */
+  | { readonly type: 'value'; readonly value: Buffer | null }
   /** A client error decided by the state (e.g. the stored value is not an integer). */
   | { readonly type: 'error'; readonly message: string };
 
@@ -114,6 +129,14 @@ export class StateMachine {
       case 'keys.flushall':
         this.keys.clear();
         return OK_RESULT;
+      case 'keys.getdel':
+        return { type: 'value', value: this.keys.getDel(op.key, now) };
+      case 'keys.expire': {
+        const atMs = op.mode === 'ttl' ? now + op.ms : op.ms;
+        return { type: 'integer', value: this.keys.expire(op.key, atMs, op.condition, now) ? 1 : 0 };
+      }
+      case 'keys.persist':
+        return { type: 'integer', value: this.keys.persist(op.key, now) ? 1 : 0 };
       default: {
         const unknown: never = op;
         throw new Error(`unknown operation ${JSON.stringify(unknown)}`);

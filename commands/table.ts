@@ -22,6 +22,11 @@ import { time } from './admin/time.js';
 import { dbsize } from './keys/dbsize.js';
 import { del } from './keys/del.js';
 import { exists } from './keys/exists.js';
+import { expire, expireat, persist, pexpire, pexpireat } from './keys/expire.js';
+import { getdel } from './keys/getdel.js';
+import { strlen } from './keys/strlen.js';
+import { pttl, ttl } from './keys/ttl.js';
+import { type } from './keys/type.js';
 import { flushall, flushdb } from './keys/flushall.js';
 import { get } from './keys/get.js';
 import { decr, decrby, incr, incrby } from './keys/incr.js';
@@ -42,6 +47,16 @@ export const COMMANDS: readonly CommandSpec[] = [
   decrby,
   mget,
   mset,
+  getdel,
+  strlen,
+  expire,
+  pexpire,
+  expireat,
+  pexpireat,
+  persist,
+  ttl,
+  pttl,
+  type,
   dbsize,
   flushall,
   flushdb,

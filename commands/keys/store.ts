@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert';
 import { parseInt64 } from '../args.js';
-import type { Result, SetOperation } from '../state-machine.js';
+import type { ExpireCondition, Result, SetOperation } from '../state-machine.js';
 
 export interface StoredValue {
   value: Buffer;
@@ -57,6 +57,13 @@ export class KeyStore {
     let n = 0;
     for (const k of keys) if (this.peek(k, nowMs) !== undefined) n++;
     return n;
+  }
+
+  /** Milliseconds left before `key` expires; -1 without expiry, -2 when there is no key. */
+  ttlMs(key: Buffer, nowMs: number): number {
+    const e = this.peek(key, nowMs);
+    if (e === undefined) return -2;
+    return e.expireAtMs === 0 ? -1 : e.expireAtMs - nowMs;
   }
 
   /** Keys held, including expired ones not yet reclaimed (as Redis's DBSIZE). */
@@ -142,6 +149,67 @@ export class KeyStore {
     }
     this.put(k, current, Buffer.from(next.toString(), 'latin1'), current?.expireAtMs ?? 0);
     return { type: 'integer', value: next };
+  }
+
+  /** Removes `key` and returns its value (null when it did not exist). */
+  getDel(key: Buffer, nowMs: number): Buffer | null {
+    const k = key.toString('latin1');
+    const e = this.map.get(k);
+    if (e === undefined) return null;
+    this.remove(k, e);
+    return e.expireAtMs !== 0 && e.expireAtMs <= nowMs ? null : e.value;
+  }
+
+  /**
+   * Sets `key` to expire at `atMs` if it exists and `condition` holds (a key without expiry
+   * counts as an infinite TTL for GT/LT, as in Redis 7); a time already past deletes the key.
+   * Returns whether the key was changed.
+   */
+  expire(key: Buffer, atMs: number, condition: ExpireCondition, nowMs: number): boolean {
+    const k = key.toString('latin1');
+    const e = this.map.get(k);
+    if (e === undefined) return false;
+    if (e.expireAtMs !== 0 && e.expireAtMs <= nowMs) {
+      this.remove(k, e);
+      return false;
+    }
+    const current = e.expireAtMs;
+    switch (condition) {
+      case 'always':
+        break;
+      case 'nx':
+        if (current !== 0) return false;
+        break;
+      case 'xx':
+        if (current === 0) return false;
+        break;
+      case 'gt':
+        if (current === 0 || atMs <= current) return false;
+        break;
+      case 'lt':
+        if (current !== 0 && atMs >= current) return false;
+        break;
+      default: {
+        const unknown: never = condition;
+        throw new Error(`unknown expire condition ${String(unknown)}`);
+      }
+    }
+    if (atMs <= nowMs) this.remove(k, e);
+    else this.put(k, e, e.value, atMs);
+    return true;
+  }
+
+  /** Removes the expiry of `key`; returns whether it had one. */
+  persist(key: Buffer, nowMs: number): boolean {
+    const k = key.toString('latin1');
+    const e = this.map.get(k);
+    if (e === undefined || e.expireAtMs === 0) return false;
+    if (e.expireAtMs <= nowMs) {
+      this.remove(k, e);
+      return false;
+    }
+    this.put(k, e, e.value, 0);
+    return true;
   }
 
   /** Sets every pair, dropping any expiry (as Redis's MSET). Later pairs win. */
