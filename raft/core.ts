@@ -283,16 +283,21 @@ export class RaftCore {
    * demoted by it hands leadership to the most up-to-date voter and steps down.
    */
   applyConfChange(cc: ConfChange): ConfState {
-    const voters = this.tracker.voters.filter((id) => id !== cc.node);
-    const learners = this.tracker.learners.filter((id) => id !== cc.node);
+    // Order-preserving: re-adding a member in the role it has changes nothing.
+    let voters = [...this.tracker.voters];
+    let learners = [...this.tracker.learners];
     switch (cc.type) {
       case ConfChangeType.AddVoter:
-        voters.push(cc.node);
+        learners = learners.filter((id) => id !== cc.node);
+        if (!voters.includes(cc.node)) voters.push(cc.node);
         break;
       case ConfChangeType.AddLearner:
-        learners.push(cc.node);
+        voters = voters.filter((id) => id !== cc.node);
+        if (!learners.includes(cc.node)) learners.push(cc.node);
         break;
       case ConfChangeType.RemoveNode:
+        voters = voters.filter((id) => id !== cc.node);
+        learners = learners.filter((id) => id !== cc.node);
         break;
       default: {
         const never: never = cc.type;
