@@ -17,6 +17,19 @@
  * collects read states. Nothing moves unless a command says so: messages wait in the network
  * until `deliver`/`stabilize`, ticks happen only on `tick`.
  *
+ * Commands (details on each method below):
+ *   add-nodes ids=(..) [learners=(..)] [joining=(..) members=(..)] [election= heartbeat=
+ *             max-size= max-inflight= seed= prevote= checkquorum= bugs=(..)]   + seed lines
+ *   campaign <ids>            tick <ids> [n=] [stabilize=true] [until=campaign|leader]
+ *   propose <id> <data>       propose-conf-change <id> add-voter=|add-learner=|remove=<node>
+ *   read-index <id> <ctx>     transfer-leadership <from> <to>
+ *   process-ready <ids>       stabilize [ids]
+ *   deliver|drop|msgs [from=(..)] [to=(..)] [type=(..)]
+ *   partition (a,b) (c,d)     heal      crash <ids>      restart <ids>
+ *   status [ids]   raft-log [ids]   read-states [ids]   app-stats <leader>   mark <name>
+ * Any command takes quiet=true: only role changes, violations and summaries are printed.
+ * `UPDATE_GOLDEN=1` makes scenarios.spec.ts rewrite the outputs in testdata/*.txt.
+ *
  * While it runs it checks three safety properties and prints a `!! VIOLATION` line (also kept
  * in `violations`) when one breaks: Election Safety (two leaders in one term, §5.2), State
  * Machine Safety (two different entries applied at one index, §5.4.3) and "a node never
