@@ -723,6 +723,9 @@ export class RaftCore {
     const respType = pre ? MessageType.PreVoteResp : MessageType.VoteResp;
     // Figure 2 RequestVote rule 2: votedFor is null or candidateId (and, for a real vote, no
     // known leader this term); a pre-vote for a higher term is always a fair question.
+    // Learners answer too (as in etcd): a learner may already be a voter in the candidate's
+    // configuration (promotion committed but not yet applied here), and only the candidate's
+    // configuration decides whether the answer counts; refusing could deadlock elections.
     const canVote =
       this.vote === m.from ||
       (this.vote === null && this.leader === null) ||
