@@ -10,6 +10,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -88,9 +89,24 @@ export function onCleanup(cleanup: () => Promise<void>): () => void {
   return () => cleanups.delete(cleanup);
 }
 
+/** Temp data dirs made here and not yet removed; removed synchronously at exit at the latest. */
+const ownDataDirs = new Set<string>();
+
 process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
+  for (const dir of ownDataDirs) rmSync(dir, { recursive: true, force: true });
 });
+
+// A test run ended by a signal (e.g. `timeout` sending SIGTERM to mocha alone) must not leave
+// servers behind: kill them, then let the signal do what it would have done.
+for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+  const onSignal = (): void => {
+    for (const child of live) child.kill('SIGKILL');
+    process.removeListener(signal, onSignal);
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  process.on(signal, onSignal);
+}
 
 // Under mocha, a hook registered at module load time is a root hook: it runs once after all
 // suites, whether tests passed or failed.
@@ -137,6 +153,15 @@ export async function waitFor<T>(
     }
     await delay(POLL_INTERVAL_MS);
   }
+}
+
+/** `promise`, or a rejection naming `what` if it has not settled within `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A loopback port that was free a moment ago (listen on 0, read it, close). */
@@ -213,6 +238,7 @@ async function spawnServer(spec: SpawnSpec): Promise<ServerHandle> {
 async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle> {
   const ownDataDir = spec.dataDir === undefined;
   const dataDir = spec.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `concord-${spec.label}-`)));
+  if (ownDataDir && spec.keepDataDir !== true) ownDataDirs.add(dataDir);
   const child = spawn(spec.command, spec.args(port, dataDir), {
     cwd: REPO_ROOT,
     env: { ...process.env, ...spec.env },
@@ -252,7 +278,10 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
         }
       }
       cleanups.delete(stop);
-      if (ownDataDir && spec.keepDataDir !== true) await rm(dataDir, { recursive: true, force: true });
+      if (ownDataDir && spec.keepDataDir !== true) {
+        await rm(dataDir, { recursive: true, force: true });
+        ownDataDirs.delete(dataDir);
+      }
     })();
     return stopping;
   };

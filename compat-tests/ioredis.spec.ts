@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { ALL_BYTES, byteLength, ERRORS, uniqueKey, UTF8_TEXT } from './fixtures.js';
-import { HOST, rawConnection, startTarget, TARGET, waitFor } from './harness.js';
+import { HOST, rawConnection, startTarget, TARGET, waitFor, within } from './harness.js';
 import type { ServerHandle } from './harness.js';
 
 const PASSWORD = 'compat-s3cret';
@@ -19,7 +19,16 @@ const HAS_CLIENT_SETINFO = TARGET === 'concord';
 const clients = new Set<Redis>();
 
 function connect(port: number, options: RedisOptions = {}): Redis {
-  const client = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 3, ...options });
+  // Bounded waits: a server that never answers fails the test quickly instead of hanging it.
+  const client = new Redis({
+    host: HOST,
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 3,
+    connectTimeout: 5_000,
+    commandTimeout: 10_000,
+    ...options,
+  });
   // Connection errors are asserted through command promises; keep them off the console.
   client.on('error', () => undefined);
   clients.add(client);
@@ -28,7 +37,7 @@ function connect(port: number, options: RedisOptions = {}): Redis {
 
 async function ready(port: number, options: RedisOptions = {}): Promise<Redis> {
   const client = connect(port, options);
-  await client.connect();
+  await within(client.connect(), 10_000, 'the client to connect');
   return client;
 }
 
@@ -458,7 +467,7 @@ describe(`ioredis against ${TARGET}`, function () {
       const checked = connect(secured.port, { retryStrategy: () => null });
       const errors: string[] = [];
       checked.on('error', (err: Error) => errors.push(err.message));
-      await rejection(checked.connect());
+      await rejection(within(checked.connect(), 10_000, 'the connection to fail'));
       expect(errors).to.include(ERRORS.noAuth);
     });
 
@@ -503,7 +512,7 @@ describe(`ioredis against ${TARGET}`, function () {
       const victim = await ready(doomed.port, { retryStrategy: () => null });
       // The server closes the connection instead of replying.
       await victim.shutdown().catch((err: unknown) => err);
-      const status = await doomed.exited;
+      const status = await within(doomed.exited, 15_000, 'the process to exit');
       expect(status).to.deep.equal({ code: 0, signal: null });
     });
 
@@ -522,7 +531,10 @@ describe(`ioredis against ${TARGET}`, function () {
         .slice(0, count)
         .forEach((result, i) => expect(result).to.deep.equal({ status: 'fulfilled', value: i + 1 }));
       expect(settled.slice(count).every((result) => result.status === 'rejected')).to.equal(true);
-      expect(await doomed.exited).to.deep.equal({ code: 0, signal: null });
+      expect(await within(doomed.exited, 15_000, 'the process to exit')).to.deep.equal({
+        code: 0,
+        signal: null,
+      });
     });
 
     it('SIGTERM with a raw socket: no truncated reply, then a clean close', async function () {
@@ -546,7 +558,10 @@ describe(`ioredis against ${TARGET}`, function () {
         expected += 1;
       }
       expect(raw.pending().length, 'bytes of a truncated reply').to.equal(0);
-      expect(await doomed.exited).to.deep.equal({ code: 0, signal: null });
+      expect(await within(doomed.exited, 15_000, 'the process to exit')).to.deep.equal({
+        code: 0,
+        signal: null,
+      });
     });
   });
 });

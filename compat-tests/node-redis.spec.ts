@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { createClient, RESP_TYPES } from 'redis';
 import type { RedisClientOptions } from 'redis';
 import { ALL_BYTES, byteLength, ERRORS, uniqueKey, UTF8_TEXT } from './fixtures.js';
-import { HOST, rawConnection, startTarget, TARGET, waitFor } from './harness.js';
+import { HOST, rawConnection, startTarget, TARGET, waitFor, within } from './harness.js';
 import type { ServerHandle } from './harness.js';
 
 const PASSWORD = 'compat-s3cret';
@@ -31,9 +31,12 @@ type ExtraOptions = Omit<RedisClientOptions, 'socket' | 'RESP'> & {
 function makeClient(port: number, RESP: Protocol, extra: ExtraOptions = {}) {
   const { reconnect = true, explicitResp = false, ...options } = extra;
   return createClient({
+    // Bounded waits: a server that never answers fails the test quickly instead of hanging it.
+    commandOptions: { timeout: 10_000 },
     ...options,
     ...(RESP === 3 || explicitResp ? { RESP } : {}),
     socket: {
+      connectTimeout: 5_000,
       host: HOST,
       port,
       reconnectStrategy: reconnect ? (retries: number) => Math.min(10 * (retries + 1), 200) : false,
@@ -60,7 +63,7 @@ function newClient(
 
 async function open(port: number, RESP: Protocol, extra: ExtraOptions = {}): Promise<Client> {
   const { client } = newClient(port, RESP, extra);
-  await client.connect();
+  await within(client.connect(), 10_000, 'the client to connect');
   return client;
 }
 
@@ -191,14 +194,14 @@ for (const RESP of [2, 3] as const) {
 
       it('KILL by ID, by ADDR and for an unknown client', async function () {
         const { client: victim, errors } = newClient(server.port, RESP, { reconnect: false });
-        await victim.connect();
+        await within(victim.connect(), 10_000, 'the client to connect');
         const victimInfo = await victim.clientInfo();
         expect(await client.clientKill({ filter: 'ID', id: victimInfo.id })).to.equal(1);
         await waitFor('the killed client to notice', () => (victim.isOpen ? undefined : true));
         expect(errors.length).to.be.at.least(1);
         expect(await client.clientKill({ filter: 'ID', id: 999_999_999 })).to.equal(0);
         const { client: byAddr } = newClient(server.port, RESP, { reconnect: false });
-        await byAddr.connect();
+        await within(byAddr.connect(), 10_000, 'the client to connect');
         const addr = (await byAddr.clientInfo()).addr;
         expect(await client.clientKill({ filter: 'ADDR', address: addr as `${string}:${number}` })).to.equal(
           1,
@@ -208,7 +211,7 @@ for (const RESP of [2, 3] as const) {
 
       it('reconnects after CLIENT KILL, replays its handshake, and runs queued commands', async function () {
         const { client: victim } = newClient(server.port, RESP, { name: 'nr-victim' });
-        await victim.connect();
+        await within(victim.connect(), 10_000, 'the client to connect');
         const before = await victim.clientId();
         let reconnects = 0;
         victim.on('reconnecting', () => (reconnects += 1));
@@ -480,7 +483,9 @@ for (const RESP of [2, 3] as const) {
 
       it('a wrong password fails the connection with WRONGPASS', async function () {
         const { client: wrong } = newClient(secured.port, RESP, { password: 'wrong', reconnect: false });
-        expect((await rejection(wrong.connect())).message).to.equal(ERRORS.wrongPass);
+        expect((await rejection(within(wrong.connect(), 10_000, 'the connection to fail'))).message).to.equal(
+          ERRORS.wrongPass,
+        );
       });
 
       it('without a password: -NOAUTH; AUTH with a wrong then the right password', async function () {
@@ -521,7 +526,10 @@ for (const RESP of [2, 3] as const) {
           (err: Error) => err.constructor.name,
         );
         expect(outcome).to.be.oneOf(['OK', 'SocketClosedUnexpectedlyError']);
-        expect(await doomed.exited).to.deep.equal({ code: 0, signal: null });
+        expect(await within(doomed.exited, 15_000, 'the process to exit')).to.deep.equal({
+          code: 0,
+          signal: null,
+        });
         await waitFor('the client to see the connection end', () => (victim.isOpen ? undefined : true));
       });
     });
