@@ -129,7 +129,8 @@ export interface SoftState {
  * Everything the driver must do, in this order (etcd `Ready` contract, Raft Figure 2):
  * 1. persist `hardState` (if set), `snapshot` (if set) and `entries` — durably (fsync) —
  * 2. then send `messages`,
- * 3. then apply `committedEntries` (and install `snapshot` into the state machine),
+ * 3. then install `snapshot` (if set) into the state machine, then apply `committedEntries`
+ *    in order (for a ConfChange entry: `RaftCore.applyConfChange(decodeConfChange(data))`),
  * 4. then serve `readStates` once applied >= their index,
  * 5. then call `advance()`.
  */
