@@ -676,7 +676,12 @@ export class Scenario {
   private transferLeadership(cmd: Command): void {
     const [from, to] = cmd.positional;
     if (to === undefined) throw new Error('transfer-leadership <from> <to>');
-    this.liveCore(from).transferLeadership(to);
+    try {
+      this.liveCore(from).transferLeadership(to);
+    } catch (err) {
+      if (!(err instanceof NotLeaderError)) throw err;
+      this.print(`NotLeaderError leader=${err.leader ?? '-'}`);
+    }
     this.checkLeaders();
   }
 

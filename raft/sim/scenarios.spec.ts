@@ -298,6 +298,7 @@ describe('raft scenarios (golden files in raft/sim/testdata)', function () {
     expect(node(caughtUp, 'n3').term).to.equal(3);
     expectCommittedPreserved(lagging, caughtUp);
     expect(outputOf(run, 'propose n3 refused-while-transferring')).to.match(/^ProposalDroppedError/);
+    expect(outputOf(run, 'propose n3 refused-after-9-ticks')).to.match(/^ProposalDroppedError/);
     expect(outputOf(run, 'propose n3 accepted-after-abandon')).to.match(/^proposed at/);
     const abandoned = mark(run, 'abandoned');
     expect(node(abandoned, 'n3').role).to.equal(Role.Leader);
