@@ -23,6 +23,8 @@ export const ERRORS = {
   syntax: 'ERR syntax error',
   noAuth: 'NOAUTH Authentication required.',
   wrongPass: 'WRONGPASS invalid username-password pair or user is disabled.',
+  authWithoutPassword:
+    'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
 } as const;
 
 /** A key unique to this process and call site, so suites sharing a server never collide. */

@@ -235,13 +235,21 @@ async function spawnServer(spec: SpawnSpec): Promise<ServerHandle> {
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
 
+/**
+ * The runner's environment minus CONCORD_* variables: a developer's CONCORD_REQUIREPASS or
+ * CONCORD_PORT must not change the server under test (pass them in `options.env` instead).
+ */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('CONCORD_')));
+}
+
 async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle> {
   const ownDataDir = spec.dataDir === undefined;
   const dataDir = spec.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `concord-${spec.label}-`)));
   if (ownDataDir && spec.keepDataDir !== true) ownDataDirs.add(dataDir);
   const child = spawn(spec.command, spec.args(port, dataDir), {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...spec.env },
+    env: { ...inheritedEnv(), ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);

@@ -109,6 +109,12 @@ describe(`ioredis against ${TARGET}`, function () {
       expect(bad.message).to.equal('NOPROTO unsupported protocol version');
     });
 
+    it('AUTH without a configured password is refused with the text ioredis looks for', async function () {
+      const refused = await rejection(client.auth('anything'));
+      expect(refused.message).to.equal(ERRORS.authWithoutPassword);
+      expect(refused.message).to.include('without any password configured for the default user');
+    });
+
     it('SELECT 0', async function () {
       expect(await client.select(0)).to.equal('OK');
     });

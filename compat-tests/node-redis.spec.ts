@@ -138,6 +138,11 @@ for (const RESP of [2, 3] as const) {
         expect(bad.message).to.equal('NOPROTO unsupported protocol version');
       });
 
+      it('AUTH without a configured password is refused', async function () {
+        const refused = await rejection(client.auth({ password: 'anything' }));
+        expect(refused.message).to.equal(ERRORS.authWithoutPassword);
+      });
+
       it('SELECT 0', async function () {
         await client.select(0);
         expect(await client.sendCommand(['SELECT', '0'])).to.equal('OK');
