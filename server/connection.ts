@@ -369,7 +369,7 @@ export class Connection implements ClientSession, DecoderLimits {
 
   /** Ends the socket once every pending reply is encoded and handed to it. */
   private closeWhenDone(): void {
-    if (this.ended || this.head !== this.slots.length) return;
+    if (this.ended || this.head !== this.slots.length || this.socket.destroyed) return;
     this.flush();
     this.ended = true;
     this.socket.end();
