@@ -134,7 +134,7 @@ export class Cluster {
     snapshotsTaken: 0,
     snapshotsInstalled: 0,
   };
-  /** Index of the highest write acknowledged to its client, and its id. */
+  /** Counters for unique proposal ids (p1, p2...) and read contexts (r1, r2...). */
   private nextProposal = 1;
   private nextRead = 1;
   private readonly prng: Prng;
@@ -553,7 +553,7 @@ export class Cluster {
     return n;
   }
 
-  /** Messages delivered to nodes: for the trace. */
+  /** One line per node (role, term, commit, applied, last index, membership): for failure reports. */
   describe(): string {
     const parts: string[] = [];
     for (const node of this.nodes.values()) {
