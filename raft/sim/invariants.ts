@@ -18,6 +18,9 @@
  *   - Read linearizability: a ReadIndex read must observe every write acknowledged to a
  *     client before the read was issued (real-time order in sim time).
  *
+ * The registries grow with the log of one run (at most a few entries per step, so bounded by
+ * the run's step count); a checker lives for one run. Pending reads are bounded explicitly.
+ *
  * This module owns only the registries. It must never reach into a core or a network, and
  * never catch its own violations: it throws InvariantViolation and the runner reports it.
  */
