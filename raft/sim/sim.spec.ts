@@ -5,10 +5,12 @@
  *
  *   npm run test:sim                      SEEDS (default 3000) seeds of STEPS (default 3000)
  *   SEED=n [STEPS=m] npm run test:sim     replays seed n in this process, with its trace
+ *   BUGS=forgetVote SEED=n ...            the same with deliberate core faults (bugs.spec.ts)
  *
  * The environment is read here, in the spec, never by the simulation itself.
  */
 import { expect } from 'chai';
+import type { BugFlags } from '../core.js';
 import { runPool } from './pool.js';
 import type { Summary } from './pool.js';
 import { formatFailure, runSeed } from './runner.js';
@@ -25,6 +27,27 @@ function envInt(name: string, fallback: number): number {
 const STEPS = envInt('STEPS', 3000);
 const SEEDS = envInt('SEEDS', 3000);
 const SINGLE = process.env['SEED'];
+/** BUGS=flag,flag replays a seed with RaftConfig.bugs set (to watch a caught fault's trace). */
+const BUGS = bugFlags(process.env['BUGS']);
+
+function bugFlags(raw: string | undefined): BugFlags | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const known: (keyof BugFlags)[] = [
+    'commitOldTermEntries',
+    'voteWithoutLogCheck',
+    'forgetVote',
+    'skipPrevLogCheck',
+    'readIndexWithoutQuorumCheck',
+    'commitRegression',
+  ];
+  const flags: BugFlags = {};
+  for (const name of raw.split(',')) {
+    const flag = known.find((k) => k === name.trim());
+    if (flag === undefined) throw new RangeError(`BUGS: unknown flag ${name}; known: ${known.join(', ')}`);
+    flags[flag] = true;
+  }
+  return flags;
+}
 
 describe('raft/sim: randomized simulation', function () {
   this.timeout(0);
@@ -32,11 +55,16 @@ describe('raft/sim: randomized simulation', function () {
   if (SINGLE !== undefined && SINGLE !== '') {
     const seed = envInt('SEED', 0);
     it(`replays seed ${seed} (${STEPS} steps)`, () => {
-      const r = runSeed({ seed, steps: STEPS, traceLines: 80 });
+      const r = runSeed({
+        seed,
+        steps: STEPS,
+        traceLines: 80,
+        ...(BUGS === undefined ? {} : { bugs: BUGS }),
+      });
       if (!r.ok) console.log(formatFailure(r));
       else
         console.log(
-          `      seed ${seed}: ok, ${r.stats.commits} commits, heal: commit ${r.healCommitTicks}, caught up ${r.healTicks} of ${r.healBudget} ticks; ${r.config}`,
+          `      seed ${seed}: ok, ${r.stats.commits} commits, heal: commit after ${r.healCommitTicks} ticks (bound ${r.healBudget}), all caught up after ${r.healTicks} (bound ${2 * r.healBudget}); ${r.config}`,
         );
       expect(r.ok, r.message).to.equal(true);
     });
