@@ -15,8 +15,9 @@ export function keySpecFlags(spec: CommandSpec): readonly string[] {
 
 function keySpecs(spec: CommandSpec): Reply {
   const { first, last, step } = spec.keys;
-  if (first === 0) return array([]);
-  return array([
+  // A set, as Redis 7 replies (~ in RESP3).
+  if (first === 0) return setOf([]);
+  return setOf([
     map([
       [bulk('flags'), setOf(keySpecFlags(spec).map((f) => simple(f)))],
       [
@@ -54,7 +55,7 @@ export function commandInfo(spec: CommandSpec): Reply {
     integer(spec.keys.last),
     integer(spec.keys.step),
     setOf(spec.aclCategories.map((c) => simple(c))),
-    setOf([]),
+    setOf((spec.tips ?? []).map((t) => bulk(t))),
     keySpecs(spec),
     array((spec.subcommands ?? []).map(commandInfo)),
   ]);

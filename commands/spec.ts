@@ -124,6 +124,8 @@ export interface CommandSpec {
    * "update", "insert", "delete"...). Default: RW+update for write commands, RO+access otherwise.
    */
   readonly keySpecFlags?: readonly string[];
+  /** Redis 7 command tips for COMMAND INFO ("nondeterministic_output", "request_policy:..."). */
+  readonly tips?: readonly string[];
   readonly docs: CommandDocs;
   readonly handler: Handler;
   readonly subcommands?: readonly CommandSpec[];

@@ -163,6 +163,7 @@ export const info: CommandSpec = {
   flags: ['loading', 'stale'],
   aclCategories: ['@slow', '@dangerous'],
   keys: NO_KEYS,
+  tips: ['nondeterministic_output', 'request_policy:all_shards', 'response_policy:special'],
   docs: {
     summary: 'Returns information and statistics about the server.',
     since: '1.0.0',

@@ -121,7 +121,7 @@ describe('server commands', () => {
       expect(mset!.slice(0, 6)).to.deep.equal(['mset', -3n, ['write', 'denyoom'], 1n, -1n, 2n]);
       expect(mset![8]).to.deep.equal([
         {
-          flags: ['RW', 'update'],
+          flags: ['OW', 'update'],
           begin_search: { type: 'index', spec: { index: 1n } },
           find_keys: { type: 'range', spec: { lastkey: -1n, keystep: 2n, limit: 0n } },
         },

@@ -17,6 +17,7 @@ export const time: CommandSpec = {
   flags: ['loading', 'stale', 'fast'],
   aclCategories: ['@fast'],
   keys: NO_KEYS,
+  tips: ['nondeterministic_output'],
   docs: {
     summary: 'Returns the server time.',
     since: '2.6.0',

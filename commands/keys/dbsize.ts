@@ -17,6 +17,7 @@ export const dbsize: CommandSpec = {
   flags: ['readonly', 'fast'],
   aclCategories: ['@keyspace', '@read', '@fast'],
   keys: NO_KEYS,
+  tips: ['request_policy:all_shards', 'response_policy:agg_sum'],
   docs: {
     summary: 'Returns the number of keys in the database.',
     since: '1.0.0',

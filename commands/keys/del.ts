@@ -16,6 +16,8 @@ export const del: CommandSpec = {
   flags: ['write'],
   aclCategories: ['@keyspace', '@write', '@slow'],
   keys: { first: 1, last: -1, step: 1 },
+  keySpecFlags: ['RM', 'delete'],
+  tips: ['request_policy:multi_shard', 'response_policy:agg_sum'],
   docs: {
     summary: 'Deletes one or more keys.',
     since: '1.0.0',

@@ -16,6 +16,8 @@ export const exists: CommandSpec = {
   flags: ['readonly', 'fast'],
   aclCategories: ['@keyspace', '@read', '@fast'],
   keys: { first: 1, last: -1, step: 1 },
+  keySpecFlags: ['RO'],
+  tips: ['request_policy:multi_shard', 'response_policy:agg_sum'],
   docs: {
     summary: 'Determines whether one or more keys exist.',
     since: '1.0.0',

@@ -39,6 +39,7 @@ export const flushall: CommandSpec = {
   flags: ['write'],
   aclCategories: ['@keyspace', '@write', '@slow', '@dangerous'],
   keys: NO_KEYS,
+  tips: ['request_policy:all_shards', 'response_policy:all_succeeded'],
   docs: {
     summary: 'Removes all keys from all databases.',
     since: '1.0.0',
@@ -57,6 +58,7 @@ export const flushdb: CommandSpec = {
   flags: ['write'],
   aclCategories: ['@keyspace', '@write', '@slow', '@dangerous'],
   keys: NO_KEYS,
+  tips: ['request_policy:all_shards', 'response_policy:all_succeeded'],
   docs: {
     summary: 'Remove all keys from the current database.',
     since: '1.0.0',

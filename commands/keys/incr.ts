@@ -22,6 +22,7 @@ import { writeHandler } from '../spec.js';
 const INT64_MIN = -(2n ** 63n);
 const KEY: ArgumentDoc = { name: 'key', type: 'key', keySpecIndex: 0 };
 const KEYS = { first: 1, last: 1, step: 1 };
+const KEY_FLAGS = ['RW', 'access', 'update'];
 const FLAGS = ['write', 'denyoom', 'fast'] as const;
 const ACL = ['@write', '@string', '@fast'];
 
@@ -31,6 +32,7 @@ export const incr: CommandSpec = {
   flags: FLAGS,
   aclCategories: ACL,
   keys: KEYS,
+  keySpecFlags: KEY_FLAGS,
   docs: {
     summary: 'Increments the integer value of a key by one. Uses 0 as initial value if the key doesn\'t exist.',
     since: '1.0.0',
@@ -52,6 +54,7 @@ export const incrby: CommandSpec = {
   flags: FLAGS,
   aclCategories: ACL,
   keys: KEYS,
+  keySpecFlags: KEY_FLAGS,
   docs: {
     summary: 'Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn\'t exist.',
     since: '1.0.0',
@@ -73,6 +76,7 @@ export const decr: CommandSpec = {
   flags: FLAGS,
   aclCategories: ACL,
   keys: KEYS,
+  keySpecFlags: KEY_FLAGS,
   docs: {
     summary: 'Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn\'t exist.',
     since: '1.0.0',
@@ -94,6 +98,7 @@ export const decrby: CommandSpec = {
   flags: FLAGS,
   aclCategories: ACL,
   keys: KEYS,
+  keySpecFlags: KEY_FLAGS,
   docs: {
     summary: 'Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn\'t exist.',
     since: '1.0.0',

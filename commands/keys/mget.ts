@@ -17,6 +17,7 @@ export const mget: CommandSpec = {
   flags: ['readonly', 'fast'],
   aclCategories: ['@read', '@string', '@fast'],
   keys: { first: 1, last: -1, step: 1 },
+  tips: ['request_policy:multi_shard'],
   docs: {
     summary: 'Atomically returns the string values of one or more keys.',
     since: '1.0.0',

@@ -17,6 +17,8 @@ export const mset: CommandSpec = {
   flags: ['write', 'denyoom'],
   aclCategories: ['@write', '@string', '@slow'],
   keys: { first: 1, last: -1, step: 2 },
+  keySpecFlags: ['OW', 'update'],
+  tips: ['request_policy:multi_shard'],
   docs: {
     summary: 'Atomically creates or modifies the string values of one or more keys.',
     since: '1.0.1',

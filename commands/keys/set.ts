@@ -98,6 +98,7 @@ export const set: CommandSpec = {
   flags: ['write', 'denyoom'],
   aclCategories: ['@write', '@string', '@slow'],
   keys: { first: 1, last: 1, step: 1 },
+  keySpecFlags: ['RW', 'access', 'update', 'variable_flags'],
   docs: {
     summary:
       'Sets the string value of a key, ignoring its type. The key is created if it doesn\'t exist.',

@@ -19,6 +19,7 @@ export const ttl: CommandSpec = {
   aclCategories: ['@keyspace', '@read', '@fast'],
   keys: { first: 1, last: 1, step: 1 },
   keySpecFlags: ['RO', 'access'],
+  tips: ['nondeterministic_output'],
   docs: {
     summary: 'Returns the expiration time in seconds of a key.',
     since: '1.0.0',
@@ -44,6 +45,7 @@ export const pttl: CommandSpec = {
   aclCategories: ['@keyspace', '@read', '@fast'],
   keys: { first: 1, last: 1, step: 1 },
   keySpecFlags: ['RO', 'access'],
+  tips: ['nondeterministic_output'],
   docs: {
     summary: 'Returns the expiration time in milliseconds of a key.',
     since: '2.6.0',
