@@ -364,6 +364,28 @@ describe('listener and connection (loopback)', function () {
     expect(refused).to.equal(true);
   });
 
+  it('answers what a half-closed client sent, then closes', async () => {
+    const port = await start();
+    const client = await connect(port);
+    client.send(command('LATER', 'x') + command('ECHO', 'y'));
+    client.socket.end();
+    await until(() => handler.waiting.length === 1, 'the pending request');
+    handler.releaseAll('fifo');
+    await client.waitClosed();
+    expect(client.text()).to.equal('$1\r\nx\r\n$1\r\ny\r\n');
+  });
+
+  it('closes idle clients after `timeout` seconds, and CONFIG SET timeout applies to open ones', async () => {
+    const port = await start();
+    const client = await connect(port);
+    client.send('PING\r\n');
+    await client.waitFor('+PONG');
+    const started = Date.now();
+    server.config.set('timeout', '1');
+    await client.waitClosed();
+    expect(Date.now() - started).to.be.within(900, 4000);
+  });
+
   it('tracks per-client stats for CLIENT LIST and INFO', async () => {
     const port = await start();
     const client = await connect(port);
