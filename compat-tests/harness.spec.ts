@@ -83,6 +83,17 @@ describe('compat harness (against redis-server)', function () {
     expect((await redisCli(redis.port, ['GET', 'h:stdin'])).stdout).to.equal('from-stdin\n');
   });
 
+  it("fails fast, with the server's stderr, when the process exits before it is ready", async function () {
+    const startedAt = Date.now();
+    const failure = await startRedisServer({ args: ['--no-such-directive', 'x'] }).then(
+      () => new Error('started'),
+      (err: Error) => err,
+    );
+    expect(failure.message).to.match(/exited \(code 1/);
+    expect(failure.message).to.include('no-such-directive');
+    expect(Date.now() - startedAt).to.be.lessThan(10_000);
+  });
+
   it('stops with SIGTERM and reports the exit', async function () {
     const other = await startRedisServer();
     await other.stop();

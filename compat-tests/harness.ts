@@ -463,7 +463,10 @@ export interface RawConnection {
   write(bytes: Buffer | string): void;
   /** Encodes argv as a RESP array of bulk strings and writes it. */
   send(...argv: (string | Buffer | number)[]): void;
-  /** Next complete reply; rejects on timeout or when the socket closes first. */
+  /**
+   * Next complete reply; rejects on timeout or when the socket closes first. One reader at a
+   * time: await each read before starting the next.
+   */
   readReply(timeoutMs?: number): Promise<RawReply>;
   /** Sends argv and reads one reply. */
   call(...argv: (string | Buffer | number)[]): Promise<RawReply>;
