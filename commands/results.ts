@@ -9,12 +9,12 @@ import type { Result } from './state-machine.js';
 
 export function okReply(result: Result): Reply {
   if (result.type === 'error') return error(result.message);
-  assert(result.type === 'ok', `expected an ok result, got ${result.type}`);
+  if (result.type !== 'ok') assert.fail(`expected an ok result, got ${result.type}`);
   return OK;
 }
 
 export function integerReply(result: Result): Reply {
   if (result.type === 'error') return error(result.message);
-  assert(result.type === 'integer', `expected an integer result, got ${result.type}`);
+  if (result.type !== 'integer') assert.fail(`expected an integer result, got ${result.type}`);
   return integer(result.value);
 }

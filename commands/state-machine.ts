@@ -110,7 +110,7 @@ export class StateMachine {
    * invariant otherwise: the node crashes). Client errors are results, never thrown.
    */
   apply(entry: Entry): Result {
-    assert(entry.index === this.appliedIndex + 1, `apply out of order: ${entry.index} after ${this.appliedIndex}`);
+    if (entry.index !== this.appliedIndex + 1) assert.fail(`apply out of order: ${entry.index} after ${this.appliedIndex}`);
     this.appliedIndex = entry.index;
     if (entry.timeMs > this.clockMs) this.clockMs = entry.timeMs;
     const now = this.clockMs;

@@ -31,7 +31,7 @@ export const getdel: CommandSpec = {
     parse: (args) => ({ type: 'keys.getdel', key: args.required() }),
     reply(result) {
       if (result.type === 'error') return error(result.message);
-      assert(result.type === 'value', `expected a value result, got ${result.type}`);
+      if (result.type !== 'value') assert.fail(`expected a value result, got ${result.type}`);
       return result.value === null ? NIL : bulk(result.value);
     },
   }),

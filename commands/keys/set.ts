@@ -87,7 +87,7 @@ export function parseSet(args: ArgCursor): SetOperation {
 
 export function setReply(result: Result, op: SetOperation): Reply {
   if (result.type === 'error') return error(result.message);
-  assert(result.type === 'set', `expected a set result, got ${result.type}`);
+  if (result.type !== 'set') assert.fail(`expected a set result, got ${result.type}`);
   if (op.get) return result.previous === null ? NIL : bulk(result.previous);
   return result.written ? OK : NIL;
 }
