@@ -410,6 +410,16 @@ describe(`ioredis against ${TARGET}`, function () {
     });
   });
 
+  describe('auto-pipelining', function () {
+    it('enableAutoPipelining batches 10,000 calls into few writes, replies in order', async function () {
+      const auto = await ready(server.port, { enableAutoPipelining: true });
+      const key = uniqueKey('auto');
+      const replies = await Promise.all(Array.from({ length: 10_000 }, () => auto.incr(key)));
+      expect(replies).to.deep.equal(Array.from({ length: 10_000 }, (_, i) => i + 1));
+      expect(auto.autoPipelineQueueSize).to.equal(0);
+    });
+  });
+
   describe('binary and UTF-8 values', function () {
     it('keys and values with all 256 byte values round-trip as Buffers', async function () {
       const key = Buffer.concat([Buffer.from(uniqueKey('bin')), ALL_BYTES]);

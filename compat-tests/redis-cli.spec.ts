@@ -232,6 +232,14 @@ describe(`redis-cli against ${TARGET}`, function () {
       expect((await redisCli(server.port, ['-3', '--no-raw', 'PING'])).stdout).to.equal('PONG\n');
     });
 
+    it('-r repeats a command', async function () {
+      const key = uniqueKey('repeat');
+      const run = await redisCli(server.port, ['-r', '50', 'INCR', key]);
+      expect(run.stdout.trim().split('\n')).to.deep.equal(
+        Array.from({ length: 50 }, (_, i) => String(i + 1)),
+      );
+    });
+
     it('-x sends stdin as the last argument: all 256 byte values arrive intact', async function () {
       const key = uniqueKey('stdin');
       expect((await redisCli(server.port, ['-x', 'SET', key], ALL_BYTES)).stdout).to.equal('OK\n');
@@ -353,6 +361,15 @@ describe(`redis-cli against ${TARGET}`, function () {
         await tmux('send-keys', '-t', session, 'C-u');
         await waitForPane(session, new RegExp(`^${escapeRegExp(prompt)} ?$`, 'm'), 'an empty prompt');
       }
+    });
+
+    it('HELLO 3 in the session switches it to RESP3 output', async function () {
+      await type(session, 'HELLO 3');
+      await enter(session);
+      await waitForPane(session, /^3# "proto" => \(integer\) 3$/m, 'the HELLO 3 map');
+      await type(session, 'CONFIG GET appendonly');
+      await enter(session);
+      await waitForPane(session, /^1# "appendonly" => "(no|yes)"$/m, 'CONFIG GET as a map');
     });
 
     it('quit ends the session', async function () {
