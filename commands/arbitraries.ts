@@ -42,13 +42,21 @@ export const operationArb: fc.Arbitrary<Operation> = fc.oneof(
         get,
       })),
   },
-  { weight: 2, arbitrary: fc.array(keyArb, { minLength: 1, maxLength: 4 }).map((keys): Operation => ({ type: 'keys.del', keys })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(keyArb, { minLength: 1, maxLength: 4 })
+      .map((keys): Operation => ({ type: 'keys.del', keys })),
+  },
   {
     weight: 3,
     arbitrary: fc
       .record({
         key: keyArb,
-        delta: fc.oneof(fc.bigInt({ min: -100n, max: 100n }), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),
+        delta: fc.oneof(
+          fc.bigInt({ min: -100n, max: 100n }),
+          fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+        ),
       })
       .map(({ key, delta }): Operation => ({ type: 'keys.incrby', key, delta })),
   },
@@ -67,7 +75,13 @@ export const operationArb: fc.Arbitrary<Operation> = fc.oneof(
         key: keyArb,
         mode: fc.constantFrom('ttl' as const, 'at' as const),
         ms: fc.integer({ min: -2_000, max: 20_000 }),
-        condition: fc.constantFrom('always' as const, 'nx' as const, 'xx' as const, 'gt' as const, 'lt' as const),
+        condition: fc.constantFrom(
+          'always' as const,
+          'nx' as const,
+          'xx' as const,
+          'gt' as const,
+          'lt' as const,
+        ),
       })
       .map(({ key, mode, ms, condition }): Operation => ({ type: 'keys.expire', key, mode, ms, condition })),
   },

@@ -26,7 +26,23 @@ describe('args', () => {
     });
 
     it('rejects what Redis rejects', () => {
-      for (const text of ['', '-', '+1', ' 1', '1 ', '01', '-0', '00', '1.5', '1e3', '9223372036854775808', '-9223372036854775809', 'abc', '0x10', '١']) {
+      for (const text of [
+        '',
+        '-',
+        '+1',
+        ' 1',
+        '1 ',
+        '01',
+        '-0',
+        '00',
+        '1.5',
+        '1e3',
+        '9223372036854775808',
+        '-9223372036854775809',
+        'abc',
+        '0x10',
+        '١',
+      ]) {
         expect(parseInt64(Buffer.from(text)), JSON.stringify(text)).to.equal(null);
       }
     });
@@ -72,7 +88,10 @@ describe('args', () => {
         expect.fail('int64 accepted x');
       } catch (e) {
         expect(e).to.be.instanceOf(CommandError);
-        expect((e as CommandError).reply).to.deep.equal({ kind: 'error', message: 'ERR value is not an integer or out of range' });
+        expect((e as CommandError).reply).to.deep.equal({
+          kind: 'error',
+          message: 'ERR value is not an integer or out of range',
+        });
       }
       const extra = cursor('x', 'a');
       expect(() => extra.end()).to.throw(CommandError, 'ERR syntax error');

@@ -25,14 +25,27 @@ describe('operation codec', () => {
       get: true,
     };
     // version 1, tag 1, key "k", value "v", nx=1, ttl=1, 1500.0 as float64, get=1
-    const golden = ['01', '0001', '00000001', '6b', '00000001', '76', '01', '01', '4097700000000000', '01'].join('');
+    const golden = [
+      '01',
+      '0001',
+      '00000001',
+      '6b',
+      '00000001',
+      '76',
+      '01',
+      '01',
+      '4097700000000000',
+      '01',
+    ].join('');
     expect(encodeOperation(op).toString('hex')).to.equal(golden);
     expect(decodeOperation(Buffer.from(golden, 'hex'))).to.deep.equal(op);
     expect(encodeOperation({ type: 'keys.flushall' }).toString('hex')).to.equal('010005');
-    expect(encodeOperation({ type: 'keys.del', keys: [Buffer.from('a')] }).toString('hex')).to.equal('010002000000010000000161');
-    expect(encodeOperation({ type: 'keys.incrby', key: Buffer.from('a'), delta: -1n }).toString('hex')).to.equal(
-      '01000300000001' + '61' + 'ffffffffffffffff',
+    expect(encodeOperation({ type: 'keys.del', keys: [Buffer.from('a')] }).toString('hex')).to.equal(
+      '010002000000010000000161',
     );
+    expect(
+      encodeOperation({ type: 'keys.incrby', key: Buffer.from('a'), delta: -1n }).toString('hex'),
+    ).to.equal('01000300000001' + '61' + 'ffffffffffffffff');
   });
 
   it('rejects corrupt bytes with CodecError, never a wrong operation', () => {

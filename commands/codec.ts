@@ -216,7 +216,8 @@ export function decodeOperation(data: Buffer): Operation {
       const expire = EXPIRE_MODES[r.u8()];
       const expireMs = r.f64();
       const get = r.u8();
-      if (condition === undefined || expire === undefined || get > 1) throw new CodecError('bad keys.set fields');
+      if (condition === undefined || expire === undefined || get > 1)
+        throw new CodecError('bad keys.set fields');
       op = { type: 'keys.set', key, value, condition, expire, expireMs, get: get === 1 };
       break;
     }

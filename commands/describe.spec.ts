@@ -10,7 +10,7 @@ function everySpec(): CommandSpec[] {
 }
 
 describe('command descriptions', () => {
-  it('every command\'s Format line is what its argument docs render (redis-cli hints agree with the docs)', () => {
+  it("every command's Format line is what its argument docs render (redis-cli hints agree with the docs)", () => {
     for (const spec of everySpec()) {
       if (spec.subcommands !== undefined && spec.handler.kind === 'local' && spec.arity === -2) continue; // containers
       expect(commandSyntax(spec), spec.name).to.equal(spec.docs.format);
@@ -19,9 +19,22 @@ describe('command descriptions', () => {
 
   it('renders arguments as redis-cli does', () => {
     expect(argumentSyntax({ name: 'key', type: 'key', multiple: true })).to.equal('key [key ...]');
-    expect(argumentSyntax({ name: 'c', type: 'oneof', arguments: [{ name: 'a', type: 'pure-token', token: 'A' }, { name: 'b', type: 'integer', token: 'B' }] })).to.equal('<A | B b>');
-    expect(argumentSyntax({ name: 'id', type: 'integer', token: 'ID', optional: true, multiple: true })).to.equal('[ID id [id ...]]');
-    expect(argumentSyntax({ name: 'id', type: 'integer', token: 'ID', multiple: true, multipleToken: true })).to.equal('ID id [ID id ...]');
+    expect(
+      argumentSyntax({
+        name: 'c',
+        type: 'oneof',
+        arguments: [
+          { name: 'a', type: 'pure-token', token: 'A' },
+          { name: 'b', type: 'integer', token: 'B' },
+        ],
+      }),
+    ).to.equal('<A | B b>');
+    expect(
+      argumentSyntax({ name: 'id', type: 'integer', token: 'ID', optional: true, multiple: true }),
+    ).to.equal('[ID id [id ...]]');
+    expect(
+      argumentSyntax({ name: 'id', type: 'integer', token: 'ID', multiple: true, multipleToken: true }),
+    ).to.equal('ID id [ID id ...]');
   });
 
   it('every spec is well formed: lower-case unique names, arity, flags consistent with kind', () => {
@@ -33,12 +46,18 @@ describe('command descriptions', () => {
       if (kind === 'write') expect(spec.flags, spec.name).to.include('write');
       if (kind === 'read') expect(spec.flags, spec.name).to.include('readonly');
       if (kind === 'local') expect(spec.flags, spec.name).not.to.include('write');
-      if (spec.keys.first > 0) expect(spec.docs.arguments?.some((a) => JSON.stringify(a).includes('"key"')), spec.name).to.equal(true);
+      if (spec.keys.first > 0)
+        expect(
+          spec.docs.arguments?.some((a) => JSON.stringify(a).includes('"key"')),
+          spec.name,
+        ).to.equal(true);
     }
   });
 
   it('docs/commands.md is generated from the current table', () => {
     const committed = readFileSync(new URL('../../docs/commands.md', import.meta.url), 'utf8');
-    expect(committed, 'run: node dist/commands/docs-gen.js > docs/commands.md').to.equal(generateCommandsMarkdown());
+    expect(committed, 'run: node dist/commands/docs-gen.js > docs/commands.md').to.equal(
+      generateCommandsMarkdown(),
+    );
   });
 });

@@ -94,7 +94,10 @@ export function commandDocs(spec: CommandSpec): Reply {
   ];
   if (d.arguments !== undefined) entries.push([bulk('arguments'), argumentDocs(d.arguments)]);
   if (spec.subcommands !== undefined) {
-    entries.push([bulk('subcommands'), map(spec.subcommands.map((s) => [bulk(s.name), commandDocs(s)] as const))]);
+    entries.push([
+      bulk('subcommands'),
+      map(spec.subcommands.map((s) => [bulk(s.name), commandDocs(s)] as const)),
+    ]);
   }
   return map(entries);
 }

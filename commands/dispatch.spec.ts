@@ -40,7 +40,9 @@ describe('Dispatcher', () => {
     expect(plain(h.runSync('NOPE', 'a', 'b'))).to.deep.equal({
       error: "ERR unknown command 'NOPE', with args beginning with: 'a' 'b' ",
     });
-    expect(plain(h.runSync('nope'))).to.deep.equal({ error: "ERR unknown command 'nope', with args beginning with: " });
+    expect(plain(h.runSync('nope'))).to.deep.equal({
+      error: "ERR unknown command 'nope', with args beginning with: ",
+    });
     const long = 'x'.repeat(300);
     const message = (plain(h.runSync('nope', long, 'more')) as { error: string }).error;
     expect(message).to.equal(`ERR unknown command 'nope', with args beginning with: '${'x'.repeat(128)}' `);
@@ -48,9 +50,15 @@ describe('Dispatcher', () => {
   });
 
   it('checks arity before running anything', () => {
-    expect(plain(h.runSync('GET'))).to.deep.equal({ error: "ERR wrong number of arguments for 'get' command" });
-    expect(plain(h.runSync('GET', 'a', 'b'))).to.deep.equal({ error: "ERR wrong number of arguments for 'get' command" });
-    expect(plain(h.runSync('PING', 'a', 'b'))).to.deep.equal({ error: "ERR wrong number of arguments for 'ping' command" });
+    expect(plain(h.runSync('GET'))).to.deep.equal({
+      error: "ERR wrong number of arguments for 'get' command",
+    });
+    expect(plain(h.runSync('GET', 'a', 'b'))).to.deep.equal({
+      error: "ERR wrong number of arguments for 'get' command",
+    });
+    expect(plain(h.runSync('PING', 'a', 'b'))).to.deep.equal({
+      error: "ERR wrong number of arguments for 'ping' command",
+    });
     expect(plain(h.runSync('CLIENT', 'SETNAME'))).to.deep.equal({
       error: "ERR wrong number of arguments for 'client|setname' command",
     });
@@ -58,9 +66,15 @@ describe('Dispatcher', () => {
 
   it('resolves subcommands and names the container in errors', () => {
     expect(plain(h.runSync('client', 'ID'))).to.equal(1n);
-    expect(plain(h.runSync('CLIENT', 'bogus'))).to.deep.equal({ error: "ERR unknown subcommand 'bogus'. Try CLIENT HELP." });
-    expect(plain(h.runSync('CONFIG'))).to.deep.equal({ error: "ERR wrong number of arguments for 'config' command" });
-    expect(plain(h.runSync('COMMAND', 'nope'))).to.deep.equal({ error: "ERR unknown subcommand 'nope'. Try COMMAND HELP." });
+    expect(plain(h.runSync('CLIENT', 'bogus'))).to.deep.equal({
+      error: "ERR unknown subcommand 'bogus'. Try CLIENT HELP.",
+    });
+    expect(plain(h.runSync('CONFIG'))).to.deep.equal({
+      error: "ERR wrong number of arguments for 'config' command",
+    });
+    expect(plain(h.runSync('COMMAND', 'nope'))).to.deep.equal({
+      error: "ERR unknown subcommand 'nope'. Try COMMAND HELP.",
+    });
     expect(h.runSync('COMMAND').kind).to.equal('array');
   });
 
@@ -70,7 +84,9 @@ describe('Dispatcher', () => {
     expect(plain(h.runSync('GET', 'a'))).to.deep.equal({ error: 'NOAUTH Authentication required.' });
     expect(plain(h.runSync('PING'))).to.deep.equal({ error: 'NOAUTH Authentication required.' });
     // Unknown commands and arity are reported first, as in Redis.
-    expect(plain(h.runSync('NOPE'))).to.have.property('error').that.match(/^ERR unknown command/);
+    expect(plain(h.runSync('NOPE')))
+      .to.have.property('error')
+      .that.match(/^ERR unknown command/);
     expect(plain(h.runSync('AUTH', 'wrong'))).to.deep.equal({
       error: 'WRONGPASS invalid username-password pair or user is disabled.',
     });
@@ -81,24 +97,41 @@ describe('Dispatcher', () => {
   it('returns Promises only when the executor does, in both directions', async () => {
     const deferred = new Dispatcher({ executor: new DeferredExecutor(), requirePass: () => null });
     const ctx = h.ctx;
-    const set = deferred.execute(ctx, ['SET', 'k', 'v'].map((s) => Buffer.from(s)));
+    const set = deferred.execute(
+      ctx,
+      ['SET', 'k', 'v'].map((s) => Buffer.from(s)),
+    );
     expect(set).to.be.instanceOf(Promise);
     expect(plain(await set)).to.equal('OK');
-    const get = deferred.execute(ctx, ['GET', 'k'].map((s) => Buffer.from(s)));
+    const get = deferred.execute(
+      ctx,
+      ['GET', 'k'].map((s) => Buffer.from(s)),
+    );
     expect(get).to.be.instanceOf(Promise);
     expect(plain(await get)).to.equal('v');
     // Parse errors never reach the executor and answer at once.
-    const bad = deferred.execute(ctx, ['SET', 'k', 'v', 'EX', 'x'].map((s) => Buffer.from(s)));
+    const bad = deferred.execute(
+      ctx,
+      ['SET', 'k', 'v', 'EX', 'x'].map((s) => Buffer.from(s)),
+    );
     expect(bad).not.to.be.instanceOf(Promise);
     // INFO with keyspace waits for the read.
-    const info = deferred.execute(ctx, ['INFO', 'keyspace'].map((s) => Buffer.from(s)));
+    const info = deferred.execute(
+      ctx,
+      ['INFO', 'keyspace'].map((s) => Buffer.from(s)),
+    );
     expect(info).to.be.instanceOf(Promise);
     expect(plain(await info)).to.equal('# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n');
   });
 
   it('lets operating errors propagate to the server', () => {
     const failing = new Dispatcher({ executor: new FailingExecutor(), requirePass: () => null });
-    expect(() => failing.execute(h.ctx, ['SET', 'k', 'v'].map((s) => Buffer.from(s)))).to.throw(NotLeader);
+    expect(() =>
+      failing.execute(
+        h.ctx,
+        ['SET', 'k', 'v'].map((s) => Buffer.from(s)),
+      ),
+    ).to.throw(NotLeader);
   });
 
   it('dispatchers sharing an executor share its state machine', () => {
@@ -106,9 +139,16 @@ describe('Dispatcher', () => {
     const executor = new LocalExecutor({ stateMachine: sm, clock: () => 5 });
     const a = new Dispatcher({ executor, requirePass: () => null });
     const b = new Dispatcher({ executor, requirePass: () => null });
-    const set = a.execute(h.ctx, ['SET', 'x', '1'].map((s) => Buffer.from(s)));
-    const get = b.execute(h.ctx, ['GET', 'x'].map((s) => Buffer.from(s)));
-    if (set instanceof Promise || get instanceof Promise) expect.fail('the local executor answered asynchronously');
+    const set = a.execute(
+      h.ctx,
+      ['SET', 'x', '1'].map((s) => Buffer.from(s)),
+    );
+    const get = b.execute(
+      h.ctx,
+      ['GET', 'x'].map((s) => Buffer.from(s)),
+    );
+    if (set instanceof Promise || get instanceof Promise)
+      expect.fail('the local executor answered asynchronously');
     expect(plain(set)).to.equal('OK');
     expect(plain(get)).to.equal('1');
     expect(sm.lastAppliedIndex).to.equal(1);

@@ -39,7 +39,10 @@ function section(spec: CommandSpec, level: number): string[] {
   const d = spec.docs;
   const title = spec.name.toUpperCase().replace('|', ' ');
   const out = [`${'#'.repeat(level)} ${title}`, '', d.summary, '', '```', d.format, '```', ''];
-  const keys = spec.keys.first === 0 ? 'none' : `first ${spec.keys.first}, last ${spec.keys.last}, step ${spec.keys.step}`;
+  const keys =
+    spec.keys.first === 0
+      ? 'none'
+      : `first ${spec.keys.first}, last ${spec.keys.last}, step ${spec.keys.step}`;
   out.push(
     `- Since: ${d.since} · Group: ${d.group} · Complexity: ${d.complexity}`,
     `- Arity: ${spec.arity} · Flags: ${spec.flags.length === 0 ? 'none' : spec.flags.join(', ')} · Keys: ${keys}`,
@@ -62,7 +65,7 @@ export function generateCommandsMarkdown(commands: readonly CommandSpec[] = COMM
     '',
     'Concord speaks RESP2 and RESP3 and answers as Redis 7.2 for the commands below, with the same',
     'replies and error texts. Write commands become typed operations applied by the replicated state',
-    'machine; read commands query it; local commands are answered by the connection\'s node.',
+    "machine; read commands query it; local commands are answered by the connection's node.",
     'Keys and values are binary safe. There is one database (0).',
     '',
   ];

@@ -31,15 +31,7 @@ export type CommandFlag =
 
 /** COMMAND DOCS argument types (Redis 7 `redisCommandArg` types). */
 export type ArgumentType =
-  | 'string'
-  | 'integer'
-  | 'double'
-  | 'key'
-  | 'pattern'
-  | 'unix-time'
-  | 'pure-token'
-  | 'oneof'
-  | 'block';
+  'string' | 'integer' | 'double' | 'key' | 'pattern' | 'unix-time' | 'pure-token' | 'oneof' | 'block';
 
 export interface ArgumentDoc {
   readonly name: string;

@@ -43,34 +43,62 @@ describe('StateMachine', () => {
 
   it('reads do not change state', () => {
     fc.assert(
-      fc.property(entriesArb(40), fc.array(fc.integer({ min: 0, max: 100_000 }), { maxLength: 10 }), (entries, readTimes) => {
-        const plain = new StateMachine();
-        applyAll(plain, entries);
-        const read = new StateMachine();
-        for (const e of entries) {
-          read.apply(e);
-          for (const t of readTimes) {
-            const now = read.readTime(t);
-            read.keys.get(key('a'), now);
-            read.keys.exists([key('b'), key('c')], now);
-            void read.keys.size;
-            read.snapshot();
+      fc.property(
+        entriesArb(40),
+        fc.array(fc.integer({ min: 0, max: 100_000 }), { maxLength: 10 }),
+        (entries, readTimes) => {
+          const plain = new StateMachine();
+          applyAll(plain, entries);
+          const read = new StateMachine();
+          for (const e of entries) {
+            read.apply(e);
+            for (const t of readTimes) {
+              const now = read.readTime(t);
+              read.keys.get(key('a'), now);
+              read.keys.exists([key('b'), key('c')], now);
+              void read.keys.size;
+              read.snapshot();
+            }
           }
-        }
-        expect(read.snapshot().equals(plain.snapshot())).to.equal(true);
-      }),
+          expect(read.snapshot().equals(plain.snapshot())).to.equal(true);
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   it('decides expiry from entry time only, and never lets time go back', () => {
     const sm = new StateMachine();
-    sm.apply({ index: 1, timeMs: 1000, op: { type: 'keys.set', key: key('k'), value: key('v'), condition: 'always', expire: 'ttl', expireMs: 500, get: false } });
+    sm.apply({
+      index: 1,
+      timeMs: 1000,
+      op: {
+        type: 'keys.set',
+        key: key('k'),
+        value: key('v'),
+        condition: 'always',
+        expire: 'ttl',
+        expireMs: 500,
+        get: false,
+      },
+    });
     expect(sm.keys.get(key('k'), sm.readTime(1499))?.toString()).to.equal('v');
     expect(sm.keys.get(key('k'), sm.readTime(1500))).to.equal(null);
     // A later entry stamped earlier (a new leader's slower clock) does not move time back.
     sm.apply({ index: 2, timeMs: 1600, op: { type: 'keys.del', keys: [key('none')] } });
-    sm.apply({ index: 3, timeMs: 1200, op: { type: 'keys.set', key: key('k'), value: key('w'), condition: 'xx', expire: 'none', expireMs: 0, get: false } });
+    sm.apply({
+      index: 3,
+      timeMs: 1200,
+      op: {
+        type: 'keys.set',
+        key: key('k'),
+        value: key('w'),
+        condition: 'xx',
+        expire: 'none',
+        expireMs: 0,
+        get: false,
+      },
+    });
     expect(sm.lastTimeMs).to.equal(1600);
     expect(sm.keys.get(key('k'), sm.readTime(0))).to.equal(null);
     expect(sm.readTime(0)).to.equal(1600);
@@ -80,9 +108,33 @@ describe('StateMachine', () => {
     const sm = new StateMachine();
     let index = 0;
     for (let i = 0; i < 100; i++) {
-      sm.apply({ index: ++index, timeMs: 1000, op: { type: 'keys.set', key: key(`k${i}`), value: key('v'), condition: 'always', expire: 'ttl', expireMs: 10 + (i % 7), get: false } });
+      sm.apply({
+        index: ++index,
+        timeMs: 1000,
+        op: {
+          type: 'keys.set',
+          key: key(`k${i}`),
+          value: key('v'),
+          condition: 'always',
+          expire: 'ttl',
+          expireMs: 10 + (i % 7),
+          get: false,
+        },
+      });
     }
-    sm.apply({ index: ++index, timeMs: 1000, op: { type: 'keys.set', key: key('keep'), value: key('v'), condition: 'always', expire: 'none', expireMs: 0, get: false } });
+    sm.apply({
+      index: ++index,
+      timeMs: 1000,
+      op: {
+        type: 'keys.set',
+        key: key('keep'),
+        value: key('v'),
+        condition: 'always',
+        expire: 'none',
+        expireMs: 0,
+        get: false,
+      },
+    });
     expect(sm.keys.size).to.equal(101);
     expect(sm.keys.expires).to.equal(100);
     const sizes: number[] = [];
@@ -97,7 +149,19 @@ describe('StateMachine', () => {
   it('keeps the expiry index bounded when keys are overwritten many times', () => {
     const sm = new StateMachine();
     for (let i = 1; i <= 20_000; i++) {
-      sm.apply({ index: i, timeMs: 1000, op: { type: 'keys.set', key: key('hot'), value: key('v'), condition: 'always', expire: 'ttl', expireMs: 1_000_000 + i, get: false } });
+      sm.apply({
+        index: i,
+        timeMs: 1000,
+        op: {
+          type: 'keys.set',
+          key: key('hot'),
+          value: key('v'),
+          condition: 'always',
+          expire: 'ttl',
+          expireMs: 1_000_000 + i,
+          get: false,
+        },
+      });
     }
     const heapLength = (sm.keys as unknown as { heap: unknown[] }).heap.length;
     expect(heapLength).to.be.below(2 * sm.keys.expires + 1025);

@@ -110,7 +110,8 @@ export class StateMachine {
    * invariant otherwise: the node crashes). Client errors are results, never thrown.
    */
   apply(entry: Entry): Result {
-    if (entry.index !== this.appliedIndex + 1) assert.fail(`apply out of order: ${entry.index} after ${this.appliedIndex}`);
+    if (entry.index !== this.appliedIndex + 1)
+      assert.fail(`apply out of order: ${entry.index} after ${this.appliedIndex}`);
     this.appliedIndex = entry.index;
     if (entry.timeMs > this.clockMs) this.clockMs = entry.timeMs;
     const now = this.clockMs;
@@ -156,7 +157,8 @@ export class StateMachine {
 
   /** Replaces the whole state with a snapshot's. Throws on a malformed snapshot. */
   restore(data: Buffer): void {
-    if (data.length < 21 || data.readUInt32BE(0) !== SNAPSHOT_MAGIC) throw new Error('not a Concord snapshot');
+    if (data.length < 21 || data.readUInt32BE(0) !== SNAPSHOT_MAGIC)
+      throw new Error('not a Concord snapshot');
     const version = data.readUInt8(4);
     if (version !== SNAPSHOT_VERSION) throw new Error(`unsupported snapshot version ${version}`);
     const keys = KeyStore.restore(data.subarray(21));

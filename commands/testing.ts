@@ -74,7 +74,12 @@ export class TestServer implements ServerContext {
   readonly killed: number[] = [];
   shutdownReasons: string[] = [];
   commandsProcessed = 0;
-  constructor(readonly config: ConfigStore = new MapConfigStore({ maxclients: '10000', timeout: '0' }, new Set(['maxclients', 'timeout']))) {}
+  constructor(
+    readonly config: ConfigStore = new MapConfigStore(
+      { maxclients: '10000', timeout: '0' },
+      new Set(['maxclients', 'timeout']),
+    ),
+  ) {}
   clients(): readonly ClientSession[] {
     return this.sessions;
   }
@@ -125,12 +130,18 @@ export class Harness {
 
   /** Runs one command given as words (or Buffers) and returns its reply, awaited. */
   async run(...words: (string | Buffer)[]): Promise<Reply> {
-    return this.dispatcher.execute(this.ctx, words.map((w) => (typeof w === 'string' ? Buffer.from(w) : w)));
+    return this.dispatcher.execute(
+      this.ctx,
+      words.map((w) => (typeof w === 'string' ? Buffer.from(w) : w)),
+    );
   }
 
   /** Runs a command that must answer synchronously. */
   runSync(...words: (string | Buffer)[]): Reply {
-    const r = this.dispatcher.execute(this.ctx, words.map((w) => (typeof w === 'string' ? Buffer.from(w) : w)));
+    const r = this.dispatcher.execute(
+      this.ctx,
+      words.map((w) => (typeof w === 'string' ? Buffer.from(w) : w)),
+    );
     if (r instanceof Promise) throw new Error(`${words.join(' ')} answered asynchronously`);
     return r;
   }

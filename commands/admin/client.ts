@@ -82,7 +82,8 @@ function sub(
       summary,
       since,
       group: 'connection',
-      complexity: name === 'list' || name === 'kill' ? 'O(N) where N is the number of client connections' : 'O(1)',
+      complexity:
+        name === 'list' || name === 'kill' ? 'O(N) where N is the number of client connections' : 'O(1)',
       ...(args === undefined ? {} : { arguments: args }),
       format,
       reply,
@@ -165,7 +166,8 @@ function kill(ctx: CommandContext, args: ArgCursor): Reply {
       case 'TYPE': {
         const type = value.toString('latin1').toLowerCase();
         if (type === 'normal') typeMatchesAll = true;
-        else if (type === 'master' || type === 'slave' || type === 'replica' || type === 'pubsub') typeMatchesAll = false;
+        else if (type === 'master' || type === 'slave' || type === 'replica' || type === 'pubsub')
+          typeMatchesAll = false;
         else return error(`ERR Unknown client type '${value.toString()}'`);
         break;
       }
@@ -217,7 +219,8 @@ function list(ctx: CommandContext, args: ArgCursor): Reply {
     if (option === 'TYPE' && args.remaining >= 1) {
       const type = args.requiredString().toLowerCase();
       if (type === 'normal') typeMatchesAll = true;
-      else if (type === 'master' || type === 'slave' || type === 'replica' || type === 'pubsub') typeMatchesAll = false;
+      else if (type === 'master' || type === 'slave' || type === 'replica' || type === 'pubsub')
+        typeMatchesAll = false;
       else return error(`ERR Unknown client type '${type}'`);
     } else if (option === 'ID' && args.remaining >= 1) {
       ids = new Set();
@@ -238,9 +241,25 @@ function list(ctx: CommandContext, args: ArgCursor): Reply {
 }
 
 const subcommands: CommandSpec[] = [
-  sub('id', 2, FLAGS, ACL, 'Returns the unique client ID of the connection.', '5.0.0', 'CLIENT ID',
-    'Integer: the id of this connection.', (ctx) => integer(ctx.session.id)),
-  sub('setname', 3, FLAGS, ACL, 'Sets the connection name.', '2.6.9', 'CLIENT SETNAME connection-name',
+  sub(
+    'id',
+    2,
+    FLAGS,
+    ACL,
+    'Returns the unique client ID of the connection.',
+    '5.0.0',
+    'CLIENT ID',
+    'Integer: the id of this connection.',
+    (ctx) => integer(ctx.session.id),
+  ),
+  sub(
+    'setname',
+    3,
+    FLAGS,
+    ACL,
+    'Sets the connection name.',
+    '2.6.9',
+    'CLIENT SETNAME connection-name',
     'Simple string OK; an error if the name has spaces or special characters.',
     (ctx, args) => {
       const name = args.required();
@@ -250,12 +269,28 @@ const subcommands: CommandSpec[] = [
       ctx.session.name = name.toString('latin1');
       return OK;
     },
-    [{ name: 'connection-name', type: 'string' }]),
-  sub('getname', 2, FLAGS, ACL, 'Returns the name of the connection.', '2.6.9', 'CLIENT GETNAME',
+    [{ name: 'connection-name', type: 'string' }],
+  ),
+  sub(
+    'getname',
+    2,
+    FLAGS,
+    ACL,
+    'Returns the name of the connection.',
+    '2.6.9',
+    'CLIENT GETNAME',
     'Bulk string: the name, or nil when none is set.',
-    (ctx) => (ctx.session.name === '' ? NIL : bulk(ctx.session.name))),
-  sub('setinfo', 4, FLAGS, ACL, 'Sets information specific to the client or connection.', '7.2.0',
-    'CLIENT SETINFO <LIB-NAME libname | LIB-VER libver>', 'Simple string OK.',
+    (ctx) => (ctx.session.name === '' ? NIL : bulk(ctx.session.name)),
+  ),
+  sub(
+    'setinfo',
+    4,
+    FLAGS,
+    ACL,
+    'Sets information specific to the client or connection.',
+    '7.2.0',
+    'CLIENT SETINFO <LIB-NAME libname | LIB-VER libver>',
+    'Simple string OK.',
     (ctx, args) => {
       const rawAttr = args.required();
       const attr = rawAttr.toString('latin1').toLowerCase();
@@ -270,21 +305,46 @@ const subcommands: CommandSpec[] = [
       else ctx.session.libVersion = value.toString('latin1');
       return OK;
     },
-    [{
-      name: 'attr', type: 'oneof', arguments: [
-        { name: 'libname', type: 'string', token: 'LIB-NAME' },
-        { name: 'libver', type: 'string', token: 'LIB-VER' },
-      ],
-    }]),
-  sub('info', 2, FLAGS, ACL, 'Returns information about the connection.', '6.2.0', 'CLIENT INFO',
-    'Text: this connection\'s CLIENT LIST line (verbatim string in RESP3).',
-    (ctx) => verbatim(clientLine(ctx.session, Date.now()) + '\n')),
-  sub('list', -2, ADMIN_FLAGS, ADMIN_ACL, 'Lists open connections.', '2.4.0',
-    'CLIENT LIST [TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]',
-    'Text: one line per connection (verbatim string in RESP3).', list,
     [
       {
-        name: 'client-type', type: 'oneof', token: 'TYPE', optional: true, since: '5.0.0', arguments: [
+        name: 'attr',
+        type: 'oneof',
+        arguments: [
+          { name: 'libname', type: 'string', token: 'LIB-NAME' },
+          { name: 'libver', type: 'string', token: 'LIB-VER' },
+        ],
+      },
+    ],
+  ),
+  sub(
+    'info',
+    2,
+    FLAGS,
+    ACL,
+    'Returns information about the connection.',
+    '6.2.0',
+    'CLIENT INFO',
+    "Text: this connection's CLIENT LIST line (verbatim string in RESP3).",
+    (ctx) => verbatim(clientLine(ctx.session, Date.now()) + '\n'),
+  ),
+  sub(
+    'list',
+    -2,
+    ADMIN_FLAGS,
+    ADMIN_ACL,
+    'Lists open connections.',
+    '2.4.0',
+    'CLIENT LIST [TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]',
+    'Text: one line per connection (verbatim string in RESP3).',
+    list,
+    [
+      {
+        name: 'client-type',
+        type: 'oneof',
+        token: 'TYPE',
+        optional: true,
+        since: '5.0.0',
+        arguments: [
           { name: 'normal', type: 'pure-token', token: 'NORMAL' },
           { name: 'master', type: 'pure-token', token: 'MASTER' },
           { name: 'replica', type: 'pure-token', token: 'REPLICA' },
@@ -292,64 +352,125 @@ const subcommands: CommandSpec[] = [
         ],
       },
       { name: 'client-id', type: 'integer', token: 'ID', optional: true, multiple: true, since: '6.2.0' },
-    ]),
-  sub('kill', -3, ADMIN_FLAGS, ADMIN_ACL, 'Terminates open connections.', '2.4.0',
+    ],
+  ),
+  sub(
+    'kill',
+    -3,
+    ADMIN_FLAGS,
+    ADMIN_ACL,
+    'Terminates open connections.',
+    '2.4.0',
     'CLIENT KILL <ip:port | <[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | ' +
       '[USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] | [MAXAGE maxage]> ' +
       '[<[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | ' +
       '[ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] | [MAXAGE maxage]> ...]>',
-    'Old form: OK or an error; filter form: integer, the number of clients killed.', kill,
-    [{
-      name: 'filter', type: 'oneof', arguments: [
-        { name: 'ip:port', type: 'string' },
-        {
-          name: 'new-format', type: 'oneof', multiple: true, arguments: [
-            { name: 'client-id', type: 'integer', token: 'ID', optional: true },
-            {
-              name: 'client-type', type: 'oneof', token: 'TYPE', optional: true, arguments: [
-                { name: 'normal', type: 'pure-token', token: 'NORMAL' },
-                { name: 'master', type: 'pure-token', token: 'MASTER' },
-                { name: 'slave', type: 'pure-token', token: 'SLAVE' },
-                { name: 'replica', type: 'pure-token', token: 'REPLICA' },
-                { name: 'pubsub', type: 'pure-token', token: 'PUBSUB' },
-              ],
-            },
-            { name: 'username', type: 'string', token: 'USER', optional: true },
-            { name: 'ip:port', type: 'string', token: 'ADDR', optional: true },
-            { name: 'ip:port', type: 'string', token: 'LADDR', optional: true },
-            {
-              name: 'skipme', type: 'oneof', token: 'SKIPME', optional: true, arguments: [
-                { name: 'yes', type: 'pure-token', token: 'YES' },
-                { name: 'no', type: 'pure-token', token: 'NO' },
-              ],
-            },
-            { name: 'maxage', type: 'integer', token: 'MAXAGE', optional: true },
-          ],
-        },
-      ],
-    }]),
-  sub('no-evict', 3, ADMIN_FLAGS, ADMIN_ACL, 'Sets the client eviction mode of the connection.', '7.0.0',
-    'CLIENT NO-EVICT <ON | OFF>', 'Simple string OK (Concord never evicts clients).',
+    'Old form: OK or an error; filter form: integer, the number of clients killed.',
+    kill,
+    [
+      {
+        name: 'filter',
+        type: 'oneof',
+        arguments: [
+          { name: 'ip:port', type: 'string' },
+          {
+            name: 'new-format',
+            type: 'oneof',
+            multiple: true,
+            arguments: [
+              { name: 'client-id', type: 'integer', token: 'ID', optional: true },
+              {
+                name: 'client-type',
+                type: 'oneof',
+                token: 'TYPE',
+                optional: true,
+                arguments: [
+                  { name: 'normal', type: 'pure-token', token: 'NORMAL' },
+                  { name: 'master', type: 'pure-token', token: 'MASTER' },
+                  { name: 'slave', type: 'pure-token', token: 'SLAVE' },
+                  { name: 'replica', type: 'pure-token', token: 'REPLICA' },
+                  { name: 'pubsub', type: 'pure-token', token: 'PUBSUB' },
+                ],
+              },
+              { name: 'username', type: 'string', token: 'USER', optional: true },
+              { name: 'ip:port', type: 'string', token: 'ADDR', optional: true },
+              { name: 'ip:port', type: 'string', token: 'LADDR', optional: true },
+              {
+                name: 'skipme',
+                type: 'oneof',
+                token: 'SKIPME',
+                optional: true,
+                arguments: [
+                  { name: 'yes', type: 'pure-token', token: 'YES' },
+                  { name: 'no', type: 'pure-token', token: 'NO' },
+                ],
+              },
+              { name: 'maxage', type: 'integer', token: 'MAXAGE', optional: true },
+            ],
+          },
+        ],
+      },
+    ],
+  ),
+  sub(
+    'no-evict',
+    3,
+    ADMIN_FLAGS,
+    ADMIN_ACL,
+    'Sets the client eviction mode of the connection.',
+    '7.0.0',
+    'CLIENT NO-EVICT <ON | OFF>',
+    'Simple string OK (Concord never evicts clients).',
     (_ctx, args) => {
       onOff(args);
       return OK;
     },
-    [{ name: 'enabled', type: 'oneof', arguments: [
-      { name: 'on', type: 'pure-token', token: 'ON' },
-      { name: 'off', type: 'pure-token', token: 'OFF' },
-    ] }]),
-  sub('no-touch', 3, FLAGS, ACL, 'Controls whether commands sent by the client affect the LRU/LFU of accessed keys.', '7.2.0',
-    'CLIENT NO-TOUCH <ON | OFF>', 'Simple string OK (Concord keeps no access times).',
+    [
+      {
+        name: 'enabled',
+        type: 'oneof',
+        arguments: [
+          { name: 'on', type: 'pure-token', token: 'ON' },
+          { name: 'off', type: 'pure-token', token: 'OFF' },
+        ],
+      },
+    ],
+  ),
+  sub(
+    'no-touch',
+    3,
+    FLAGS,
+    ACL,
+    'Controls whether commands sent by the client affect the LRU/LFU of accessed keys.',
+    '7.2.0',
+    'CLIENT NO-TOUCH <ON | OFF>',
+    'Simple string OK (Concord keeps no access times).',
     (_ctx, args) => {
       onOff(args);
       return OK;
     },
-    [{ name: 'enabled', type: 'oneof', arguments: [
-      { name: 'on', type: 'pure-token', token: 'ON' },
-      { name: 'off', type: 'pure-token', token: 'OFF' },
-    ] }]),
-  sub('help', 2, ['loading', 'stale'], ['@slow', '@connection'], 'Returns helpful text about the different subcommands.',
-    '5.0.0', 'CLIENT HELP', 'Array of simple strings.', () => helpReply('client', HELP_LINES)),
+    [
+      {
+        name: 'enabled',
+        type: 'oneof',
+        arguments: [
+          { name: 'on', type: 'pure-token', token: 'ON' },
+          { name: 'off', type: 'pure-token', token: 'OFF' },
+        ],
+      },
+    ],
+  ),
+  sub(
+    'help',
+    2,
+    ['loading', 'stale'],
+    ['@slow', '@connection'],
+    'Returns helpful text about the different subcommands.',
+    '5.0.0',
+    'CLIENT HELP',
+    'Array of simple strings.',
+    () => helpReply('client', HELP_LINES),
+  ),
 ];
 
 export const client: CommandSpec = {

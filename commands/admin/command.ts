@@ -40,7 +40,10 @@ function lookupByName(commands: ReadonlyMap<string, CommandSpec>, name: string):
 }
 
 /** The spec a full command line runs (container + subcommand resolved), as GETKEYS needs. */
-function lookupArgv(commands: ReadonlyMap<string, CommandSpec>, argv: readonly Buffer[]): CommandSpec | undefined {
+function lookupArgv(
+  commands: ReadonlyMap<string, CommandSpec>,
+  argv: readonly Buffer[],
+): CommandSpec | undefined {
   const spec = commands.get(argv[0]!.toString('latin1').toLowerCase());
   if (spec?.subcommands === undefined || argv.length < 2) return spec;
   const full = `${spec.name}|${argv[1]!.toString('latin1').toLowerCase()}`;
@@ -95,7 +98,8 @@ function list(info: DispatchInfo, args: ArgCursor): Reply {
     else throw new CommandError(SYNTAX_ERROR);
   }
   const names: Reply[] = [];
-  for (const spec of allSpecs(info.commands)) if (filter === null || filter(spec)) names.push(bulk(spec.name));
+  for (const spec of allSpecs(info.commands))
+    if (filter === null || filter(spec)) names.push(bulk(spec.name));
   return array(names);
 }
 
@@ -168,21 +172,42 @@ export const command: CommandSpec = {
   },
   handler: { kind: 'local', run: (_ctx, _args, info) => allInfo(info) },
   subcommands: [
-    sub('count', 2, 'Returns a count of commands.', '2.8.13', 'O(1)', 'COMMAND COUNT',
-      'Integer: the number of top-level commands.', (_args, info) => integer(info.commands.size)),
-    sub('info', -2, 'Returns information about one, multiple or all commands.', '2.8.13',
-      'O(N) where N is the number of commands to look up', 'COMMAND INFO [command-name [command-name ...]]',
+    sub(
+      'count',
+      2,
+      'Returns a count of commands.',
+      '2.8.13',
+      'O(1)',
+      'COMMAND COUNT',
+      'Integer: the number of top-level commands.',
+      (_args, info) => integer(info.commands.size),
+    ),
+    sub(
+      'info',
+      -2,
+      'Returns information about one, multiple or all commands.',
+      '2.8.13',
+      'O(N) where N is the number of commands to look up',
+      'COMMAND INFO [command-name [command-name ...]]',
       'Array of command descriptions; nil for an unknown name.',
       (args, info) => {
         if (!args.hasMore()) return allInfo(info);
-        return array(args.rest().map((n) => {
-          const spec = lookupByName(info.commands, n.toString());
-          return spec === undefined ? NIL : commandInfo(spec);
-        }));
+        return array(
+          args.rest().map((n) => {
+            const spec = lookupByName(info.commands, n.toString());
+            return spec === undefined ? NIL : commandInfo(spec);
+          }),
+        );
       },
-      [{ name: 'command-name', type: 'string', optional: true, multiple: true }]),
-    sub('docs', -2, 'Returns documentary information about one, multiple or all commands.', '7.0.0',
-      'O(N) where N is the number of commands to look up', 'COMMAND DOCS [command-name [command-name ...]]',
+      [{ name: 'command-name', type: 'string', optional: true, multiple: true }],
+    ),
+    sub(
+      'docs',
+      -2,
+      'Returns documentary information about one, multiple or all commands.',
+      '7.0.0',
+      'O(N) where N is the number of commands to look up',
+      'COMMAND DOCS [command-name [command-name ...]]',
       'Map of command name to its documentation; unknown names are left out.',
       (args, info) => {
         const specs = args.hasMore()
@@ -190,26 +215,68 @@ export const command: CommandSpec = {
           : [...info.commands.values()];
         return map(specs.map((s) => [bulk(s.name), commandDocs(s)] as const));
       },
-      [{ name: 'command-name', type: 'string', optional: true, multiple: true }]),
-    sub('list', -2, 'Returns a list of command names.', '7.0.0', 'O(N) where N is the total number of Redis commands',
+      [{ name: 'command-name', type: 'string', optional: true, multiple: true }],
+    ),
+    sub(
+      'list',
+      -2,
+      'Returns a list of command names.',
+      '7.0.0',
+      'O(N) where N is the total number of Redis commands',
       'COMMAND LIST [FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]',
-      'Array of command names, subcommands as container|sub.', (args, info) => list(info, args),
-      [{
-        name: 'filterby', type: 'oneof', token: 'FILTERBY', optional: true, arguments: [
-          { name: 'module-name', type: 'string', token: 'MODULE' },
-          { name: 'category', type: 'string', token: 'ACLCAT' },
-          { name: 'pattern', type: 'pattern', token: 'PATTERN' },
-        ],
-      }]),
-    sub('getkeys', -3, 'Extracts the key names from an arbitrary command.', '2.8.13',
-      'O(N) where N is the number of arguments to the command', 'COMMAND GETKEYS command [arg [arg ...]]',
-      'Array of the key names in the command.', (args, info) => getKeys(info, args, false),
-      [{ name: 'command', type: 'string' }, { name: 'arg', type: 'string', optional: true, multiple: true }]),
-    sub('getkeysandflags', -3, 'Extracts the key names and access flags for an arbitrary command.', '7.0.0',
-      'O(N) where N is the number of arguments to the command', 'COMMAND GETKEYSANDFLAGS command [arg [arg ...]]',
-      'Array of [key, flags] pairs.', (args, info) => getKeys(info, args, true),
-      [{ name: 'command', type: 'string' }, { name: 'arg', type: 'string', optional: true, multiple: true }]),
-    sub('help', 2, 'Returns helpful text about the different subcommands.', '5.0.0', 'O(1)', 'COMMAND HELP',
-      'Array of simple strings.', () => helpReply('command', HELP_LINES)),
+      'Array of command names, subcommands as container|sub.',
+      (args, info) => list(info, args),
+      [
+        {
+          name: 'filterby',
+          type: 'oneof',
+          token: 'FILTERBY',
+          optional: true,
+          arguments: [
+            { name: 'module-name', type: 'string', token: 'MODULE' },
+            { name: 'category', type: 'string', token: 'ACLCAT' },
+            { name: 'pattern', type: 'pattern', token: 'PATTERN' },
+          ],
+        },
+      ],
+    ),
+    sub(
+      'getkeys',
+      -3,
+      'Extracts the key names from an arbitrary command.',
+      '2.8.13',
+      'O(N) where N is the number of arguments to the command',
+      'COMMAND GETKEYS command [arg [arg ...]]',
+      'Array of the key names in the command.',
+      (args, info) => getKeys(info, args, false),
+      [
+        { name: 'command', type: 'string' },
+        { name: 'arg', type: 'string', optional: true, multiple: true },
+      ],
+    ),
+    sub(
+      'getkeysandflags',
+      -3,
+      'Extracts the key names and access flags for an arbitrary command.',
+      '7.0.0',
+      'O(N) where N is the number of arguments to the command',
+      'COMMAND GETKEYSANDFLAGS command [arg [arg ...]]',
+      'Array of [key, flags] pairs.',
+      (args, info) => getKeys(info, args, true),
+      [
+        { name: 'command', type: 'string' },
+        { name: 'arg', type: 'string', optional: true, multiple: true },
+      ],
+    ),
+    sub(
+      'help',
+      2,
+      'Returns helpful text about the different subcommands.',
+      '5.0.0',
+      'O(1)',
+      'COMMAND HELP',
+      'Array of simple strings.',
+      () => helpReply('command', HELP_LINES),
+    ),
   ],
 };

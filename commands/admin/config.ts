@@ -100,7 +100,9 @@ const configSet: CommandSpec = {
         const name = args.requiredString().toLowerCase();
         const value = args.requiredString();
         if (names.has(name)) {
-          return error(`ERR CONFIG SET failed (possibly related to argument '${name}') - duplicate parameter`);
+          return error(
+            `ERR CONFIG SET failed (possibly related to argument '${name}') - duplicate parameter`,
+          );
         }
         names.add(name);
         pairs.push([name, value]);
@@ -161,7 +163,7 @@ export const config: CommandSpec = {
     configSet,
     unsupported(
       'resetstat',
-      'Resets the server\'s statistics.',
+      "Resets the server's statistics.",
       '2.0.0',
       'CONFIG RESETSTAT is not supported by Concord',
     ),

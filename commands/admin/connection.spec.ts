@@ -29,9 +29,15 @@ describe('connection commands', () => {
     it('refuses other versions and bad options', () => {
       expect(plain(h.runSync('HELLO', '4'))).to.deep.equal({ error: 'NOPROTO unsupported protocol version' });
       expect(plain(h.runSync('HELLO', '1'))).to.deep.equal({ error: 'NOPROTO unsupported protocol version' });
-      expect(plain(h.runSync('HELLO', 'x'))).to.deep.equal({ error: 'ERR Protocol version is not an integer or out of range' });
-      expect(plain(h.runSync('HELLO', '3', 'FOO'))).to.deep.equal({ error: "ERR Syntax error in HELLO option 'FOO'" });
-      expect(plain(h.runSync('HELLO', '3', 'AUTH', 'default'))).to.deep.equal({ error: "ERR Syntax error in HELLO option 'AUTH'" });
+      expect(plain(h.runSync('HELLO', 'x'))).to.deep.equal({
+        error: 'ERR Protocol version is not an integer or out of range',
+      });
+      expect(plain(h.runSync('HELLO', '3', 'FOO'))).to.deep.equal({
+        error: "ERR Syntax error in HELLO option 'FOO'",
+      });
+      expect(plain(h.runSync('HELLO', '3', 'AUTH', 'default'))).to.deep.equal({
+        error: "ERR Syntax error in HELLO option 'AUTH'",
+      });
       expect(plain(h.runSync('HELLO', '3', 'SETNAME', 'a b'))).to.deep.equal({
         error: 'ERR Client names cannot contain spaces, newlines or special characters.',
       });
@@ -48,7 +54,10 @@ describe('connection commands', () => {
         error: 'WRONGPASS invalid username-password pair or user is disabled.',
       });
       expect(h.session.protocol).to.equal(2);
-      expect(plain(h.runSync('HELLO', '3', 'AUTH', 'default', 'pw', 'SETNAME', 'worker-1'))).to.have.property('proto', 3n);
+      expect(plain(h.runSync('HELLO', '3', 'AUTH', 'default', 'pw', 'SETNAME', 'worker-1'))).to.have.property(
+        'proto',
+        3n,
+      );
       expect(h.session.authenticated).to.equal(true);
       expect(h.session.name).to.equal('worker-1');
     });
@@ -82,7 +91,9 @@ describe('connection commands', () => {
     expect(plain(h.runSync('ECHO', 'hi'))).to.equal('hi');
     expect(plain(h.runSync('SELECT', '0'))).to.equal('OK');
     expect(plain(h.runSync('SELECT', '1'))).to.deep.equal({ error: 'ERR DB index is out of range' });
-    expect(plain(h.runSync('SELECT', 'x'))).to.deep.equal({ error: 'ERR value is not an integer or out of range' });
+    expect(plain(h.runSync('SELECT', 'x'))).to.deep.equal({
+      error: 'ERR value is not an integer or out of range',
+    });
     h.password = 'pw';
     h.runSync('AUTH', 'pw');
     h.runSync('HELLO', '3', 'SETNAME', 'n');
@@ -105,13 +116,17 @@ describe('connection commands', () => {
       });
       expect(plain(h.runSync('CLIENT', 'SETINFO', 'LIB-NAME', 'node-redis'))).to.equal('OK');
       expect(plain(h.runSync('CLIENT', 'SETINFO', 'lib-ver', '5.12.1'))).to.equal('OK');
-      expect(plain(h.runSync('CLIENT', 'SETINFO', 'lib-foo', 'x'))).to.deep.equal({ error: "ERR Unrecognized option 'lib-foo'" });
+      expect(plain(h.runSync('CLIENT', 'SETINFO', 'lib-foo', 'x'))).to.deep.equal({
+        error: "ERR Unrecognized option 'lib-foo'",
+      });
       expect(plain(h.runSync('CLIENT', 'SETINFO', 'lib-name', 'a b'))).to.deep.equal({
         error: 'ERR lib-name cannot contain spaces, newlines or special characters.',
       });
       const info = h.runSync('CLIENT', 'INFO');
       expect(info.kind).to.equal('verbatim');
-      expect(plain(info)).to.match(/^id=1 addr=127\.0\.0\.1:40001 laddr=127\.0\.0\.1:6379 name=conn-a .* resp=2 lib-name=node-redis lib-ver=5\.12\.1\n$/);
+      expect(plain(info)).to.match(
+        /^id=1 addr=127\.0\.0\.1:40001 laddr=127\.0\.0\.1:6379 name=conn-a .* resp=2 lib-name=node-redis lib-ver=5\.12\.1\n$/,
+      );
     });
 
     it('LIST with filters and KILL in both forms', () => {
@@ -128,9 +143,13 @@ describe('connection commands', () => {
       // SKIPME defaults to yes.
       expect(plain(h.runSync('CLIENT', 'KILL', 'ID', '1'))).to.equal(0n);
       expect(plain(h.runSync('CLIENT', 'KILL', 'ID', '1', 'SKIPME', 'no'))).to.equal(1n);
-      expect(plain(h.runSync('CLIENT', 'KILL', 'ID', '0'))).to.deep.equal({ error: 'ERR client-id should be greater than 0' });
+      expect(plain(h.runSync('CLIENT', 'KILL', 'ID', '0'))).to.deep.equal({
+        error: 'ERR client-id should be greater than 0',
+      });
       expect(plain(h.runSync('CLIENT', 'KILL', 'ID'))).to.deep.equal({ error: 'ERR No such client' });
-      expect(plain(h.runSync('CLIENT', 'KILL', 'ID', '1', 'SKIPME'))).to.deep.equal({ error: 'ERR syntax error' });
+      expect(plain(h.runSync('CLIENT', 'KILL', 'ID', '1', 'SKIPME'))).to.deep.equal({
+        error: 'ERR syntax error',
+      });
       expect(plain(h.runSync('CLIENT', 'NO-EVICT', 'on'))).to.equal('OK');
       expect(plain(h.runSync('CLIENT', 'NO-TOUCH', 'maybe'))).to.deep.equal({ error: 'ERR syntax error' });
       expect((plain(h.runSync('CLIENT', 'HELP')) as string[])[0]).to.equal(

@@ -18,7 +18,16 @@ import { NO_KEYS, type CommandSpec } from '../spec.js';
 import type { StateMachine } from '../state-machine.js';
 import { CONCORD_VERSION, REDIS_VERSION } from '../version.js';
 
-export const SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu', 'keyspace'] as const;
+export const SECTIONS = [
+  'server',
+  'clients',
+  'memory',
+  'persistence',
+  'stats',
+  'replication',
+  'cpu',
+  'keyspace',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface KeyspaceFigures {
@@ -136,7 +145,11 @@ const HEADERS: Record<Section, string> = {
 };
 
 /** The INFO text for the requested sections (already resolved and in order). */
-export function infoText(ctx: CommandContext, sections: readonly Section[], keyspace: KeyspaceFigures | null): string {
+export function infoText(
+  ctx: CommandContext,
+  sections: readonly Section[],
+  keyspace: KeyspaceFigures | null,
+): string {
   const parts: string[] = [];
   for (const name of sections) {
     const lines = section(ctx, name, keyspace);

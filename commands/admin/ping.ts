@@ -20,7 +20,7 @@ export const ping: CommandSpec = {
   aclCategories: ['@fast', '@connection'],
   keys: NO_KEYS,
   docs: {
-    summary: 'Returns the server\'s liveliness response.',
+    summary: "Returns the server's liveliness response.",
     since: '1.0.0',
     group: 'connection',
     complexity: 'O(1)',

@@ -36,7 +36,16 @@ describe('server commands', () => {
       const text = plain(reply) as string;
       expect(text.endsWith('\r\n')).to.equal(true);
       const info = parseInfo(text);
-      expect([...info.keys()]).to.deep.equal(['Server', 'Clients', 'Memory', 'Persistence', 'Stats', 'Replication', 'CPU', 'Keyspace']);
+      expect([...info.keys()]).to.deep.equal([
+        'Server',
+        'Clients',
+        'Memory',
+        'Persistence',
+        'Stats',
+        'Replication',
+        'CPU',
+        'Keyspace',
+      ]);
       const server = info.get('Server')!;
       expect(server.get('redis_version')).to.equal('7.2.0');
       expect(server.get('redis_mode')).to.equal('standalone');
@@ -72,7 +81,10 @@ describe('server commands', () => {
     it('SET is all or nothing', () => {
       expect(plain(h.runSync('CONFIG', 'SET', 'timeout', '5', 'maxclients', '20'))).to.equal('OK');
       expect(plain(h.runSync('CONFIG', 'GET', 'timeout'))).to.deep.equal({ timeout: '5' });
-      expect(() => h.runSync('CONFIG', 'SET', 'timeout', '7', 'maxclients', 'many')).to.throw(TestConfigError, /maxclients/);
+      expect(() => h.runSync('CONFIG', 'SET', 'timeout', '7', 'maxclients', 'many')).to.throw(
+        TestConfigError,
+        /maxclients/,
+      );
       expect(plain(h.runSync('CONFIG', 'GET', 'timeout'))).to.deep.equal({ timeout: '5' });
       expect(plain(h.runSync('CONFIG', 'SET', 'timeout', '1', 'TIMEOUT', '2'))).to.deep.equal({
         error: "ERR CONFIG SET failed (possibly related to argument 'timeout') - duplicate parameter",
@@ -83,8 +95,12 @@ describe('server commands', () => {
     });
 
     it('RESETSTAT and REWRITE say honestly they are not supported', () => {
-      expect(plain(h.runSync('CONFIG', 'RESETSTAT'))).to.have.property('error').that.match(/^ERR CONFIG RESETSTAT is not supported/);
-      expect(plain(h.runSync('CONFIG', 'REWRITE'))).to.have.property('error').that.match(/^ERR CONFIG REWRITE is not supported/);
+      expect(plain(h.runSync('CONFIG', 'RESETSTAT')))
+        .to.have.property('error')
+        .that.match(/^ERR CONFIG RESETSTAT is not supported/);
+      expect(plain(h.runSync('CONFIG', 'REWRITE')))
+        .to.have.property('error')
+        .that.match(/^ERR CONFIG REWRITE is not supported/);
     });
   });
 
@@ -109,15 +125,31 @@ describe('server commands', () => {
       expect(all.map((c) => c[0])).to.deep.equal(COMMANDS.map((c) => c.name));
       const names = plain(h.runSync('COMMAND', 'LIST')) as string[];
       expect(names).to.include.members(['get', 'client', 'client|kill', 'config|get', 'command|docs']);
-      expect(plain(h.runSync('COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'string'))).to.include.members(['get', 'set', 'incr']);
+      expect(plain(h.runSync('COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'string'))).to.include.members([
+        'get',
+        'set',
+        'incr',
+      ]);
       expect(plain(h.runSync('COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'client|*'))).to.include('client|id');
       expect(plain(h.runSync('COMMAND', 'LIST', 'FILTERBY', 'MODULE', 'x'))).to.deep.equal([]);
-      expect(plain(h.runSync('COMMAND', 'LIST', 'FILTERBY', 'NOPE', 'x'))).to.deep.equal({ error: 'ERR syntax error' });
+      expect(plain(h.runSync('COMMAND', 'LIST', 'FILTERBY', 'NOPE', 'x'))).to.deep.equal({
+        error: 'ERR syntax error',
+      });
     });
 
     it('INFO gives Redis 7 ten-element entries, nil for unknown names', () => {
-      const [get, mset, clientKill, none] = plain(h.runSync('COMMAND', 'INFO', 'get', 'MSET', 'client|kill', 'nope')) as unknown[][];
-      expect(get!.slice(0, 7)).to.deep.equal(['get', 2n, ['readonly', 'fast'], 1n, 1n, 1n, ['@read', '@string', '@fast']]);
+      const [get, mset, clientKill, none] = plain(
+        h.runSync('COMMAND', 'INFO', 'get', 'MSET', 'client|kill', 'nope'),
+      ) as unknown[][];
+      expect(get!.slice(0, 7)).to.deep.equal([
+        'get',
+        2n,
+        ['readonly', 'fast'],
+        1n,
+        1n,
+        1n,
+        ['@read', '@string', '@fast'],
+      ]);
       expect(mset!.slice(0, 6)).to.deep.equal(['mset', -3n, ['write', 'denyoom'], 1n, -1n, 2n]);
       expect(mset![8]).to.deep.equal([
         {
@@ -133,13 +165,22 @@ describe('server commands', () => {
     });
 
     it('DOCS gives summary, since, group, complexity and arguments as redis-cli reads them', () => {
-      const docs = plain(h.runSync('COMMAND', 'DOCS', 'set', 'nope', 'client')) as Record<string, Record<string, unknown>>;
+      const docs = plain(h.runSync('COMMAND', 'DOCS', 'set', 'nope', 'client')) as Record<
+        string,
+        Record<string, unknown>
+      >;
       expect(Object.keys(docs)).to.deep.equal(['set', 'client']);
       const set = docs.set!;
       expect(set).to.include({ since: '1.0.0', group: 'string', complexity: 'O(1)' });
       const args = set.arguments as Record<string, unknown>[];
       expect(args[0]).to.deep.equal({ name: 'key', type: 'key', key_spec_index: 0n });
-      expect(args[3]).to.deep.equal({ name: 'get', type: 'pure-token', token: 'GET', since: '6.2.0', flags: ['optional'] });
+      expect(args[3]).to.deep.equal({
+        name: 'get',
+        type: 'pure-token',
+        token: 'GET',
+        since: '6.2.0',
+        flags: ['optional'],
+      });
       expect(Object.keys(docs.client!.subcommands as object)).to.include('client|list');
       // redis-cli requires "arguments" to be an array (it asserts it), never a set.
       const reply = h.runSync('COMMAND', 'DOCS', 'set');
@@ -154,9 +195,15 @@ describe('server commands', () => {
       expect(plain(h.runSync('COMMAND', 'GETKEYS', 'MSET', 'a', '1', 'b', '2'))).to.deep.equal(['a', 'b']);
       expect(plain(h.runSync('COMMAND', 'GETKEYS', 'set', 'k', 'v', 'EX', '5'))).to.deep.equal(['k']);
       expect(plain(h.runSync('COMMAND', 'GETKEYS', 'del', 'a', 'b', 'c'))).to.deep.equal(['a', 'b', 'c']);
-      expect(plain(h.runSync('COMMAND', 'GETKEYSANDFLAGS', 'get', 'k'))).to.deep.equal([['k', ['RO', 'access']]]);
-      expect(plain(h.runSync('COMMAND', 'GETKEYS', 'ping'))).to.deep.equal({ error: 'ERR The command has no key arguments' });
-      expect(plain(h.runSync('COMMAND', 'GETKEYS', 'nope', 'x'))).to.deep.equal({ error: 'ERR Invalid command specified' });
+      expect(plain(h.runSync('COMMAND', 'GETKEYSANDFLAGS', 'get', 'k'))).to.deep.equal([
+        ['k', ['RO', 'access']],
+      ]);
+      expect(plain(h.runSync('COMMAND', 'GETKEYS', 'ping'))).to.deep.equal({
+        error: 'ERR The command has no key arguments',
+      });
+      expect(plain(h.runSync('COMMAND', 'GETKEYS', 'nope', 'x'))).to.deep.equal({
+        error: 'ERR Invalid command specified',
+      });
       expect(plain(h.runSync('COMMAND', 'GETKEYS', 'get', 'a', 'b'))).to.deep.equal({
         error: 'ERR Invalid number of arguments specified for command',
       });

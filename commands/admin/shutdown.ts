@@ -25,7 +25,8 @@ export const shutdown: CommandSpec = {
     summary: 'Synchronously saves the database(s) to disk and shuts down the Redis server.',
     since: '1.0.0',
     group: 'server',
-    complexity: 'O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)',
+    complexity:
+      'O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)',
     arguments: [
       {
         name: 'save-selector',

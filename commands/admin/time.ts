@@ -24,7 +24,8 @@ export const time: CommandSpec = {
     group: 'server',
     complexity: 'O(1)',
     format: 'TIME',
-    reply: 'Array of two bulk strings: Unix time in seconds and the microseconds elapsed in the current second.',
+    reply:
+      'Array of two bulk strings: Unix time in seconds and the microseconds elapsed in the current second.',
   },
   handler: {
     kind: 'local',

@@ -54,8 +54,12 @@ describe('EXPIRE family, PERSIST, TTL, PTTL, TYPE, STRLEN, GETDEL', () => {
     expect(plain(await h.run('EXPIRE', 'a', '1', 'GT', 'LT'))).to.deep.equal({
       error: 'ERR GT and LT options at the same time are not compatible',
     });
-    expect(plain(await h.run('EXPIRE', 'a', '1', 'FOO'))).to.deep.equal({ error: 'ERR Unsupported option FOO' });
-    expect(plain(await h.run('EXPIRE', 'a', 'x'))).to.deep.equal({ error: 'ERR value is not an integer or out of range' });
+    expect(plain(await h.run('EXPIRE', 'a', '1', 'FOO'))).to.deep.equal({
+      error: 'ERR Unsupported option FOO',
+    });
+    expect(plain(await h.run('EXPIRE', 'a', 'x'))).to.deep.equal({
+      error: 'ERR value is not an integer or out of range',
+    });
     expect(plain(await h.run('PEXPIRE', 'a', '9223372036854775807'))).to.deep.equal({
       error: "ERR invalid expire time in 'pexpire' command",
     });

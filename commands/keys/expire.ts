@@ -54,7 +54,8 @@ function parseExpire(args: ArgCursor, name: string, unitMs: 1 | 1000, mode: 'ttl
     else if (option === 'LT') lt = true;
     else throw new CommandError(`ERR Unsupported option ${optionRaw.toString()}`);
   }
-  if (nx && (xx || gt || lt)) throw new CommandError('ERR NX and XX, GT or LT options at the same time are not compatible');
+  if (nx && (xx || gt || lt))
+    throw new CommandError('ERR NX and XX, GT or LT options at the same time are not compatible');
   if (gt && lt) throw new CommandError('ERR GT and LT options at the same time are not compatible');
   const condition: ExpireCondition = nx ? 'nx' : xx ? 'xx' : gt ? 'gt' : lt ? 'lt' : 'always';
   const v = parseInt64(raw);
@@ -89,9 +90,14 @@ function expireCommand(
       since,
       group: 'generic',
       complexity: 'O(1)',
-      arguments: [{ name: 'key', type: 'key', keySpecIndex: 0 }, { name: argName, type: argType }, CONDITION_DOC],
+      arguments: [
+        { name: 'key', type: 'key', keySpecIndex: 0 },
+        { name: argName, type: argType },
+        CONDITION_DOC,
+      ],
       format: `${upper} key ${argName} [NX | XX | GT | LT]`,
-      reply: 'Integer: 1 when the expiry was set; 0 when the key does not exist or the condition was not met.',
+      reply:
+        'Integer: 1 when the expiry was set; 0 when the key does not exist or the condition was not met.',
     },
     handler: writeHandler({
       parse: (args) => parseExpire(args, name, unitMs, mode),
@@ -100,14 +106,42 @@ function expireCommand(
   };
 }
 
-export const expire = expireCommand('expire', 1000, 'ttl', 'seconds', 'integer', '1.0.0',
-  'Sets the expiration time of a key in seconds.');
-export const pexpire = expireCommand('pexpire', 1, 'ttl', 'milliseconds', 'integer', '2.6.0',
-  'Sets the expiration time of a key in milliseconds.');
-export const expireat = expireCommand('expireat', 1000, 'at', 'unix-time-seconds', 'unix-time', '1.2.0',
-  'Sets the expiration time of a key to a Unix timestamp.');
-export const pexpireat = expireCommand('pexpireat', 1, 'at', 'unix-time-milliseconds', 'unix-time', '2.6.0',
-  'Sets the expiration time of a key to a Unix milliseconds timestamp.');
+export const expire = expireCommand(
+  'expire',
+  1000,
+  'ttl',
+  'seconds',
+  'integer',
+  '1.0.0',
+  'Sets the expiration time of a key in seconds.',
+);
+export const pexpire = expireCommand(
+  'pexpire',
+  1,
+  'ttl',
+  'milliseconds',
+  'integer',
+  '2.6.0',
+  'Sets the expiration time of a key in milliseconds.',
+);
+export const expireat = expireCommand(
+  'expireat',
+  1000,
+  'at',
+  'unix-time-seconds',
+  'unix-time',
+  '1.2.0',
+  'Sets the expiration time of a key to a Unix timestamp.',
+);
+export const pexpireat = expireCommand(
+  'pexpireat',
+  1,
+  'at',
+  'unix-time-milliseconds',
+  'unix-time',
+  '2.6.0',
+  'Sets the expiration time of a key to a Unix milliseconds timestamp.',
+);
 
 export const persist: CommandSpec = {
   name: 'persist',

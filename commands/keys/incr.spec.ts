@@ -17,10 +17,16 @@ describe('INCR / INCRBY / DECR / DECRBY', () => {
 
   it('refuses non-integer values and arguments with Redis errors', async () => {
     await h.run('SET', 's', 'abc');
-    expect(plain(await h.run('INCR', 's'))).to.deep.equal({ error: 'ERR value is not an integer or out of range' });
+    expect(plain(await h.run('INCR', 's'))).to.deep.equal({
+      error: 'ERR value is not an integer or out of range',
+    });
     await h.run('SET', 's', ' 1');
-    expect(plain(await h.run('INCR', 's'))).to.deep.equal({ error: 'ERR value is not an integer or out of range' });
-    expect(plain(await h.run('INCRBY', 'n', '1.5'))).to.deep.equal({ error: 'ERR value is not an integer or out of range' });
+    expect(plain(await h.run('INCR', 's'))).to.deep.equal({
+      error: 'ERR value is not an integer or out of range',
+    });
+    expect(plain(await h.run('INCRBY', 'n', '1.5'))).to.deep.equal({
+      error: 'ERR value is not an integer or out of range',
+    });
     expect(plain(await h.run('INCRBY', 'n', '9223372036854775808'))).to.deep.equal({
       error: 'ERR value is not an integer or out of range',
     });
@@ -29,10 +35,16 @@ describe('INCR / INCRBY / DECR / DECRBY', () => {
 
   it('detects overflow both ways without changing the value', async () => {
     await h.run('SET', 'n', '9223372036854775807');
-    expect(plain(await h.run('INCR', 'n'))).to.deep.equal({ error: 'ERR increment or decrement would overflow' });
+    expect(plain(await h.run('INCR', 'n'))).to.deep.equal({
+      error: 'ERR increment or decrement would overflow',
+    });
     await h.run('SET', 'm', '-9223372036854775808');
-    expect(plain(await h.run('DECR', 'm'))).to.deep.equal({ error: 'ERR increment or decrement would overflow' });
-    expect(plain(await h.run('DECRBY', 'x', '-9223372036854775808'))).to.deep.equal({ error: 'ERR decrement would overflow' });
+    expect(plain(await h.run('DECR', 'm'))).to.deep.equal({
+      error: 'ERR increment or decrement would overflow',
+    });
+    expect(plain(await h.run('DECRBY', 'x', '-9223372036854775808'))).to.deep.equal({
+      error: 'ERR decrement would overflow',
+    });
     expect(plain(await h.run('GET', 'n'))).to.equal('9223372036854775807');
     expect(plain(await h.run('INCRBY', 'm', '9223372036854775807'))).to.equal(-1n);
   });

@@ -34,7 +34,8 @@ export const incr: CommandSpec = {
   keys: KEYS,
   keySpecFlags: KEY_FLAGS,
   docs: {
-    summary: 'Increments the integer value of a key by one. Uses 0 as initial value if the key doesn\'t exist.',
+    summary:
+      "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
     since: '1.0.0',
     group: 'string',
     complexity: 'O(1)',
@@ -56,7 +57,8 @@ export const incrby: CommandSpec = {
   keys: KEYS,
   keySpecFlags: KEY_FLAGS,
   docs: {
-    summary: 'Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn\'t exist.',
+    summary:
+      "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
     since: '1.0.0',
     group: 'string',
     complexity: 'O(1)',
@@ -78,7 +80,8 @@ export const decr: CommandSpec = {
   keys: KEYS,
   keySpecFlags: KEY_FLAGS,
   docs: {
-    summary: 'Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn\'t exist.',
+    summary:
+      "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
     since: '1.0.0',
     group: 'string',
     complexity: 'O(1)',
@@ -100,7 +103,8 @@ export const decrby: CommandSpec = {
   keys: KEYS,
   keySpecFlags: KEY_FLAGS,
   docs: {
-    summary: 'Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn\'t exist.',
+    summary:
+      "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
     since: '1.0.0',
     group: 'string',
     complexity: 'O(1)',

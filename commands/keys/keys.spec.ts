@@ -12,7 +12,9 @@ describe('DEL, EXISTS, MGET, MSET, DBSIZE, FLUSHALL, FLUSHDB', () => {
     expect(plain(await h.run('MSET', 'a', '1', 'b', '2', 'a', '3'))).to.equal('OK');
     h.nowMs += 100;
     expect(plain(await h.run('MGET', 'a', 'b', 'c'))).to.deep.equal(['3', '2', null]);
-    expect(plain(await h.run('MSET', 'a', '1', 'b'))).to.deep.equal({ error: "ERR wrong number of arguments for 'mset' command" });
+    expect(plain(await h.run('MSET', 'a', '1', 'b'))).to.deep.equal({
+      error: "ERR wrong number of arguments for 'mset' command",
+    });
   });
 
   it('DEL counts keys that existed, EXISTS counts repeats', async () => {

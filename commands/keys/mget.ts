@@ -25,7 +25,8 @@ export const mget: CommandSpec = {
     complexity: 'O(N) where N is the number of keys to retrieve.',
     arguments: [{ name: 'key', type: 'key', keySpecIndex: 0, multiple: true }],
     format: 'MGET key [key ...]',
-    reply: 'Array with one element per key: the value as a bulk string, or nil for a key that does not exist.',
+    reply:
+      'Array with one element per key: the value as a bulk string, or nil for a key that does not exist.',
   },
   handler: readHandler<Buffer[]>({
     parse: (args) => args.rest(),

@@ -17,16 +17,31 @@ const parseError = (...words: string[]): string => {
 describe('SET', () => {
   describe('parse', () => {
     it('builds typed operations for each option', () => {
-      expect(parse('k', 'v')).to.deep.include({ condition: 'always', expire: 'none', expireMs: 0, get: false });
+      expect(parse('k', 'v')).to.deep.include({
+        condition: 'always',
+        expire: 'none',
+        expireMs: 0,
+        get: false,
+      });
       expect(parse('k', 'v', 'nx')).to.deep.include({ condition: 'nx' });
       expect(parse('k', 'v', 'XX', 'get')).to.deep.include({ condition: 'xx', get: true });
       expect(parse('k', 'v', 'EX', '10')).to.deep.include({ expire: 'ttl', expireMs: 10_000 });
       expect(parse('k', 'v', 'px', '1500')).to.deep.include({ expire: 'ttl', expireMs: 1500 });
-      expect(parse('k', 'v', 'exat', '1700000000')).to.deep.include({ expire: 'at', expireMs: 1_700_000_000_000 });
-      expect(parse('k', 'v', 'pxat', '1700000000123')).to.deep.include({ expire: 'at', expireMs: 1_700_000_000_123 });
+      expect(parse('k', 'v', 'exat', '1700000000')).to.deep.include({
+        expire: 'at',
+        expireMs: 1_700_000_000_000,
+      });
+      expect(parse('k', 'v', 'pxat', '1700000000123')).to.deep.include({
+        expire: 'at',
+        expireMs: 1_700_000_000_123,
+      });
       expect(parse('k', 'v', 'keepttl')).to.deep.include({ expire: 'keep' });
       expect(parse('k', 'v', 'ex', '1', 'ex', '2')).to.deep.include({ expireMs: 2000 });
-      expect(parse('k', 'v', 'nx', 'get', 'px', '5')).to.deep.include({ condition: 'nx', get: true, expireMs: 5 });
+      expect(parse('k', 'v', 'nx', 'get', 'px', '5')).to.deep.include({
+        condition: 'nx',
+        get: true,
+        expireMs: 5,
+      });
     });
 
     it('answers Redis errors for bad options', () => {
@@ -39,7 +54,9 @@ describe('SET', () => {
       expect(parseError('k', 'v', 'ex', '1.5')).to.equal('ERR value is not an integer or out of range');
       expect(parseError('k', 'v', 'ex', '0')).to.equal("ERR invalid expire time in 'set' command");
       expect(parseError('k', 'v', 'px', '-5')).to.equal("ERR invalid expire time in 'set' command");
-      expect(parseError('k', 'v', 'ex', '9223372036854775807')).to.equal("ERR invalid expire time in 'set' command");
+      expect(parseError('k', 'v', 'ex', '9223372036854775807')).to.equal(
+        "ERR invalid expire time in 'set' command",
+      );
       // Syntax is checked before the time's value, as in Redis.
       expect(parseError('k', 'v', 'ex', 'abc', 'nx', 'xx')).to.equal('ERR syntax error');
     });
@@ -99,7 +116,9 @@ describe('SET', () => {
     });
 
     it('has arity -3', async () => {
-      expect(plain(await h.run('SET', 'k'))).to.deep.equal({ error: "ERR wrong number of arguments for 'set' command" });
+      expect(plain(await h.run('SET', 'k'))).to.deep.equal({
+        error: "ERR wrong number of arguments for 'set' command",
+      });
     });
   });
 });

@@ -19,7 +19,7 @@ import { NIL, OK, bulk, error, type Reply } from '../reply.js';
 import type { ExpireMode, Result, SetCondition, SetOperation } from '../state-machine.js';
 import { writeHandler, type CommandSpec } from '../spec.js';
 
-const INVALID_EXPIRE = 'ERR invalid expire time in \'set\' command';
+const INVALID_EXPIRE = "ERR invalid expire time in 'set' command";
 /** Largest relative expiry (ms): keeps entry time + ttl an exact integer in a double. */
 export const MAX_TTL_MS = 2 ** 52;
 
@@ -68,7 +68,8 @@ export function parseSet(args: ArgCursor): SetOperation {
       case 'PX':
       case 'EXAT':
       case 'PXAT':
-        if ((expireKeyword !== '' && expireKeyword !== word) || !args.hasMore()) throw new CommandError(SYNTAX_ERROR);
+        if ((expireKeyword !== '' && expireKeyword !== word) || !args.hasMore())
+          throw new CommandError(SYNTAX_ERROR);
         expire = word === 'EX' || word === 'PX' ? 'ttl' : 'at';
         expireKeyword = word;
         expireRaw = args.required();
@@ -100,8 +101,7 @@ export const set: CommandSpec = {
   keys: { first: 1, last: 1, step: 1 },
   keySpecFlags: ['RW', 'access', 'update', 'variable_flags'],
   docs: {
-    summary:
-      'Sets the string value of a key, ignoring its type. The key is created if it doesn\'t exist.',
+    summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
     since: '1.0.0',
     group: 'string',
     complexity: 'O(1)',
@@ -132,7 +132,8 @@ export const set: CommandSpec = {
         ],
       },
     ],
-    format: 'SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]',
+    format:
+      'SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]',
     reply:
       'Without GET: OK when the value was set; nil when NX or XX prevented it. With GET: the previous value, or nil when the key did not exist.',
   },

@@ -86,7 +86,10 @@ export class KeyStore {
       current = undefined;
     }
     const previous = op.get && current !== undefined ? current.value : null;
-    if ((op.condition === 'nx' && current !== undefined) || (op.condition === 'xx' && current === undefined)) {
+    if (
+      (op.condition === 'nx' && current !== undefined) ||
+      (op.condition === 'xx' && current === undefined)
+    ) {
       return previous === null ? SET_NOT_WRITTEN : { type: 'set', written: false, previous };
     }
     let expireAtMs: number;
