@@ -411,7 +411,7 @@ describe(`ioredis against ${TARGET}`, function () {
   });
 
   describe('auto-pipelining', function () {
-    it('enableAutoPipelining batches 10,000 calls into few writes, replies in order', async function () {
+    it('enableAutoPipelining: 10,000 calls in flight, replies in order, queue drained', async function () {
       const auto = await ready(server.port, { enableAutoPipelining: true });
       const key = uniqueKey('auto');
       const replies = await Promise.all(Array.from({ length: 10_000 }, () => auto.incr(key)));
