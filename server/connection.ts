@@ -208,6 +208,15 @@ export class Connection implements ClientSession, DecoderLimits {
     }
     this.processInput();
     this.flush();
+    this.settleLastCommand();
+  }
+
+  /** Converts the last command's name once per chunk, so no received chunk stays pinned by it. */
+  private settleLastCommand(): void {
+    if (this.lastCommandText === null) {
+      this.lastCommandText = this.lastCommandRaw.toString('latin1').toLowerCase();
+      this.lastCommandRaw = NO_LAST_COMMAND;
+    }
   }
 
   /** Runs every complete request buffered, as far as the limits allow. */
