@@ -41,6 +41,28 @@ describe('StateMachine', () => {
     );
   });
 
+  it('a captured snapshot read in chunks later equals the snapshot at capture time', () => {
+    fc.assert(
+      fc.property(entriesArb(60), fc.nat(), fc.integer({ min: 1, max: 64 }), (entries, cut, chunkBytes) => {
+        const split = entries.length === 0 ? 0 : cut % (entries.length + 1);
+        const sm = new StateMachine();
+        applyAll(sm, entries.slice(0, split));
+        const expected = sm.snapshot();
+        const capture = sm.captureSnapshot();
+        expect(capture.index).to.equal(split);
+        // Writes after the capture must not show in it.
+        applyAll(sm, entries.slice(split));
+        const chunks: Buffer[] = [];
+        for (let c = capture.next(chunkBytes); c !== null; c = capture.next(chunkBytes)) {
+          expect(c.length).to.be.greaterThan(0);
+          chunks.push(c);
+        }
+        expect(Buffer.concat(chunks).equals(expected)).to.equal(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('reads do not change state', () => {
     fc.assert(
       fc.property(

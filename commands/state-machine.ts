@@ -84,6 +84,16 @@ const EXPIRE_SWEEP_PER_APPLY = 16;
 
 const SNAPSHOT_MAGIC = 0x43434e53; // "CCNS"
 const SNAPSHOT_VERSION = 1;
+/** Magic u32, version u8, applied index f64, clock f64. */
+const SNAPSHOT_HEADER_BYTES = 21;
+
+/** A captured snapshot, read out in chunks (StateMachine.captureSnapshot). */
+export interface SnapshotReader {
+  /** The last applied index the snapshot reflects. */
+  readonly index: number;
+  /** The next chunk of about `maxBytes`, or null at the end. */
+  next(maxBytes: number): Buffer | null;
+}
 
 export class StateMachine {
   readonly keys = new KeyStore();
@@ -147,12 +157,36 @@ export class StateMachine {
 
   /** The whole state as bytes; the same state gives the same bytes. Does not change state. */
   snapshot(): Buffer {
-    const header = Buffer.alloc(4 + 1 + 8 + 8);
+    const capture = this.captureSnapshot();
+    const chunks: Buffer[] = [];
+    for (let chunk = capture.next(Infinity); chunk !== null; chunk = capture.next(Infinity))
+      chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+
+  /**
+   * Captures the state at the last applied index quickly (no serialization), for a snapshot
+   * written in chunks while entries keep being applied: the chunks concatenated are exactly
+   * what snapshot() returned at capture time. Does not change state.
+   */
+  captureSnapshot(): SnapshotReader {
+    const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
     header.writeUInt32BE(SNAPSHOT_MAGIC, 0);
     header.writeUInt8(SNAPSHOT_VERSION, 4);
     header.writeDoubleBE(this.appliedIndex, 5);
     header.writeDoubleBE(this.clockMs, 13);
-    return Buffer.concat([header, this.keys.snapshot()]);
+    const keys = this.keys.capture();
+    let headerSent = false;
+    return {
+      index: this.appliedIndex,
+      next(maxBytes: number): Buffer | null {
+        if (!headerSent) {
+          headerSent = true;
+          return header;
+        }
+        return keys.next(maxBytes);
+      },
+    };
   }
 
   /** Replaces the whole state with a snapshot's. Throws on a malformed snapshot. */
@@ -161,7 +195,7 @@ export class StateMachine {
       throw new Error('not a Concord snapshot');
     const version = data.readUInt8(4);
     if (version !== SNAPSHOT_VERSION) throw new Error(`unsupported snapshot version ${version}`);
-    const keys = KeyStore.restore(data.subarray(21));
+    const keys = KeyStore.restore(data.subarray(SNAPSHOT_HEADER_BYTES));
     this.appliedIndex = data.readDoubleBE(5);
     this.clockMs = data.readDoubleBE(13);
     this.keys.replaceWith(keys);

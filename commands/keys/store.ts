@@ -254,19 +254,30 @@ export class KeyStore {
 
   /** Entries in map order: key length, key, expiry, value length, value. */
   snapshot(): Buffer {
-    let bytes = 4;
-    for (const [k, e] of this.map) bytes += 4 + k.length + 8 + 4 + e.value.length;
-    const out = Buffer.allocUnsafe(bytes);
-    let o = out.writeUInt32BE(this.map.size, 0);
+    const capture = this.capture();
+    const chunks: Buffer[] = [];
+    for (let chunk = capture.next(Infinity); chunk !== null; chunk = capture.next(Infinity))
+      chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+
+  /**
+   * Captures the keyspace as it is now, in O(keys) without serializing: the returned reader
+   * writes the same bytes as snapshot() would have, in chunks, while later writes go on
+   * (stored value Buffers are never mutated in place, so sharing them is safe).
+   */
+  capture(): KeySnapshotReader {
+    const keys: string[] = new Array<string>(this.map.size);
+    const values: Buffer[] = new Array<Buffer>(this.map.size);
+    const expiries: number[] = new Array<number>(this.map.size);
+    let i = 0;
     for (const [k, e] of this.map) {
-      o = out.writeUInt32BE(k.length, o);
-      o += out.write(k, o, 'latin1');
-      o = out.writeDoubleBE(e.expireAtMs, o);
-      o = out.writeUInt32BE(e.value.length, o);
-      o += e.value.copy(out, o);
+      keys[i] = k;
+      values[i] = e.value;
+      expiries[i] = e.expireAtMs;
+      i++;
     }
-    assert(o === bytes);
-    return out;
+    return new KeySnapshotReader(keys, values, expiries);
   }
 
   static restore(data: Buffer): KeyStore {
@@ -370,4 +381,51 @@ export class KeyStore {
 
 function before(a: ExpiryMark, b: ExpiryMark): boolean {
   return a.atMs < b.atMs || (a.atMs === b.atMs && a.key < b.key);
+}
+
+/** Serializes a captured keyspace in chunks (see KeyStore.capture). */
+export class KeySnapshotReader {
+  private next_ = 0;
+  private headerDone = false;
+
+  constructor(
+    private readonly keys: readonly string[],
+    private readonly values: readonly Buffer[],
+    private readonly expiries: readonly number[],
+  ) {}
+
+  /**
+   * The next chunk of about `maxBytes` (at least one entry, so one large value may exceed it),
+   * or null when everything was written.
+   */
+  next(maxBytes: number): Buffer | null {
+    const count = this.keys.length;
+    if (this.headerDone && this.next_ >= count) return null;
+    let bytes = this.headerDone ? 0 : 4;
+    let end = this.next_;
+    while (end < count) {
+      const entryBytes = 4 + this.keys[end]!.length + 8 + 4 + this.values[end]!.length;
+      if (end > this.next_ && bytes + entryBytes > maxBytes) break;
+      bytes += entryBytes;
+      end++;
+    }
+    const out = Buffer.allocUnsafe(bytes);
+    let o = 0;
+    if (!this.headerDone) {
+      o = out.writeUInt32BE(count, 0);
+      this.headerDone = true;
+    }
+    for (let i = this.next_; i < end; i++) {
+      const k = this.keys[i]!;
+      const v = this.values[i]!;
+      o = out.writeUInt32BE(k.length, o);
+      o += out.write(k, o, 'latin1');
+      o = out.writeDoubleBE(this.expiries[i]!, o);
+      o = out.writeUInt32BE(v.length, o);
+      o += v.copy(out, o);
+    }
+    assert(o === bytes);
+    this.next_ = end;
+    return out;
+  }
 }
