@@ -203,6 +203,28 @@ describe(`ioredis against ${TARGET}`, function () {
     });
   });
 
+  describe('resend after reconnect', function () {
+    it('20,000 SETs in flight around a CLIENT KILL all succeed (those unanswered are resent after the reconnect)', async function () {
+      const victim = await ready(server.port, { retryStrategy: () => 10 });
+      const id = await victim.client('ID');
+      let reconnects = 0;
+      victim.on('reconnecting', () => (reconnects += 1));
+      const prefix = uniqueKey('resend');
+      const keys = Array.from({ length: 20_000 }, (_, i) => `${prefix}:${i}`);
+      // SET is idempotent, so a resent command that had already been applied does no harm.
+      const pending = keys.map((key, i) => victim.set(key, `v${i}`));
+      await pending[0];
+      expect(await client.client('KILL', 'ID', String(id))).to.equal(1);
+      const replies = await Promise.all(pending);
+      expect(replies.every((reply) => reply === 'OK')).to.equal(true);
+      // Whether the kill lands mid-flight depends on timing; the reconnect happens either way.
+      await waitFor('the reconnect', () => (reconnects > 0 && victim.status === 'ready' ? true : undefined));
+      expect(await victim.client('ID')).to.not.equal(id);
+      const values = await client.mget(...keys);
+      expect(values.every((value, i) => value === `v${i}`)).to.equal(true);
+    });
+  });
+
   describe('server commands', function () {
     it('INFO and INFO <section>', async function () {
       const all = await client.info();
