@@ -70,6 +70,11 @@ interface ResultRow {
   ratioOfMedians: number;
   /** Per round: concord/redis ops/s. */
   pairedRatios: number[];
+  /**
+   * redis CPU-s per op / concord CPU-s per op: the throughput ratio to expect where both servers
+   * are CPU-bound, and much less sensitive than ops/s to other load on a shared machine.
+   */
+  cpuEfficiencyRatio: number;
   targetRatio: number;
   meetsTarget: boolean;
 }
@@ -218,10 +223,11 @@ function printTable(rows: readonly ResultRow[]): void {
     'redis ops/s'.padStart(12),
     'concord ops/s'.padStart(14),
     'ratio'.padStart(6),
-    'of medians'.padStart(10),
+    'of medians'.padStart(11),
     'target'.padStart(7),
     'redis cpu-s/1k'.padStart(15),
     'concord cpu-s/1k'.padStart(17),
+    'cpu ratio'.padStart(10),
   ].join(' ');
   console.log(header);
   console.log('-'.repeat(header.length));
@@ -233,10 +239,11 @@ function printTable(rows: readonly ResultRow[]): void {
         row.redis.opsPerSec.toFixed(0).padStart(12),
         row.concord.opsPerSec.toFixed(0).padStart(14),
         row.ratio.toFixed(3).padStart(6),
-        row.ratioOfMedians.toFixed(3).padStart(10),
+        row.ratioOfMedians.toFixed(3).padStart(11),
         `${row.meetsTarget ? '>=' : '< '}${row.targetRatio}`.padStart(7),
         row.redis.cpuSecondsPer1000Ops.toFixed(4).padStart(15),
         row.concord.cpuSecondsPer1000Ops.toFixed(4).padStart(17),
+        row.cpuEfficiencyRatio.toFixed(2).padStart(10),
       ].join(' '),
     );
   }
@@ -318,6 +325,10 @@ async function main(): Promise<number> {
           ratio,
           ratioOfMedians: round(concordSummary.opsPerSec / redisSummary.opsPerSec, 3),
           pairedRatios,
+          cpuEfficiencyRatio:
+            concordSummary.cpuSecondsPer1000Ops > 0
+              ? round(redisSummary.cpuSecondsPer1000Ops / concordSummary.cpuSecondsPer1000Ops, 3)
+              : Number.NaN,
           targetRatio: TARGET_RATIO[pipeline],
           meetsTarget: ratio >= TARGET_RATIO[pipeline],
         });
