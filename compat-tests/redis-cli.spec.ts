@@ -295,6 +295,9 @@ describe(`redis-cli against ${TARGET}`, function () {
     before(async function () {
       unregister = onCleanup(killTmuxServer);
       await killTmuxServer();
+      // One tmux server for the whole suite: by default it exits with its last session, and a
+      // new-session racing that exit fails with "server exited unexpectedly".
+      await tmux('start-server', ';', 'set-option', '-g', 'exit-empty', 'off');
     });
 
     beforeEach(async function () {
