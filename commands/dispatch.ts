@@ -83,6 +83,8 @@ export class Dispatcher {
       }
       entry = sub;
       start = 2;
+      // CLIENT LIST shows "cmd=client|list" as Redis 7 does (the server records argv[0] only).
+      ctx.session.lastCommand = sub.spec.name;
     }
     const spec = entry.spec;
     const arity = spec.arity;

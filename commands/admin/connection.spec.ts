@@ -123,6 +123,7 @@ describe('connection commands', () => {
         error: 'ERR lib-name cannot contain spaces, newlines or special characters.',
       });
       const info = h.runSync('CLIENT', 'INFO');
+      expect(h.session.lastCommand).to.equal('client|info');
       expect(info.kind).to.equal('verbatim');
       expect(plain(info)).to.match(
         /^id=1 addr=127\.0\.0\.1:40001 laddr=127\.0\.0\.1:6379 name=conn-a .* resp=2 lib-name=node-redis lib-ver=5\.12\.1\n$/,
