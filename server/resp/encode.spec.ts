@@ -103,6 +103,21 @@ describe('resp/encode', () => {
     ]);
   });
 
+  it('writes headers and integers digit by digit exactly as the decimal string', () => {
+    const values = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65535, 1e9, 2 ** 31, Number.MAX_SAFE_INTEGER];
+    for (const n of values) {
+      expect(enc(integer(n), 2), String(n)).to.equal(`:${n}\r\n`);
+      expect(
+        enc(array(Array.from({ length: Math.min(n, 3) }, () => integer(n))), 2).startsWith(
+          `*${Math.min(n, 3)}\r\n`,
+        ),
+      ).to.equal(true);
+    }
+    const out = new OutputBuffer();
+    for (const n of values) out.header(36, n);
+    expect(Buffer.concat(out.take()).toString('latin1')).to.equal(values.map((n) => `$${n}\r\n`).join(''));
+  });
+
   describe('OutputBuffer', () => {
     it('keeps order across copied pieces and referenced large buffers', () => {
       const out = new OutputBuffer();

@@ -64,6 +64,29 @@ export class OutputBuffer {
     this.used += this.current.write(text, this.used, 'latin1');
   }
 
+  /**
+   * Appends `<prefix><n>\r\n` for a non-negative safe integer n (headers and integers)
+   * without building a string: the hot path allocates nothing here.
+   */
+  header(prefix: number, n: number): void {
+    this.reserve(24);
+    const buf = this.current;
+    let at = this.used;
+    buf[at++] = prefix;
+    if (n < 10) {
+      buf[at++] = 48 + n;
+    } else {
+      let digits = 1;
+      for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+      let end = at + digits;
+      for (let rest = n; end > at; rest = Math.floor(rest / 10)) buf[--end] = 48 + (rest % 10);
+      at += digits;
+    }
+    buf[at++] = 13;
+    buf[at++] = 10;
+    this.used = at;
+  }
+
   /** Appends a string as UTF-8 whose byte length the caller computed. */
   utf8(text: string, byteLength: number): void {
     if (byteLength > COPY_LIMIT_BYTES) {
@@ -122,13 +145,17 @@ export function formatDouble(value: number): string {
   return String(value);
 }
 
-function bulkHeaderAndValue(out: OutputBuffer, value: Buffer | string, prefix: string): void {
+const DOLLAR = 36;
+const STAR = 42;
+const COLON = 58;
+
+function writeBulk(out: OutputBuffer, value: Buffer | string): void {
   if (typeof value === 'string') {
     const byteLength = Buffer.byteLength(value, 'utf8');
-    out.ascii(`${prefix}${byteLength}\r\n`);
+    out.header(DOLLAR, byteLength);
     out.utf8(value, byteLength);
   } else {
-    out.ascii(`${prefix}${value.length}\r\n`);
+    out.header(DOLLAR, value.length);
     out.bytes(value);
   }
   out.bytes(CRLF);
@@ -148,10 +175,13 @@ export function encodeReply(out: OutputBuffer, reply: Reply, protocol: Protocol)
     case 'integer':
       if (reply.value === 0) return out.bytes(ZERO);
       if (reply.value === 1) return out.bytes(ONE);
+      if (typeof reply.value === 'number' && reply.value > 0 && Number.isSafeInteger(reply.value)) {
+        return out.header(COLON, reply.value);
+      }
       return out.ascii(`:${reply.value}\r\n`);
     case 'bulk':
       if (reply.value === null) return out.bytes(protocol === 3 ? NULL_RESP3 : NIL_BULK_RESP2);
-      return bulkHeaderAndValue(out, reply.value, '$');
+      return writeBulk(out, reply.value);
     case 'array':
       if (reply.items === null) return out.bytes(protocol === 3 ? NULL_RESP3 : NIL_ARRAY_RESP2);
       return writeAggregate(out, '*', reply.items, protocol);
@@ -184,7 +214,7 @@ export function encodeReply(out: OutputBuffer, reply: Reply, protocol: Protocol)
         out.utf8(reply.value, byteLength);
         return out.bytes(CRLF);
       }
-      return bulkHeaderAndValue(out, reply.value, '$');
+      return writeBulk(out, reply.value);
     default: {
       const unreachable: never = reply;
       throw new Error(`unknown reply kind: ${JSON.stringify(unreachable)}`);
@@ -207,7 +237,8 @@ function writeAggregate(
   items: readonly Reply[],
   protocol: Protocol,
 ): void {
-  out.ascii(`${prefix}${items.length}\r\n`);
+  if (prefix === '*') out.header(STAR, items.length);
+  else out.ascii(`${prefix}${items.length}\r\n`);
   for (const item of items) encodeReply(out, item, protocol);
 }
 
