@@ -316,8 +316,7 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
         throw new StopWaiting(`${spec.label} failed to spawn: ${spawnError.message}`);
       if (exitStatus !== undefined) {
         throw new StopWaiting(
-          `${spec.label} exited (code ${String(exitStatus.code)}, signal ${String(exitStatus.signal)}) before it was ready; ` +
-            `stderr: ${stderr.toString().slice(-2000)} stdout: ${stdout.toString().slice(-2000)}`,
+          `${spec.label} exited (code ${String(exitStatus.code)}, signal ${String(exitStatus.signal)}) before it was ready`,
         );
       }
       if (spec.readyLine !== undefined && !stdout.toString().includes(spec.readyLine)) return undefined;
@@ -326,7 +325,8 @@ async function spawnOnPort(spec: SpawnSpec, port: number): Promise<ServerHandle>
   } catch (err) {
     await stop();
     const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`${message}\n--- stderr ---\n${stderr.toString().slice(-4000)}`, { cause: err });
+    const output = `--- stderr (tail) ---\n${stderr.toString().slice(-3000)}\n--- stdout (tail) ---\n${stdout.toString().slice(-1000)}`;
+    throw new Error(`${message}\n${output}`, { cause: err });
   }
   return handle;
 }
