@@ -137,6 +137,13 @@ export class RespServer implements ServerContext {
     });
     const address = this.server.address() as net.AddressInfo;
     this.boundPort = address.port;
+    const current = this.config.current;
+    if (current.protectedMode && current.requirePass === null && !isLoopback(address.address)) {
+      this.log.warn(
+        { bind: current.bind },
+        'protected mode is on and no password is set: clients from other hosts will be refused (set --requirepass, or --protected-mode no)',
+      );
+    }
     return address;
   }
 
