@@ -1,0 +1,165 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { entriesArb } from '../arbitraries.js';
+import { StateMachine, type Entry, type Result } from '../state-machine.js';
+
+/**
+ * The naive model: a Map of live values with absolute expiries, expired entries dropped on
+ * every look. No heap, no lazy reclamation, no in-place updates: the obvious semantics.
+ */
+class Model {
+  private readonly map = new Map<string, { value: Buffer; at: number }>();
+  private clock = 0;
+
+  private live(k: string, now: number): { value: Buffer; at: number } | undefined {
+    const e = this.map.get(k);
+    if (e !== undefined && e.at !== 0 && e.at <= now) {
+      this.map.delete(k);
+      return undefined;
+    }
+    return e;
+  }
+
+  apply(entry: Entry): Result {
+    this.clock = Math.max(this.clock, entry.timeMs);
+    const now = this.clock;
+    const op = entry.op;
+    switch (op.type) {
+      case 'keys.set': {
+        const k = op.key.toString('latin1');
+        const cur = this.live(k, now);
+        const previous = op.get && cur !== undefined ? cur.value : null;
+        if ((op.condition === 'nx' && cur) || (op.condition === 'xx' && !cur)) {
+          return { type: 'set', written: false, previous };
+        }
+        const at =
+          op.expire === 'ttl'
+            ? now + op.expireMs
+            : op.expire === 'at'
+              ? op.expireMs
+              : op.expire === 'keep'
+                ? (cur?.at ?? 0)
+                : 0;
+        if (at !== 0 && at <= now) this.map.delete(k);
+        else this.map.set(k, { value: Buffer.from(op.value), at });
+        return { type: 'set', written: true, previous };
+      }
+      case 'keys.del': {
+        let n = 0;
+        for (const key of op.keys) {
+          const k = key.toString('latin1');
+          if (this.live(k, now)) n++;
+          this.map.delete(k);
+        }
+        return { type: 'integer', value: n };
+      }
+      case 'keys.incrby': {
+        const k = op.key.toString('latin1');
+        const cur = this.live(k, now);
+        const text = cur?.value.toString('latin1') ?? '0';
+        if (
+          !/^-?(0|[1-9][0-9]*)$/.test(text) ||
+          text === '-0' ||
+          BigInt(text) >= 2n ** 63n ||
+          BigInt(text) < -(2n ** 63n)
+        ) {
+          return { type: 'error', message: 'ERR value is not an integer or out of range' };
+        }
+        const next = BigInt(text) + op.delta;
+        if (next >= 2n ** 63n || next < -(2n ** 63n))
+          return { type: 'error', message: 'ERR increment or decrement would overflow' };
+        this.map.set(k, { value: Buffer.from(String(next)), at: cur?.at ?? 0 });
+        return { type: 'integer', value: next };
+      }
+      case 'keys.mset':
+        for (const [key, value] of op.pairs) this.map.set(key.toString('latin1'), { value, at: 0 });
+        return { type: 'ok' };
+      case 'keys.flushall':
+        this.map.clear();
+        return { type: 'ok' };
+      case 'keys.getdel': {
+        const k = op.key.toString('latin1');
+        const cur = this.live(k, now);
+        this.map.delete(k);
+        return { type: 'value', value: cur?.value ?? null };
+      }
+      case 'keys.expire': {
+        const k = op.key.toString('latin1');
+        const cur = this.live(k, now);
+        if (cur === undefined) return { type: 'integer', value: 0 };
+        const at = op.mode === 'ttl' ? now + op.ms : op.ms;
+        const c = op.condition;
+        const ok =
+          c === 'always' ||
+          (c === 'nx' && cur.at === 0) ||
+          (c === 'xx' && cur.at !== 0) ||
+          (c === 'gt' && cur.at !== 0 && at > cur.at) ||
+          (c === 'lt' && (cur.at === 0 || at < cur.at));
+        if (!ok) return { type: 'integer', value: 0 };
+        if (at <= now) this.map.delete(k);
+        else cur.at = at;
+        return { type: 'integer', value: 1 };
+      }
+      case 'keys.persist': {
+        const cur = this.live(op.key.toString('latin1'), now);
+        if (cur === undefined || cur.at === 0) return { type: 'integer', value: 0 };
+        cur.at = 0;
+        return { type: 'integer', value: 1 };
+      }
+      default: {
+        const unknown: never = op;
+        throw new Error(`unknown op ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  view(now: number): Map<string, string> {
+    const t = Math.max(this.clock, now);
+    const out = new Map<string, string>();
+    for (const [k, e] of this.map)
+      if (e.at === 0 || e.at > t) out.set(k, `${e.value.toString('hex')}@${e.at}`);
+    return out;
+  }
+}
+
+function view(sm: StateMachine, keys: Iterable<string>, now: number): Map<string, string> {
+  const t = sm.readTime(now);
+  const out = new Map<string, string>();
+  for (const k of keys) {
+    const key = Buffer.from(k, 'latin1');
+    const e = sm.keys.peek(key, t);
+    if (e !== undefined) out.set(k, `${e.value.toString('hex')}@${e.expireAtMs}`);
+  }
+  return out;
+}
+
+/** Results as comparable values (integers as bigint). */
+function norm(r: Result): unknown {
+  return r.type === 'integer' ? { type: 'integer', value: BigInt(r.value) } : r;
+}
+
+describe('KeyStore against a naive model', () => {
+  it('gives the same results and the same live keys, values and expiries after every entry', () => {
+    fc.assert(
+      fc.property(entriesArb(80), fc.integer({ min: 0, max: 30_000 }), (entries, probeMs) => {
+        const sm = new StateMachine();
+        const model = new Model();
+        const seen = new Set<string>();
+        for (const e of entries) {
+          expect(norm(sm.apply(e)), JSON.stringify(e.op.type)).to.deep.equal(norm(model.apply(e)));
+          const op = e.op;
+          if ('key' in op) seen.add(op.key.toString('latin1'));
+          if (op.type === 'keys.del') for (const k of op.keys) seen.add(k.toString('latin1'));
+          if (op.type === 'keys.mset') for (const [k] of op.pairs) seen.add(k.toString('latin1'));
+          const expected = model.view(e.timeMs);
+          expect(view(sm, seen, e.timeMs)).to.deep.equal(expected);
+        }
+        // And at an arbitrary later read time.
+        expect(view(sm, seen, probeMs)).to.deep.equal(model.view(probeMs));
+        // The expiry count matches the keys that carry one (reclaimed or not yet).
+        expect(sm.keys.expires).to.be.at.most(sm.keys.size);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
