@@ -198,9 +198,9 @@ export class Connection implements ClientSession, DecoderLimits {
     if (this.closing) return;
     this.lastActivityMs = Date.now();
     this.decoder.feed(chunk);
-    if (this.decoder.bufferedBytes() > this.host.config.clientQueryBufferLimit) {
+    if (this.decoder.heldBytes() > this.host.config.clientQueryBufferLimit) {
       this.host.log.warn(
-        { client: this.id, addr: this.addr, qbuf: this.decoder.bufferedBytes() },
+        { client: this.id, addr: this.addr, qbuf: this.decoder.heldBytes() },
         'closing client that reached max query buffer length',
       );
       this.destroy();

@@ -319,6 +319,20 @@ describe('listener and connection (loopback)', function () {
     expect(client.text()).to.equal('');
   });
 
+  it('counts a huge request fed in tiny arguments against client-query-buffer-limit', async () => {
+    const port = await start({ clientQueryBufferLimit: 256 * 1024 });
+    const client = await connect(port);
+    client.send('*2000000000\r\n');
+    const tiny = '$1\r\nx\r\n'.repeat(1000);
+    // 1000 arguments per write: the limit (with per-argument overhead) is passed within ~5 writes.
+    for (let i = 0; i < 50 && !client.closed; i++) {
+      client.send(tiny);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await client.waitClosed();
+    expect(client.text()).to.equal('');
+  });
+
   it('kills a client by id after its current reply', async () => {
     const port = await start();
     const victim = await connect(port);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import {
+  ARG_OVERHEAD_BYTES,
   DEFAULT_PROTO_MAX_BULK_LEN,
   INLINE_MAX_BYTES,
   RequestDecoder,
@@ -127,6 +128,20 @@ describe('resp/decode', () => {
       expect(decoder.next()).to.equal(null);
       expect(decoder.error).to.equal(null);
       expect(decoder.bufferedBytes()).to.equal(3);
+    });
+
+    it('counts the arguments of a request in progress in heldBytes, and releases them', () => {
+      const decoder = makeDecoder();
+      decoder.feed(Buffer.from('*2000000000\r\n' + '$1\r\nx\r\n'.repeat(1000)));
+      expect(decoder.next()).to.equal(null);
+      expect(decoder.bufferedBytes()).to.equal(0);
+      expect(decoder.heldBytes()).to.equal(1000 * (1 + ARG_OVERHEAD_BYTES));
+      decoder.feed(Buffer.from('*x\r\n'));
+      decoder.next();
+      const other = makeDecoder();
+      other.feed(Buffer.from('*2\r\n$1\r\na\r\n$1\r\nb\r\n'));
+      expect(other.next()!.map(String)).to.deep.equal(['a', 'b']);
+      expect(other.heldBytes()).to.equal(0);
     });
 
     it('assembles a large bulk from many chunks without re-copying each time', () => {

@@ -33,6 +33,8 @@ export const MULTIBULK_MAX_LENGTH = 2147483647;
 export const UNAUTHENTICATED_MAX_ARGS = 10;
 /** ... each of at most 16384 bytes. */
 export const UNAUTHENTICATED_MAX_BULK_BYTES = 16384;
+/** What one parsed argument costs beyond its bytes (a Buffer view object), for heldBytes(). */
+export const ARG_OVERHEAD_BYTES = 64;
 /** Redis proto-max-bulk-len default (512 MB). */
 export const DEFAULT_PROTO_MAX_BULK_LEN = 512 * 1024 * 1024;
 
@@ -229,12 +231,24 @@ export class RequestDecoder {
   private argv: Buffer[] = [];
   /** Length of the bulk being read, -1 before its `$` line. */
   private bulkLength = -1;
+  /** Bytes of `argv` so far, with ARG_OVERHEAD_BYTES each. */
+  private argvBytes = 0;
 
   constructor(readonly limits: DecoderLimits) {}
 
   /** Bytes received and not yet consumed as requests (CLIENT LIST qbuf). */
   bufferedBytes(): number {
     return this.buf.length - this.pos + this.pendingBytes;
+  }
+
+  /**
+   * Memory this decoder holds for the client: unconsumed input plus the arguments of the
+   * request in progress (each counted with ARG_OVERHEAD_BYTES for its view object). Redis
+   * checks client-query-buffer-limit against the same sum (querybuf + argv_len_sum), so a
+   * `*2000000000` request fed one tiny argument at a time cannot grow without bound.
+   */
+  heldBytes(): number {
+    return this.bufferedBytes() + this.argvBytes;
   }
 
   /** Whether a request has started but is not complete yet. */
@@ -299,6 +313,7 @@ export class RequestDecoder {
     this.pending = [];
     this.pendingBytes = 0;
     this.argv = [];
+    this.argvBytes = 0;
     return null;
   }
 
@@ -358,6 +373,7 @@ export class RequestDecoder {
     if (count <= 0) return false;
     this.remainingArgs = count;
     this.argv = [];
+    this.argvBytes = 0;
     this.bulkLength = -1;
     return true;
   }
@@ -398,6 +414,7 @@ export class RequestDecoder {
       if (this.bufferedBytes() < needed) return null;
       if (this.buf.length - this.pos < needed) this.mergeIfPending();
       this.argv.push(this.buf.subarray(this.pos, this.pos + this.bulkLength));
+      this.argvBytes += this.bulkLength + ARG_OVERHEAD_BYTES;
       this.pos += needed;
       this.consumed();
       this.bulkLength = -1;
@@ -405,6 +422,7 @@ export class RequestDecoder {
     }
     const request = this.argv;
     this.argv = [];
+    this.argvBytes = 0;
     return request;
   }
 }
