@@ -62,7 +62,7 @@ export interface StartOptions {
   requirepass?: string;
   /** Extra command-line arguments after `server --port P --data-dir D`. */
   args?: string[];
-  /** Extra environment variables (merged over process.env). */
+  /** Extra environment variables, over the runner's own (minus its CONCORD_* variables). */
   env?: Record<string, string>;
   /** Reuse this data dir (e.g. to restart a node) instead of making a fresh temp dir. */
   dataDir?: string;
@@ -92,16 +92,18 @@ export function onCleanup(cleanup: () => Promise<void>): () => void {
 /** Temp data dirs made here and not yet removed; removed synchronously at exit at the latest. */
 const ownDataDirs = new Set<string>();
 
-process.on('exit', () => {
+function killAllNow(): void {
   for (const child of live) child.kill('SIGKILL');
   for (const dir of ownDataDirs) rmSync(dir, { recursive: true, force: true });
-});
+}
+
+process.on('exit', killAllNow);
 
 // A test run ended by a signal (e.g. `timeout` sending SIGTERM to mocha alone) must not leave
 // servers behind: kill them, then let the signal do what it would have done.
 for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
   const onSignal = (): void => {
-    for (const child of live) child.kill('SIGKILL');
+    killAllNow();
     process.removeListener(signal, onSignal);
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
   };
