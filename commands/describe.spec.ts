@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { argumentSyntax, commandSyntax } from './describe.js';
 import { generateCommandsMarkdown } from './docs-gen.js';
 import type { CommandSpec } from './spec.js';
@@ -14,6 +16,34 @@ describe('command descriptions', () => {
     for (const spec of everySpec()) {
       if (spec.subcommands !== undefined && spec.handler.kind === 'local' && spec.arity === -2) continue; // containers
       expect(commandSyntax(spec), spec.name).to.equal(spec.docs.format);
+    }
+  });
+
+  it("every command's Format line appears in the Format: block of its file's header", () => {
+    const root = fileURLToPath(new URL('../../commands/', import.meta.url));
+    const walk = (dir: string): string[] =>
+      readdirSync(dir).flatMap((f) => {
+        const p = join(dir, f);
+        return statSync(p).isDirectory() ? walk(p) : [p];
+      });
+    const blocks: string[] = [];
+    for (const file of walk(root).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))) {
+      const header = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(file, 'utf8'))?.[1];
+      if (header === undefined) continue;
+      const lines = header.split('\n').map((l) => l.replace(/^\s*\* ?/, '').trim());
+      const start = lines.indexOf('Format:');
+      if (start < 0) continue;
+      const end = lines.indexOf('', start);
+      blocks.push(lines.slice(start + 1, end < 0 ? undefined : end).join(' '));
+    }
+    expect(blocks.length).to.be.greaterThan(20);
+    for (const spec of everySpec()) {
+      if (spec.subcommands !== undefined && spec.arity === -2) continue; // containers
+      const format = spec.docs.format.replace(/\s+/g, ' ');
+      expect(
+        blocks.some((b) => b.includes(format)),
+        `${spec.name}: ${format}`,
+      ).to.equal(true);
     }
   });
 

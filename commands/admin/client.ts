@@ -9,9 +9,10 @@
  *   CLIENT SETINFO <LIB-NAME libname | LIB-VER libver>
  *   CLIENT INFO
  *   CLIENT LIST [TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]
- *   CLIENT KILL ip:port
- *   CLIENT KILL <ID client-id | TYPE type | USER username | ADDR ip:port | LADDR ip:port |
- *     SKIPME <YES | NO> | MAXAGE maxage> [...]
+ *   CLIENT KILL <ip:port | <[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] |
+ *     [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] | [MAXAGE maxage]>
+ *     [<[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] |
+ *     [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] | [MAXAGE maxage]> ...]>
  *   CLIENT NO-EVICT <ON | OFF>
  *   CLIENT NO-TOUCH <ON | OFF>
  *   CLIENT HELP
