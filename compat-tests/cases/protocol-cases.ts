@@ -30,8 +30,11 @@ export const PASSWORD = 'foobar';
  *   over when the server closes, or after a quiet period with the connection still open.
  * - 'client-close': the client closes mid-frame; the outcome is whether the server still answers
  *   a probe on a new connection.
+ * - 'flood-unread': the client never reads and sends its chunks again and again (up to a byte
+ *   and a time limit); the outcome is whether the server closed the connection (the reply is not
+ *   read, so it is always ''). Sent whole only.
  */
-export type CaseEnd = 'probe' | 'idle' | 'client-close';
+export type CaseEnd = 'probe' | 'idle' | 'client-close' | 'flood-unread';
 
 /** What one server did with a case. */
 export interface Outcome {
@@ -576,6 +579,22 @@ export const PROTOCOL_CASES: readonly ProtocolCase[] = [
           'version at the same time\r\n',
         state: 'open',
       },
+    },
+  },
+  {
+    name: 'unauthenticated client that never reads its replies (NOAUTH flood)',
+    source: 'auth.tcl',
+    mode: 'requirepass',
+    chunks: ['SET x 5\r\n'.repeat(10_000)],
+    end: 'flood-unread',
+    difference: {
+      id: 'D3',
+      why:
+        'Redis closes an unauthenticated client whose unread replies pass a small limit; Concord ' +
+        'stops reading from any client with more than 1 MB of unsent replies, so the client stalls ' +
+        'with bounded memory and is not closed.',
+      redis: { reply: '', state: 'closed' },
+      concord: { reply: '', state: 'open' },
     },
   },
   {
