@@ -33,13 +33,40 @@ export interface Storage {
 }
 
 /**
+ * The write side of stable storage, used by the driver while it handles a Ready and
+ * implemented by MemoryStorage and FileStorage. Writes are STAGED: the read methods above see
+ * them at once (the core reads its own unsynced entries), but they are durable only once a
+ * later `sync()` resolves. The driver calls `sync()` once per Ready, before it sends messages,
+ * votes or counts itself toward commit (Raft Figure 2). A failed write or sync makes a durable
+ * implementation fail-stop: every later write throws a StorageError.
+ */
+export interface WritableStorage extends Storage {
+  /** Staged; entries contiguous and ascending; a conflicting stored suffix is truncated first (§5.3). */
+  append(entries: readonly Entry[]): void;
+  /** Staged. */
+  setHardState(hs: HardState): void;
+  /** Staged; replaces the whole log with the snapshot. Throws SnapshotOutOfDateError if not newer. */
+  applySnapshot(s: Snapshot): void;
+  /** The membership in force at the applied index (for restarts); cleared by a newer snapshot. */
+  setConfState(cs: ConfState): void;
+  /** Records a snapshot the application took at an applied `index`; keeps the log. */
+  createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot;
+  /** Drops entries <= index (index <= snapshot index). */
+  compact(index: number): void;
+  /** Makes everything staged so far durable (one group commit); concurrent calls coalesce. */
+  sync(): Promise<void>;
+  /** Syncs nothing more; releases files. No call is allowed after it. */
+  close(): Promise<void>;
+}
+
+/**
  * Storage in memory. As in etcd, the log is kept from a compaction point: `ents[i]` has index
  * compactIndex + 1 + i, and `compactTerm` is the term at compactIndex. `createSnapshot` records
  * a snapshot but keeps the log (slow followers can still catch up from entries); `compact`
  * then drops entries up to the snapshot index. Appends at the end push in place, so a long run
  * of appends costs O(entries). Bounded by the driver, which compacts after snapshots.
  */
-export class MemoryStorage implements Storage {
+export class MemoryStorage implements WritableStorage {
   private hardState: HardState = { term: 0, vote: null, commit: 0 };
   private snap: Snapshot;
   private ents: Entry[] = [];
@@ -190,5 +217,15 @@ export class MemoryStorage implements Storage {
     this.ents = this.ents.slice(index - this.compactIndex);
     this.compactIndex = index;
     this.compactTerm = term;
+  }
+
+  /** Nothing to make durable in memory: resolves at once. */
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to release. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }
