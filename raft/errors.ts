@@ -52,3 +52,42 @@ export class ProposalDroppedError extends Error {
     super(`raft: proposal dropped: ${reason}`);
   }
 }
+
+/**
+ * Driver: the proposal was appended by this node as leader, but leadership was lost before the
+ * node saw it commit (it stepped down, or a different entry took its index). The entry may
+ * still commit under a later leader: the OUTCOME IS UNKNOWN. Retry only idempotent writes.
+ */
+export class LeadershipLostError extends Error {
+  override readonly name = 'LeadershipLostError';
+  constructor(
+    readonly index: number,
+    readonly leader: NodeId | null,
+  ) {
+    super(`raft: leadership lost before entry ${index} was applied, outcome unknown`);
+  }
+}
+
+/** Driver: the proposal was not applied within `timeoutMs`. The outcome is unknown. */
+export class ProposalTimeoutError extends Error {
+  override readonly name = 'ProposalTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`raft: proposal not applied within ${timeoutMs} ms, outcome unknown`);
+  }
+}
+
+/** Driver: a linearizable read barrier (ReadIndex) was not confirmed within `timeoutMs`. Safe to retry. */
+export class ReadTimeoutError extends Error {
+  override readonly name = 'ReadTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`raft: read index not confirmed within ${timeoutMs} ms`);
+  }
+}
+
+/** Driver: the node was stopped (or failed) while the operation was pending. Outcome unknown for writes. */
+export class NodeStoppedError extends Error {
+  override readonly name = 'NodeStoppedError';
+  constructor(readonly reason: string) {
+    super(`raft: node stopped: ${reason}`);
+  }
+}
