@@ -1,0 +1,403 @@
+/**
+ * The node driver against real timers (10 ms ticks), MemoryStorage and the in-process
+ * LocalNetwork with partitions: elections, replication in order, proposal outcomes under
+ * leadership loss, linearizable reads, restarts, snapshots with InstallSnapshot, leader-stamped
+ * time, bootstrap membership for joiners, bounds. Polls with deadlines; never sleeps.
+ */
+import { expect } from 'chai';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import {
+  LeadershipLostError,
+  NodeStoppedError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalTimeoutError,
+  ReadTimeoutError,
+} from './errors.js';
+import { LocalNetwork } from './local-transport.js';
+import { ConfChangeType, EntryType, Role } from './messages.js';
+import type { NodeId, Snapshot } from './messages.js';
+import { RaftNode, decodeEntryData, encodeEntryData, readChunks } from './node.js';
+import type { AppliedEntry, NodeEvent, RaftApplication, RaftNodeConfig } from './node.js';
+import { MemoryStorage } from './storage.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const IDS: readonly NodeId[] = ['n1', 'n2', 'n3'];
+
+/** A replicated list of strings; apply returns the entry's index. */
+class ListApp implements RaftApplication<number> {
+  values: string[] = [];
+  times: number[] = [];
+  lastIndex = 0;
+  restores = 0;
+
+  apply(e: AppliedEntry): number {
+    expect(e.index).to.equal(this.lastIndex + 1);
+    this.lastIndex = e.index;
+    if (e.type === EntryType.Normal) {
+      this.values.push(decoder.decode(e.payload));
+      this.times.push(e.timeMs);
+    }
+    return e.index;
+  }
+
+  snapshot(): Promise<Uint8Array> {
+    // Capture now (synchronously), serialize in chunks off the loop.
+    const bytes = encoder.encode(JSON.stringify({ index: this.lastIndex, values: this.values }));
+    let at = 0;
+    return readChunks((max) => {
+      if (at >= bytes.byteLength) return null;
+      const chunk = bytes.subarray(at, at + Math.min(max, 64));
+      at += chunk.byteLength;
+      return chunk;
+    });
+  }
+
+  restore(s: Snapshot): void {
+    const state = JSON.parse(decoder.decode(s.data)) as { index: number; values: string[] };
+    expect(state.index).to.equal(s.metadata.index);
+    this.values = state.values;
+    this.times = [];
+    this.lastIndex = state.index;
+    this.restores++;
+  }
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Settles a promise into a value so tests can assert on rejections without racing. */
+function settle<T>(p: Promise<T>): { done: boolean; value?: T; error?: unknown } {
+  const out: { done: boolean; value?: T; error?: unknown } = { done: false };
+  p.then(
+    (value) => {
+      out.done = true;
+      out.value = value;
+    },
+    (error: unknown) => {
+      out.done = true;
+      out.error = error;
+    },
+  );
+  return out;
+}
+
+type Overrides = Partial<Omit<RaftNodeConfig<number>, 'id' | 'storage' | 'transport' | 'application'>>;
+
+class Cluster {
+  readonly net = new LocalNetwork();
+  readonly storages = new Map<NodeId, MemoryStorage>();
+  readonly apps = new Map<NodeId, ListApp>();
+  readonly nodes = new Map<NodeId, RaftNode<number>>();
+  readonly events: { id: NodeId; event: NodeEvent }[] = [];
+  readonly offsets = new Map<NodeId, number>();
+
+  constructor(private readonly overrides: Overrides = {}) {}
+
+  async startAll(): Promise<void> {
+    for (const id of IDS) await this.start(id, { bootstrap: IDS });
+  }
+
+  clockOf(id: NodeId): Clock {
+    return {
+      now: () => Date.now() + (this.offsets.get(id) ?? 0),
+      every: (ms, fn) => systemClock.every(ms, fn),
+    };
+  }
+
+  async start(id: NodeId, extra: Overrides = {}, storage?: MemoryStorage): Promise<RaftNode<number>> {
+    const s = storage ?? this.storages.get(id) ?? new MemoryStorage();
+    this.storages.set(id, s);
+    const app = new ListApp();
+    this.apps.set(id, app);
+    const node = await RaftNode.start<number>({
+      id,
+      storage: s,
+      transport: this.net.connect(id),
+      application: app,
+      tickMs: 10,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      clock: this.clockOf(id),
+      onFatal: (error) => {
+        throw error;
+      },
+      ...this.overrides,
+      ...extra,
+    });
+    node.onEvent((event) => {
+      if (this.events.length < 10_000) this.events.push({ id, event });
+    });
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  async stop(id: NodeId): Promise<void> {
+    const node = this.nodes.get(id);
+    this.nodes.delete(id);
+    await node?.stop();
+  }
+
+  async stopAll(): Promise<void> {
+    for (const id of [...this.nodes.keys()]) await this.stop(id);
+  }
+
+  node(id: NodeId): RaftNode<number> {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new Error(`${id} is not running`);
+    return n;
+  }
+
+  app(id: NodeId): ListApp {
+    return this.apps.get(id)!;
+  }
+
+  /** Waits until exactly one running node among `among` is leader and all of them agree on it. */
+  async leader(among: readonly NodeId[] = [...this.nodes.keys()]): Promise<NodeId> {
+    let found: NodeId | null = null;
+    await waitFor(() => {
+      const leaders = among.filter((id) => this.nodes.get(id)?.isLeader === true);
+      if (leaders.length !== 1) return false;
+      found = leaders[0]!;
+      return among.every((id) => this.nodes.get(id)?.leaderId === found);
+    }, `one leader among ${among.join(',')}`);
+    return found!;
+  }
+
+  async converged(ids: readonly NodeId[], count: number): Promise<void> {
+    await waitFor(
+      () => ids.every((id) => this.app(id).values.length >= count),
+      `${ids.join(',')} to apply ${count} values`,
+    );
+    const reference = this.app(ids[0]!).values;
+    for (const id of ids) expect(this.app(id).values, id).to.deep.equal(reference);
+  }
+}
+
+function payload(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+describe('raft/node: entry time header', () => {
+  it('round-trips times up to 2^53 - 1 and keeps the payload', () => {
+    for (const t of [0, 1, 0xffff_ffff, 0x1_0000_0000, Date.now(), Number.MAX_SAFE_INTEGER]) {
+      const data = encodeEntryData(t, payload('abc'));
+      expect(data.byteLength).to.equal(11);
+      const d = decodeEntryData(data);
+      expect(d.timeMs).to.equal(t);
+      expect(decoder.decode(d.payload)).to.equal('abc');
+    }
+  });
+
+  it('refuses negative or fractional times', () => {
+    expect(() => encodeEntryData(-1, payload('x'))).to.throw();
+    expect(() => encodeEntryData(1.5, payload('x'))).to.throw();
+  });
+});
+
+describe('raft/node: three nodes over the local network', function () {
+  this.timeout(20_000);
+  let c: Cluster;
+
+  afterEach(async () => {
+    await c.stopAll();
+  });
+
+  it('elects a leader; proposals apply on all three in order, group-committed', async () => {
+    c = new Cluster();
+    await c.startAll();
+    const leader = await c.leader();
+    const n = c.node(leader);
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => n.propose(payload(`v${i}`))));
+    // Each result is the index the entry applied at: strictly increasing in proposal order.
+    for (let i = 1; i < results.length; i++) expect(results[i]).to.equal(results[i - 1]! + 1);
+    await c.converged(IDS, 200);
+    expect(c.app(leader).values).to.deep.equal(Array.from({ length: 200 }, (_, i) => `v${i}`));
+    // Group commit: 200 proposals made together need far fewer syncs.
+    expect(n.status().syncs).to.be.lessThan(100);
+    for (const id of IDS) expect(c.node(id).status().confState.voters).to.deep.equal(['n1', 'n2', 'n3']);
+  });
+
+  it('rejects proposals on followers with NotLeaderError naming the leader', async () => {
+    c = new Cluster();
+    await c.startAll();
+    const leader = await c.leader();
+    const follower = IDS.find((id) => id !== leader)!;
+    const err = await c
+      .node(follower)
+      .propose(payload('x'))
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(err).to.be.instanceOf(NotLeaderError);
+    expect((err as NotLeaderError).leader).to.equal(leader);
+  });
+
+  it('isolated leader: a new leader is elected, the old pending proposals never succeed', async () => {
+    c = new Cluster({ proposalTimeoutMs: 3000 });
+    await c.startAll();
+    const old = await c.leader();
+    await c.node(old).propose(payload('before'));
+    c.net.isolate(old, IDS);
+    const doomed = Array.from({ length: 5 }, (_, i) => settle(c.node(old).propose(payload(`lost${i}`))));
+    const rest = IDS.filter((id) => id !== old);
+    const fresh = await c.leader(rest);
+    expect(fresh).to.not.equal(old);
+    await c.node(fresh).propose(payload('after'));
+    await waitFor(() => doomed.every((d) => d.done), 'the old leader to give up its proposals');
+    for (const d of doomed) {
+      expect(d.value, 'a false success').to.equal(undefined);
+      expect(
+        d.error instanceof LeadershipLostError || d.error instanceof ProposalTimeoutError,
+        String(d.error),
+      ).to.equal(true);
+    }
+    c.net.heal();
+    await c.leader();
+    await c.converged(IDS, 2);
+    expect(c.app(old).values).to.deep.equal(['before', 'after']);
+  });
+
+  it('readIndex: resolves on leader and follower; a partitioned leader never serves it', async () => {
+    c = new Cluster({ readTimeoutMs: 400 });
+    await c.startAll();
+    const leader = await c.leader();
+    const follower = IDS.find((id) => id !== leader)!;
+    await c.node(leader).propose(payload('a'));
+    // Many reads in one turn travel as one ReadIndex.
+    await Promise.all(Array.from({ length: 50 }, () => c.node(leader).readIndex()));
+    await c.node(follower).readIndex();
+    expect(c.app(follower).values).to.deep.equal(['a']);
+
+    c.net.isolate(leader, IDS);
+    const rest = IDS.filter((id) => id !== leader);
+    const read = settle(c.node(leader).readIndex());
+    const fresh = await c.leader(rest);
+    await c.node(fresh).propose(payload('b'));
+    await waitFor(() => read.done, 'the partitioned read to finish');
+    expect(read.error, 'a stale read was served').to.not.equal(undefined);
+    expect(read.error instanceof ReadTimeoutError || read.error instanceof NotLeaderError).to.equal(true);
+    expect(c.app(leader).values).to.deep.equal(['a']);
+  });
+
+  it('a node restarted from its storage catches up', async () => {
+    c = new Cluster();
+    await c.startAll();
+    let leader = await c.leader();
+    for (let i = 0; i < 10; i++) await c.node(leader).propose(payload(`a${i}`));
+    const victim = IDS.find((id) => id !== leader)!;
+    await c.converged(IDS, 10);
+    await c.stop(victim);
+    leader = await c.leader(IDS.filter((id) => id !== victim));
+    for (let i = 0; i < 10; i++) await c.node(leader).propose(payload(`b${i}`));
+    const restarted = await c.start(victim);
+    expect(restarted.status().term).to.be.greaterThan(0);
+    await c.converged(IDS, 20);
+    expect(c.app(victim).values.slice(-1)).to.deep.equal(['b9']);
+  });
+
+  it('takes snapshots, compacts, and a wiped node catches up through InstallSnapshot', async () => {
+    c = new Cluster({ snapshotEntries: 20, snapshotCatchUpEntries: 5 });
+    await c.startAll();
+    const leader = await c.leader();
+    const n = c.node(leader);
+    await Promise.all(Array.from({ length: 30 }, (_, i) => n.propose(payload(`s${i}`))));
+    for (let i = 30; i < 60; i++) await n.propose(payload(`s${i}`));
+    await waitFor(() => n.status().snapshotIndex >= 40, 'leader snapshots');
+    expect(n.status().firstIndex).to.be.greaterThan(20);
+    expect(c.events.some((e) => e.id === leader && e.event.type === 'snapshot-taken')).to.equal(true);
+
+    // A lost disk: the node is removed, wiped (new empty storage, no membership, no
+    // bootstrap) and added back, so the leader tracks it afresh and must send the snapshot.
+    const victim = IDS.find((id) => id !== leader)!;
+    await c.stop(victim);
+    await n.proposeConfChange({ type: ConfChangeType.RemoveNode, node: victim });
+    await c.start(victim, {}, new MemoryStorage());
+    await n.proposeConfChange({ type: ConfChangeType.AddVoter, node: victim });
+    await c.converged(IDS, 60);
+    expect(c.app(victim).restores).to.equal(1);
+    expect([...c.node(victim).status().confState.voters].sort()).to.deep.equal(['n1', 'n2', 'n3']);
+    // It keeps replicating after the snapshot.
+    await n.propose(payload('tail'));
+    await c.converged(IDS, 61);
+  });
+
+  it('leader-stamped time never goes back, across clock jumps and a new leader with a slow clock', async () => {
+    c = new Cluster();
+    await c.startAll();
+    const first = await c.leader();
+    c.offsets.set(first, 1_000_000);
+    for (let i = 0; i < 5; i++) await c.node(first).propose(payload(`fast${i}`));
+    c.offsets.set(first, -1_000_000); // the wall clock jumps back
+    for (let i = 0; i < 5; i++) await c.node(first).propose(payload(`back${i}`));
+    const maxFirst = Math.max(...c.app(first).times);
+    expect(maxFirst).to.be.at.least(Date.now() + 900_000);
+    await c.converged(IDS, 10);
+    await c.stop(first);
+    const rest = IDS.filter((id) => id !== first);
+    const second = await c.leader(rest);
+    for (let i = 0; i < 5; i++) await c.node(second).propose(payload(`slow${i}`));
+    await c.converged(rest, 15);
+    for (const id of rest) {
+      const times = c.app(id).times;
+      for (let i = 1; i < times.length; i++) expect(times[i]).to.be.at.least(times[i - 1]!);
+      expect(times[times.length - 1]).to.be.at.least(maxFirst);
+    }
+  });
+
+  it('bootstrap puts the membership in the log: a joiner with empty storage replays it', async () => {
+    c = new Cluster();
+    await c.startAll();
+    const leader = await c.leader();
+    await c.node(leader).propose(payload('x'));
+    // Indexes 1..3 are the bootstrap AddVoter entries, at term 1.
+    const boot = c.storages.get(leader)!.entries(1, 4);
+    expect(boot.map((e) => [e.type, e.term])).to.deep.equal([
+      [EntryType.ConfChange, 1],
+      [EntryType.ConfChange, 1],
+      [EntryType.ConfChange, 1],
+    ]);
+    const joinerIds = [...IDS, 'n4'];
+    await c.start('n4', {}, new MemoryStorage());
+    const cs = await c.node(leader).proposeConfChange({ type: ConfChangeType.AddVoter, node: 'n4' });
+    expect(cs.voters).to.deep.equal(joinerIds);
+    await waitFor(() => c.app('n4').values.length === 1, 'n4 to catch up');
+    await c.node(leader).propose(payload('y'));
+    await c.converged(joinerIds, 2);
+    expect(c.node('n4').status().confState.voters).to.deep.equal(joinerIds);
+    expect(c.node('n4').status().role).to.equal(Role.Follower);
+    expect(c.node('n4').leaderId).to.equal(leader);
+  });
+
+  it('bounds proposals in flight and rejects pending ones on stop', async () => {
+    c = new Cluster({ maxPendingProposals: 5 });
+    await c.startAll();
+    const leader = await c.leader();
+    const n = c.node(leader);
+    const all = Array.from({ length: 8 }, (_, i) => settle(n.propose(payload(`p${i}`))));
+    await waitFor(() => all.slice(5).every((s) => s.done), 'over-bound proposals to reject');
+    for (const s of all.slice(5)) expect(s.error).to.be.instanceOf(ProposalDroppedError);
+    await waitFor(() => all.every((s) => s.done), 'the first five');
+    for (const s of all.slice(0, 5)) expect(s.value).to.be.a('number');
+
+    // Cut the followers so the next proposal cannot commit, then stop: it rejects.
+    c.net.isolate(leader, IDS);
+    const stuck = settle(n.propose(payload('stuck')));
+    await c.stop(leader);
+    await waitFor(() => stuck.done, 'the stuck proposal');
+    expect(stuck.error).to.be.instanceOf(NodeStoppedError);
+    const late = await n.propose(payload('late')).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(late).to.be.instanceOf(NodeStoppedError);
+  });
+});

@@ -1,0 +1,827 @@
+/**
+ * The Raft node driver: runs one RaftCore against real time, a WritableStorage, a peer
+ * transport and the application (modeled on etcd-io/raft `node.go` + raftexample's
+ * `raft.go`; the Ready contract is in messages.ts).
+ *
+ * Owns: the tick timer, the Ready loop (persist -> sync -> send -> install snapshot -> apply ->
+ * serve reads -> advance; never two turns at once, and proposals made while a sync is in
+ * flight go out together in the next Ready: group commit), the proposals waiting for their
+ * (index, term) to apply, the ReadIndex waiters (batched: one core.readIndex per loop turn),
+ * leader-stamped entry time, bootstrap of a fresh cluster's membership into the log, and
+ * background snapshots (capture at an applied index, serialize off the loop, then
+ * createSnapshot + compact between two Ready turns).
+ *
+ * Must never: send a message or apply an entry before the Ready that produced it is durable
+ * (Raft Figure 2: persist before responding), resolve a proposal whose (index, term) did not
+ * apply (a different entry at that index is LeadershipLostError: outcome unknown), resolve a
+ * read before applied >= its confirmed read index (thesis §6.4), keep unbounded queues, or know
+ * anything about commands (payloads are opaque bytes behind the 8-byte time header).
+ */
+import assert from 'node:assert/strict';
+import { systemClock } from './clock.js';
+import type { CancelTimer, Clock } from './clock.js';
+import { RaftCore } from './core.js';
+import type { RaftStatus } from './core.js';
+import {
+  LeadershipLostError,
+  NodeStoppedError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalTimeoutError,
+  ReadTimeoutError,
+} from './errors.js';
+import { ConfChangeType, EntryType, Role, decodeConfChange, encodeConfChange } from './messages.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from './messages.js';
+import type { WritableStorage } from './storage.js';
+
+// ------------------------------------------------------------------ entry data: time header
+
+/** Bytes of the leader-stamped time header in front of every Normal entry's payload. */
+export const ENTRY_TIME_HEADER_BYTES = 8;
+
+/**
+ * The data of a Normal entry: the leader's wall-clock ms as an unsigned 64-bit big-endian
+ * integer (two u32 halves; at most 2^53 - 1), then the application payload. Copies the payload.
+ */
+export function encodeEntryData(timeMs: number, payload: Uint8Array): Uint8Array {
+  assert.ok(
+    Number.isSafeInteger(timeMs) && timeMs >= 0,
+    `raft node: entry time must be a non-negative safe integer, got ${timeMs}`,
+  );
+  const out = new Uint8Array(ENTRY_TIME_HEADER_BYTES + payload.byteLength);
+  const view = new DataView(out.buffer, out.byteOffset, ENTRY_TIME_HEADER_BYTES);
+  view.setUint32(0, Math.floor(timeMs / 0x1_0000_0000));
+  view.setUint32(4, timeMs >>> 0);
+  out.set(payload, ENTRY_TIME_HEADER_BYTES);
+  return out;
+}
+
+/** Splits a Normal entry's data into its stamped time and payload (a view, not a copy). */
+export function decodeEntryData(data: Uint8Array): { timeMs: number; payload: Uint8Array } {
+  assert.ok(
+    data.byteLength >= ENTRY_TIME_HEADER_BYTES,
+    `raft node: normal entry of ${data.byteLength} bytes has no time header`,
+  );
+  const view = new DataView(data.buffer, data.byteOffset, ENTRY_TIME_HEADER_BYTES);
+  const timeMs = view.getUint32(0) * 0x1_0000_0000 + view.getUint32(4);
+  return { timeMs, payload: data.subarray(ENTRY_TIME_HEADER_BYTES) };
+}
+
+// ------------------------------------------------------------------ interfaces
+
+/**
+ * What the driver needs from the peer transport (the TCP transport and the in-process
+ * LocalTransport both fit). `send` never blocks or throws: a message that cannot be queued is
+ * dropped (Raft tolerates loss). At most one message handler is registered.
+ */
+export interface PeerTransport {
+  send(m: Message): void;
+  onMessage(handler: (m: Message) => void): void;
+  /** Optional: the transport could not reach `peer` (queue full, connection down). */
+  onUnreachable?(handler: (peer: NodeId) => void): void;
+}
+
+/** A committed entry as the application sees it (every index, in order, exactly once per run). */
+export interface AppliedEntry {
+  readonly index: number;
+  readonly term: number;
+  readonly type: EntryType;
+  /** Leader-stamped wall-clock ms for Normal entries; 0 for Empty and ConfChange entries. */
+  readonly timeMs: number;
+  /** Normal: the proposed payload; ConfChange: the encoded ConfChange; Empty: no bytes. */
+  readonly payload: Uint8Array;
+}
+
+/**
+ * The replicated application. Called only from the Ready loop, never concurrently with itself.
+ */
+export interface RaftApplication<R> {
+  /**
+   * Applies one committed entry; deterministic (time only from `entry.timeMs`). Called for
+   * every index (Empty and ConfChange entries too, so the application's applied index has no
+   * gaps). Its result resolves the proposal that made the entry. Throwing is a broken
+   * invariant: the node fails (onFatal).
+   */
+  apply(entry: AppliedEntry): R;
+  /**
+   * Captures the state as of the last applied entry AT THE TIME OF THE CALL (synchronously, and
+   * quickly: see `readChunks`), and may serialize it later, while entries keep being applied.
+   */
+  snapshot(): Promise<Uint8Array>;
+  /** Replaces the whole state with a snapshot's (InstallSnapshot from the leader, or a restart). */
+  restore(snapshot: Snapshot): void;
+}
+
+export interface RaftNodeConfig<R> {
+  id: NodeId;
+  storage: WritableStorage;
+  transport: PeerTransport;
+  application: RaftApplication<R>;
+  /** Milliseconds per Raft tick (e.g. 100). */
+  tickMs: number;
+  /** Election timeout in ticks (randomized in [electionTicks, 2*electionTicks)), e.g. 10. */
+  electionTicks: number;
+  /** Heartbeat interval in ticks (< electionTicks), e.g. 1. */
+  heartbeatTicks: number;
+  /**
+   * A fresh cluster's voters. Used only when the storage is empty (never written): the
+   * membership is written into the log as AddVoter ConfChange entries at indexes 1..n, term 1,
+   * committed (as etcd RawNode.Bootstrap), so a node that joins later with empty storage replays
+   * it. Every founding node must be given the same set (it is sorted). Omit on a joining node.
+   */
+  bootstrap?: readonly NodeId[];
+  /**
+   * Index the application has already applied (it restored it itself). When omitted, the driver
+   * restores the storage's snapshot into the application (if any) and starts from its index.
+   */
+  applied?: number;
+  /** Proposals not yet applied, at most (default 10,000); over it, ProposalDroppedError. */
+  maxPendingProposals?: number;
+  /** A proposal rejects with ProposalTimeoutError after this (default 20 election timeouts). */
+  proposalTimeoutMs?: number;
+  /** Waiting readIndex() calls, at most (default 10,000); over it, ProposalDroppedError. */
+  maxPendingReads?: number;
+  /** A readIndex() rejects with ReadTimeoutError after this (default 2 election timeouts). */
+  readTimeoutMs?: number;
+  /** Take a snapshot every this many applied entries (default 10,000; 0 disables). */
+  snapshotEntries?: number;
+  /** Entries kept in the log behind a snapshot for slow followers (default 1,000). */
+  snapshotCatchUpEntries?: number;
+  maxInflightMsgs?: number;
+  maxSizePerMsg?: number;
+  maxUncommittedBytes?: number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  clock?: Clock;
+  /** The core's randomness (election timeouts); default Math.random. */
+  random?: () => number;
+  /**
+   * The node failed (storage error, application threw): it has stopped and rejected everything
+   * pending. Default: rethrow on the next tick, crashing the process (house style: fail-stop).
+   */
+  onFatal?: (error: unknown) => void;
+}
+
+export type NodeEvent =
+  | { readonly type: 'leader-changed'; readonly leader: NodeId | null; readonly term: number }
+  | { readonly type: 'role-changed'; readonly role: Role; readonly term: number }
+  | { readonly type: 'snapshot-taken'; readonly index: number; readonly bytes: number }
+  | { readonly type: 'snapshot-installed'; readonly index: number }
+  | { readonly type: 'snapshot-failed'; readonly index: number; readonly error: unknown };
+
+export interface NodeStatus extends RaftStatus {
+  pendingProposals: number;
+  pendingReads: number;
+  snapshotIndex: number;
+  firstIndex: number;
+  /** Greatest leader-stamped time this node has seen in its log. */
+  lastStampMs: number;
+  /** Ready turns run, and how many of them synced storage (group commit: fewer than proposals). */
+  readyTurns: number;
+  syncs: number;
+}
+
+// ------------------------------------------------------------------ internals
+
+interface PendingProposal {
+  readonly term: number;
+  readonly deadline: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface ReadWaiter {
+  readonly deadline: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** A ReadState received: its waiters resolve once applied >= index. */
+interface ConfirmedRead {
+  readonly index: number;
+  readonly waiters: ReadWaiter[];
+}
+
+interface CapturedSnapshot {
+  readonly index: number;
+  readonly confState: ConfState;
+  readonly data: Uint8Array;
+}
+
+const DEFAULT_MAX_PENDING = 10_000;
+const DEFAULT_SNAPSHOT_ENTRIES = 10_000;
+const DEFAULT_CATCH_UP_ENTRIES = 1_000;
+/** How far back from the last index the start-up scan looks for the last stamped time. */
+const STAMP_SCAN_ENTRIES = 10_000;
+
+function readContext(seq: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, seq);
+  return out;
+}
+
+function readSeqOf(context: Uint8Array): number {
+  if (context.byteLength !== 8) return -1;
+  return new DataView(context.buffer, context.byteOffset, 8).getFloat64(0);
+}
+
+/**
+ * Reads a captured snapshot chunk by chunk, yielding to the event loop between chunks so a
+ * large state never blocks it long enough to cost an election. `next(maxBytes)` returns the
+ * next chunk or null at the end (commands/state-machine.ts `SnapshotReader`).
+ */
+export async function readChunks(
+  next: (maxBytes: number) => Uint8Array | null,
+  chunkBytes = 256 * 1024,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (let chunk = next(chunkBytes); chunk !== null; chunk = next(chunkBytes)) {
+    chunks.push(chunk);
+    total += chunk.byteLength;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+export class RaftNode<R> {
+  readonly id: NodeId;
+  private readonly core: RaftCore;
+  private readonly storage: WritableStorage;
+  private readonly transport: PeerTransport;
+  private readonly app: RaftApplication<R>;
+  private readonly clock: Clock;
+  private readonly tickMs: number;
+  private readonly maxPendingProposals: number;
+  private readonly proposalTimeoutMs: number;
+  private readonly maxPendingReads: number;
+  private readonly readTimeoutMs: number;
+  private readonly snapshotEntries: number;
+  private readonly catchUpEntries: number;
+  private readonly onFatal: (error: unknown) => void;
+
+  private cancelTick: CancelTimer | null = null;
+  private stopped = false;
+  private stopping: Promise<void> | null = null;
+  private loop: Promise<void> | null = null;
+  private scheduled = false;
+
+  private role: Role = Role.Follower;
+  private leader: NodeId | null = null;
+  private term = 0;
+  /** The vote in the last hard state handed out (a term or vote change must be synced). */
+  private lastVote: NodeId | null = null;
+  private applied: number;
+  private lastStampMs = 0;
+
+  /** By index; insertion order is index order within a leadership (all rejected on step-down). */
+  private readonly pending = new Map<number, PendingProposal>();
+  private queuedReads: ReadWaiter[] = [];
+  private readonly inflightReads = new Map<number, ReadWaiter[]>();
+  private confirmedReads: ConfirmedRead[] = [];
+  private readWaiters = 0;
+  private readSeq = 0;
+
+  private snapshotting = false;
+  private captured: CapturedSnapshot | null = null;
+  private lastSnapshotIndex: number;
+
+  private readonly listeners = new Set<(e: NodeEvent) => void>();
+  private readyTurns = 0;
+  private syncs = 0;
+
+  private constructor(config: RaftNodeConfig<R>, applied: number) {
+    this.id = config.id;
+    this.storage = config.storage;
+    this.transport = config.transport;
+    this.app = config.application;
+    this.clock = config.clock ?? systemClock;
+    this.tickMs = config.tickMs;
+    const electionMs = config.tickMs * config.electionTicks;
+    this.maxPendingProposals = config.maxPendingProposals ?? DEFAULT_MAX_PENDING;
+    this.proposalTimeoutMs = config.proposalTimeoutMs ?? 20 * electionMs;
+    this.maxPendingReads = config.maxPendingReads ?? DEFAULT_MAX_PENDING;
+    this.readTimeoutMs = config.readTimeoutMs ?? 2 * electionMs;
+    this.snapshotEntries = config.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
+    this.catchUpEntries = config.snapshotCatchUpEntries ?? DEFAULT_CATCH_UP_ENTRIES;
+    this.onFatal =
+      config.onFatal ??
+      ((error: unknown) =>
+        process.nextTick(() => {
+          throw error;
+        }));
+    this.applied = applied;
+    this.lastSnapshotIndex = this.storage.snapshot().metadata.index;
+    this.core = new RaftCore({
+      id: config.id,
+      storage: config.storage,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      maxInflightMsgs: config.maxInflightMsgs ?? 256,
+      maxSizePerMsg: config.maxSizePerMsg ?? 1024 * 1024,
+      ...(config.maxUncommittedBytes !== undefined ? { maxUncommittedBytes: config.maxUncommittedBytes } : {}),
+      maxPendingReads: this.maxPendingReads,
+      preVote: config.preVote ?? true,
+      checkQuorum: config.checkQuorum ?? true,
+      random: config.random ?? Math.random,
+      applied,
+    });
+    const st = this.core.status();
+    this.term = st.term;
+    this.lastVote = st.vote;
+    this.role = st.role;
+    this.leader = st.leader;
+    this.lastStampMs = this.scanLastStamp();
+  }
+
+  /**
+   * Bootstraps a fresh storage if asked, restores the application from the stored snapshot
+   * (unless `applied` is given), builds the core and starts ticking.
+   */
+  static async start<R>(config: RaftNodeConfig<R>): Promise<RaftNode<R>> {
+    const storage = config.storage;
+    if (config.bootstrap !== undefined && isFresh(storage)) {
+      const voters = [...new Set(config.bootstrap)].sort();
+      assert.ok(voters.length > 0, 'raft node: bootstrap needs at least one voter');
+      storage.append(
+        voters.map((node, i) => ({
+          term: 1,
+          index: i + 1,
+          type: EntryType.ConfChange,
+          data: encodeConfChange({ type: ConfChangeType.AddVoter, node }),
+        })),
+      );
+      storage.setHardState({ term: 1, vote: null, commit: voters.length });
+      await storage.sync();
+    }
+    let applied = config.applied;
+    if (applied === undefined) {
+      const snap = storage.snapshot();
+      if (snap.metadata.index > 0) config.application.restore(snap);
+      applied = snap.metadata.index;
+    }
+    const node = new RaftNode(config, applied);
+    node.transport.onMessage((m) => node.receive(m));
+    node.transport.onUnreachable?.((peer) => {
+      if (!node.stopped) node.core.reportUnreachable(peer);
+    });
+    node.cancelTick = node.clock.every(node.tickMs, () => node.tick());
+    node.schedule();
+    return node;
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /**
+   * Proposes `payload` (leader only), stamped with the leader's time. Resolves with the
+   * application's result once the entry at the (index, term) the core assigned is applied here.
+   * Rejects with NotLeaderError (leader hint), ProposalDroppedError (too many in flight, or the
+   * core refused: retry later), LeadershipLostError / ProposalTimeoutError / NodeStoppedError
+   * (outcome unknown).
+   */
+  propose(payload: Uint8Array): Promise<R> {
+    return this.track<R>(() => this.core.propose(encodeEntryData(this.stamp(), payload)));
+  }
+
+  /** Proposes a single-server membership change; resolves with the membership once applied here. */
+  proposeConfChange(cc: ConfChange): Promise<ConfState> {
+    return this.track<ConfState>(() => this.core.proposeConfChange(cc));
+  }
+
+  /**
+   * A linearizable read barrier (thesis §6.4): resolves once this node has applied everything
+   * committed when the read was confirmed by a quorum, so a read of local state after it is
+   * linearizable. Works on followers (the leader confirms). Rejects with NotLeaderError when no
+   * leader is known or leadership changed meanwhile, ReadTimeoutError, ProposalDroppedError
+   * (too many waiting) or NodeStoppedError. All safe to retry.
+   */
+  readIndex(): Promise<void> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError('stopped'));
+    if (this.leader === null) return Promise.reject(new NotLeaderError(null));
+    if (this.readWaiters >= this.maxPendingReads) {
+      return Promise.reject(new ProposalDroppedError('too many pending reads'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.readWaiters++;
+      this.queuedReads.push({ deadline: this.clock.now() + this.readTimeoutMs, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Asks the core to hand leadership to `to` (thesis §3.10). Throws NotLeaderError. */
+  transferLeadership(to: NodeId): void {
+    this.core.transferLeadership(to);
+    this.schedule();
+  }
+
+  /** Starts an election now (tests, operators). */
+  campaign(): void {
+    this.core.campaign();
+    this.schedule();
+  }
+
+  status(): NodeStatus {
+    return {
+      ...this.core.status(),
+      pendingProposals: this.pending.size,
+      pendingReads: this.readWaiters,
+      snapshotIndex: this.storage.snapshot().metadata.index,
+      firstIndex: this.storage.firstIndex(),
+      lastStampMs: this.lastStampMs,
+      readyTurns: this.readyTurns,
+      syncs: this.syncs,
+    };
+  }
+
+  get isLeader(): boolean {
+    return this.role === Role.Leader;
+  }
+
+  get leaderId(): NodeId | null {
+    return this.leader;
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** Subscribes to leader/role/snapshot events; returns the unsubscribe function. */
+  onEvent(listener: (e: NodeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Stops ticking and receiving, waits for the Ready turn in progress (it sends and applies
+   * nothing after its sync), and rejects everything pending with NodeStoppedError. Does not
+   * close the storage or the transport: their owner does.
+   */
+  stop(): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    this.stopped = true;
+    this.cancelTick?.();
+    this.cancelTick = null;
+    const loop = this.loop ?? Promise.resolve();
+    this.stopping = loop.then(() => this.rejectAll(new NodeStoppedError('stopped')));
+    return this.stopping;
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  private receive(m: Message): void {
+    if (this.stopped) return;
+    try {
+      this.core.step(m);
+    } catch (error) {
+      // A broken invariant in the core (e.g. a follower whose log was lost under the same id):
+      // fail-stop through onFatal rather than throwing into the transport.
+      this.fail(error);
+      return;
+    }
+    this.schedule();
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    try {
+      this.core.tick();
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.expire(this.clock.now());
+    this.schedule();
+  }
+
+  /** Leader time for a new entry: never below any stamp this node has seen in its log. */
+  private stamp(): number {
+    const now = Math.floor(this.clock.now());
+    if (now > this.lastStampMs) this.lastStampMs = now;
+    return this.lastStampMs;
+  }
+
+  private track<T>(propose: () => { index: number; term: number }): Promise<T> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError('stopped'));
+    if (this.pending.size >= this.maxPendingProposals) {
+      return Promise.reject(new ProposalDroppedError('too many proposals in flight'));
+    }
+    let at: { index: number; term: number };
+    try {
+      at = propose();
+    } catch (error) {
+      // NotLeaderError / ProposalDroppedError from the core: nothing was appended.
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const stale = this.pending.get(at.index);
+    if (stale !== undefined) {
+      // Our earlier entry at this index was overwritten (we lost and regained leadership).
+      this.pending.delete(at.index);
+      stale.reject(new LeadershipLostError(at.index, this.leader));
+    }
+    this.schedule();
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(at.index, {
+        term: at.term,
+        deadline: this.clock.now() + this.proposalTimeoutMs,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+    });
+  }
+
+  /** Rejects proposals and reads whose deadline has passed (checked every tick). */
+  private expire(now: number): void {
+    for (const [index, p] of this.pending) {
+      if (p.deadline > now) break;
+      this.pending.delete(index);
+      p.reject(new ProposalTimeoutError(this.proposalTimeoutMs));
+    }
+    const timedOut = (w: ReadWaiter): boolean => {
+      if (w.deadline > now) return false;
+      this.readWaiters--;
+      w.reject(new ReadTimeoutError(this.readTimeoutMs));
+      return true;
+    };
+    this.queuedReads = this.queuedReads.filter((w) => !timedOut(w));
+    for (const [seq, waiters] of this.inflightReads) {
+      const left = waiters.filter((w) => !timedOut(w));
+      if (left.length === 0) this.inflightReads.delete(seq);
+      else this.inflightReads.set(seq, left);
+    }
+    this.confirmedReads = this.confirmedReads
+      .map((c) => ({ index: c.index, waiters: c.waiters.filter((w) => !timedOut(w)) }))
+      .filter((c) => c.waiters.length > 0);
+  }
+
+  // ---------------------------------------------------------------- the Ready loop
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.loop !== null || this.stopped) return;
+      this.loop = this.run().finally(() => {
+        this.loop = null;
+      });
+    });
+  }
+
+  private async run(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.stopped) return;
+        if (this.captured !== null) await this.installCaptured();
+        if (this.stopped) return;
+        this.issueReads();
+        if (!this.core.hasReady()) return;
+        await this.handleReady(this.core.ready());
+      }
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** One Ready, in the order of its contract (messages.ts `Ready`). */
+  private async handleReady(rd: Ready): Promise<void> {
+    this.readyTurns++;
+    // 1. Persist, then make durable once for the whole batch (group commit).
+    const mustSync =
+      rd.snapshot !== null ||
+      rd.entries.length > 0 ||
+      (rd.hardState !== null && (rd.hardState.term !== this.term || rd.hardState.vote !== this.lastVote));
+    if (rd.snapshot !== null) this.storage.applySnapshot(rd.snapshot);
+    if (rd.entries.length > 0) this.storage.append(rd.entries);
+    if (rd.hardState !== null) {
+      this.storage.setHardState(rd.hardState);
+      this.term = rd.hardState.term;
+      this.lastVote = rd.hardState.vote;
+    }
+    // Before the sync: the core may win an election and stamp new entries meanwhile.
+    this.noteStamps(rd.entries);
+    if (mustSync) {
+      this.syncs++;
+      await this.storage.sync();
+      // Stopped during the sync: send and apply nothing more.
+      if (this.stopped) return;
+    }
+    // 2. Send.
+    for (const m of rd.messages) this.transport.send(m);
+    // 3. Install the snapshot, then apply committed entries in order.
+    if (rd.snapshot !== null) {
+      this.app.restore(rd.snapshot);
+      this.applied = rd.snapshot.metadata.index;
+      this.lastSnapshotIndex = rd.snapshot.metadata.index;
+      this.rejectPendingUpTo(this.applied);
+      this.emit({ type: 'snapshot-installed', index: this.applied });
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    // 4. Serve reads: those confirmed now, and those waiting for this apply.
+    for (const rs of rd.readStates) {
+      const seq = readSeqOf(rs.context);
+      const waiters = this.inflightReads.get(seq);
+      if (waiters === undefined) continue;
+      this.inflightReads.delete(seq);
+      this.confirmedReads.push({ index: rs.index, waiters });
+    }
+    this.serveReads();
+    // Role and leader changes: after applying, so proposals that committed resolve first.
+    if (rd.softState !== null) this.onSoftState(rd.softState.role, rd.softState.leader);
+    // 5. Done.
+    this.core.advance();
+    this.maybeSnapshot();
+  }
+
+  private applyEntry(e: Entry): void {
+    assert.equal(e.index, this.applied + 1, `raft node ${this.id}: applying ${e.index} after ${this.applied}`);
+    let result: unknown;
+    switch (e.type) {
+      case EntryType.Normal: {
+        const { timeMs, payload } = decodeEntryData(e.data);
+        result = this.app.apply({ index: e.index, term: e.term, type: e.type, timeMs, payload });
+        break;
+      }
+      case EntryType.ConfChange: {
+        const cs = this.core.applyConfChange(decodeConfChange(e.data));
+        this.storage.setConfState(cs);
+        this.app.apply({ index: e.index, term: e.term, type: e.type, timeMs: 0, payload: e.data });
+        result = cs;
+        break;
+      }
+      case EntryType.Empty:
+        this.app.apply({ index: e.index, term: e.term, type: e.type, timeMs: 0, payload: e.data });
+        break;
+      default: {
+        const never: never = e.type;
+        throw new Error(`raft node: unknown entry type ${String(never)}`);
+      }
+    }
+    this.applied = e.index;
+    const p = this.pending.get(e.index);
+    if (p === undefined) return;
+    this.pending.delete(e.index);
+    if (p.term === e.term) p.resolve(result);
+    else p.reject(new LeadershipLostError(e.index, this.leader));
+  }
+
+  /** A snapshot replaced the log up to `index`: proposals there can no longer be matched. */
+  private rejectPendingUpTo(index: number): void {
+    for (const [i, p] of this.pending) {
+      if (i > index) continue;
+      this.pending.delete(i);
+      p.reject(new LeadershipLostError(i, this.leader));
+    }
+  }
+
+  private onSoftState(role: Role, leader: NodeId | null): void {
+    const wasLeader = this.role === Role.Leader;
+    const roleChanged = role !== this.role;
+    const leaderChanged = leader !== this.leader;
+    this.role = role;
+    this.leader = leader;
+    if (wasLeader && role !== Role.Leader) {
+      // Thesis §6.4 / etcd: a deposed leader cannot know whether its entries will commit.
+      for (const [index, p] of this.pending) p.reject(new LeadershipLostError(index, leader));
+      this.pending.clear();
+    }
+    if (leaderChanged) {
+      // Read requests sent to (or confirmed by) a former leader will never be answered.
+      for (const waiters of this.inflightReads.values()) {
+        for (const w of waiters) {
+          this.readWaiters--;
+          w.reject(new NotLeaderError(leader));
+        }
+      }
+      this.inflightReads.clear();
+      this.emit({ type: 'leader-changed', leader, term: this.term });
+    }
+    if (roleChanged) this.emit({ type: 'role-changed', role, term: this.term });
+  }
+
+  /** All reads queued since the last turn travel in ONE core.readIndex call. */
+  private issueReads(): void {
+    if (this.queuedReads.length === 0) return;
+    const batch = this.queuedReads;
+    this.queuedReads = [];
+    const seq = ++this.readSeq;
+    this.inflightReads.set(seq, batch);
+    this.core.readIndex(readContext(seq));
+  }
+
+  private serveReads(): void {
+    if (this.confirmedReads.length === 0) return;
+    const waiting: ConfirmedRead[] = [];
+    for (const c of this.confirmedReads) {
+      if (c.index > this.applied) {
+        waiting.push(c);
+        continue;
+      }
+      for (const w of c.waiters) {
+        this.readWaiters--;
+        w.resolve();
+      }
+    }
+    this.confirmedReads = waiting;
+  }
+
+  /** Records the greatest leader-stamped time in entries this node now holds. */
+  private noteStamps(entries: readonly Entry[]): void {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i]!;
+      if (e.type !== EntryType.Normal) continue;
+      const t = decodeEntryData(e.data).timeMs;
+      if (t > this.lastStampMs) this.lastStampMs = t;
+      return;
+    }
+  }
+
+  /** On start: the stamp of the last Normal entry in the stored log (stamps grow along the log). */
+  private scanLastStamp(): number {
+    const last = this.storage.lastIndex();
+    const lo = Math.max(this.storage.firstIndex(), last - STAMP_SCAN_ENTRIES + 1);
+    if (lo > last) return 0;
+    const ents = this.storage.entries(lo, last + 1);
+    for (let i = ents.length - 1; i >= 0; i--) {
+      const e = ents[i]!;
+      if (e.type === EntryType.Normal) return decodeEntryData(e.data).timeMs;
+    }
+    return 0;
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  /** Every `snapshotEntries` applied entries: capture now, serialize off the loop. */
+  private maybeSnapshot(): void {
+    if (this.snapshotEntries <= 0 || this.snapshotting || this.stopped) return;
+    if (this.applied - this.lastSnapshotIndex < this.snapshotEntries) return;
+    const index = this.applied;
+    const confState = this.core.status().confState;
+    this.snapshotting = true;
+    this.app.snapshot().then(
+      (data) => {
+        this.captured = { index, confState, data };
+        this.schedule();
+      },
+      (error: unknown) => {
+        this.snapshotting = false;
+        this.emit({ type: 'snapshot-failed', index, error });
+      },
+    );
+  }
+
+  /** Between two Ready turns: record the captured snapshot, compact, make it durable. */
+  private async installCaptured(): Promise<void> {
+    const c = this.captured!;
+    this.captured = null;
+    this.snapshotting = false;
+    // A newer snapshot arrived from the leader meanwhile: this one is useless.
+    if (c.index <= this.storage.snapshot().metadata.index) return;
+    this.storage.createSnapshot(c.index, c.confState, c.data);
+    const compactTo = c.index - this.catchUpEntries;
+    if (compactTo >= this.storage.firstIndex()) this.storage.compact(compactTo);
+    this.syncs++;
+    await this.storage.sync();
+    this.lastSnapshotIndex = c.index;
+    this.emit({ type: 'snapshot-taken', index: c.index, bytes: c.data.byteLength });
+  }
+
+  // ---------------------------------------------------------------- failure
+
+  private fail(error: unknown): void {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.cancelTick?.();
+      this.cancelTick = null;
+    }
+    this.rejectAll(new NodeStoppedError(error instanceof Error ? error.message : String(error)));
+    this.onFatal(error);
+  }
+
+  private rejectAll(error: NodeStoppedError): void {
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+    const reads = [...this.queuedReads, ...[...this.inflightReads.values()].flat()];
+    for (const c of this.confirmedReads) reads.push(...c.waiters);
+    for (const w of reads) w.reject(error);
+    this.queuedReads = [];
+    this.inflightReads.clear();
+    this.confirmedReads = [];
+    this.readWaiters = 0;
+  }
+
+  private emit(e: NodeEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+}
+
+/** A storage nothing was ever written to: no entries, no snapshot, no term. */
+function isFresh(storage: WritableStorage): boolean {
+  const { hardState } = storage.initialState();
+  return storage.lastIndex() === 0 && storage.snapshot().metadata.index === 0 && hardState.term === 0;
+}
