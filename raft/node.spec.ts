@@ -162,12 +162,15 @@ class Cluster {
   /** Waits until exactly one running node among `among` is leader and all of them agree on it. */
   async leader(among: readonly NodeId[] = [...this.nodes.keys()]): Promise<NodeId> {
     let found: NodeId | null = null;
-    await waitFor(() => {
-      const leaders = among.filter((id) => this.nodes.get(id)?.isLeader === true);
-      if (leaders.length !== 1) return false;
-      found = leaders[0]!;
-      return among.every((id) => this.nodes.get(id)?.leaderId === found);
-    }, `one leader among ${among.join(',')}`);
+    await waitFor(
+      () => {
+        const leaders = among.filter((id) => this.nodes.get(id)?.isLeader === true);
+        if (leaders.length !== 1) return false;
+        found = leaders[0]!;
+        return among.every((id) => this.nodes.get(id)?.leaderId === found);
+      },
+      `one leader among ${among.join(',')}`,
+    );
     return found!;
   }
 

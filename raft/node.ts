@@ -325,7 +325,9 @@ export class RaftNode<R> {
       heartbeatTicks: config.heartbeatTicks,
       maxInflightMsgs: config.maxInflightMsgs ?? 256,
       maxSizePerMsg: config.maxSizePerMsg ?? 1024 * 1024,
-      ...(config.maxUncommittedBytes !== undefined ? { maxUncommittedBytes: config.maxUncommittedBytes } : {}),
+      ...(config.maxUncommittedBytes !== undefined
+        ? { maxUncommittedBytes: config.maxUncommittedBytes }
+        : {}),
       maxPendingReads: this.maxPendingReads,
       preVote: config.preVote ?? true,
       checkQuorum: config.checkQuorum ?? true,
@@ -639,7 +641,11 @@ export class RaftNode<R> {
   }
 
   private applyEntry(e: Entry): void {
-    assert.equal(e.index, this.applied + 1, `raft node ${this.id}: applying ${e.index} after ${this.applied}`);
+    assert.equal(
+      e.index,
+      this.applied + 1,
+      `raft node ${this.id}: applying ${e.index} after ${this.applied}`,
+    );
     let result: unknown;
     switch (e.type) {
       case EntryType.Normal: {
