@@ -16,10 +16,10 @@ import {
   ReadTimeoutError,
 } from './errors.js';
 import { LocalNetwork } from './local-transport.js';
-import { ConfChangeType, EntryType, Role } from './messages.js';
-import type { NodeId, Snapshot } from './messages.js';
+import { ConfChangeType, EntryType, MessageType, Role } from './messages.js';
+import type { HardState, Message, NodeId, Snapshot } from './messages.js';
 import { RaftNode, decodeEntryData, encodeEntryData, readChunks } from './node.js';
-import type { AppliedEntry, NodeEvent, RaftApplication, RaftNodeConfig } from './node.js';
+import type { AppliedEntry, NodeEvent, PeerTransport, RaftApplication, RaftNodeConfig } from './node.js';
 import { MemoryStorage } from './storage.js';
 
 const encoder = new TextEncoder();
@@ -99,7 +99,13 @@ class Cluster {
   readonly events: { id: NodeId; event: NodeEvent }[] = [];
   readonly offsets = new Map<NodeId, number>();
 
-  constructor(private readonly overrides: Overrides = {}) {}
+  constructor(
+    private readonly overrides: Overrides = {},
+    private readonly hooks: {
+      storage?: (id: NodeId) => MemoryStorage;
+      transport?: (id: NodeId, inner: PeerTransport) => PeerTransport;
+    } = {},
+  ) {}
 
   async startAll(): Promise<void> {
     for (const id of IDS) await this.start(id, { bootstrap: IDS });
@@ -113,14 +119,14 @@ class Cluster {
   }
 
   async start(id: NodeId, extra: Overrides = {}, storage?: MemoryStorage): Promise<RaftNode<number>> {
-    const s = storage ?? this.storages.get(id) ?? new MemoryStorage();
+    const s = storage ?? this.storages.get(id) ?? this.hooks.storage?.(id) ?? new MemoryStorage();
     this.storages.set(id, s);
     const app = new ListApp();
     this.apps.set(id, app);
     const node = await RaftNode.start<number>({
       id,
       storage: s,
-      transport: this.net.connect(id),
+      transport: this.hooks.transport?.(id, this.net.connect(id)) ?? this.net.connect(id),
       application: app,
       tickMs: 10,
       electionTicks: 10,
@@ -182,6 +188,63 @@ class Cluster {
     const reference = this.app(ids[0]!).values;
     for (const id of ids) expect(this.app(id).values, id).to.deep.equal(reference);
   }
+}
+
+/**
+ * MemoryStorage whose sync() takes a few ms (a slow fsync) and remembers what was durable when
+ * the last sync resolved, so the transport wrapper can check that nothing is sent before it.
+ */
+class SlowSyncStorage extends MemoryStorage {
+  durableLastIndex = 0;
+  durableHardState: HardState = { term: 0, vote: null, commit: 0 };
+  failWith: Error | null = null;
+
+  override sync(): Promise<void> {
+    const last = this.lastIndex();
+    const hs = this.getHardState();
+    const failure = this.failWith;
+    return new Promise((resolve, reject) =>
+      setTimeout(() => {
+        if (failure !== null) {
+          reject(failure);
+          return;
+        }
+        this.durableLastIndex = last;
+        this.durableHardState = hs;
+        resolve();
+      }, 2),
+    );
+  }
+}
+
+/** Wraps a transport: every outgoing message must depend only on durable state (Figure 2). */
+function durabilityChecker(
+  storage: SlowSyncStorage,
+  violations: string[],
+  inner: PeerTransport,
+): PeerTransport {
+  return {
+    send(m: Message): void {
+      const hs = storage.durableHardState;
+      const problem =
+        m.type !== MessageType.PreVote && m.type !== MessageType.PreVoteResp && m.term > hs.term
+          ? `term ${m.term} sent, ${hs.term} durable`
+          : m.type === MessageType.VoteResp && !m.reject && hs.vote !== m.to
+            ? `vote for ${m.to} sent, ${String(hs.vote)} durable`
+            : m.type === MessageType.AppResp && !m.reject && m.index > storage.durableLastIndex
+              ? `ack of ${m.index} sent, ${storage.durableLastIndex} durable`
+              : m.type === MessageType.App &&
+                  m.entries.length > 0 &&
+                  m.entries[m.entries.length - 1]!.index > storage.durableLastIndex
+                ? `entries to ${m.entries[m.entries.length - 1]!.index} sent, ${storage.durableLastIndex} durable`
+                : null;
+      if (problem !== null && violations.length < 100)
+        violations.push(`${m.from}->${m.to} ${m.type}: ${problem}`);
+      inner.send(m);
+    },
+    onMessage: (handler) => inner.onMessage(handler),
+    onUnreachable: (handler) => inner.onUnreachable?.(handler),
+  };
 }
 
 function payload(s: string): Uint8Array {
@@ -402,5 +465,74 @@ describe('raft/node: three nodes over the local network', function () {
       (e: unknown) => e,
     );
     expect(late).to.be.instanceOf(NodeStoppedError);
+  });
+  it('sends nothing before it is durable; proposals during a slow sync share the next one', async () => {
+    const violations: string[] = [];
+    const storages = new Map<NodeId, SlowSyncStorage>();
+    c = new Cluster(
+      {},
+      {
+        storage: (id) => {
+          const s = new SlowSyncStorage();
+          storages.set(id, s);
+          return s;
+        },
+        transport: (id, inner) => durabilityChecker(storages.get(id)!, violations, inner),
+      },
+    );
+    await c.startAll();
+    const leader = await c.leader();
+    const n = c.node(leader);
+    const before = n.status().syncs;
+    // 300 proposals in 30 bursts, each burst made while earlier syncs are in flight.
+    const all: Promise<number>[] = [];
+    for (let burst = 0; burst < 30; burst++) {
+      for (let i = 0; i < 10; i++) all.push(n.propose(payload(`g${burst}.${i}`)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(all);
+    await c.converged(IDS, 300);
+    const syncs = n.status().syncs - before;
+    expect(syncs).to.be.greaterThan(0);
+    expect(syncs, 'one sync per burst at most').to.be.lessThan(30);
+    // An election with votes under slow syncs: isolate the leader, then heal.
+    c.net.isolate(leader, IDS);
+    const fresh = await c.leader(IDS.filter((id) => id !== leader));
+    await c.node(fresh).propose(payload('after'));
+    c.net.heal();
+    await c.converged(IDS, 301);
+    expect(violations).to.deep.equal([]);
+  });
+
+  it('a failed sync stops the node: nothing sent after it, pending proposals rejected, onFatal told', async () => {
+    const fatal: unknown[] = [];
+    const storages = new Map<NodeId, SlowSyncStorage>();
+    c = new Cluster(
+      { onFatal: (e) => fatal.push(e) },
+      {
+        storage: (id) => {
+          const s = new SlowSyncStorage();
+          storages.set(id, s);
+          return s;
+        },
+      },
+    );
+    await c.startAll();
+    const leader = await c.leader();
+    const n = c.node(leader);
+    await n.propose(payload('ok'));
+    await c.converged(IDS, 1);
+    storages.get(leader)!.failWith = new Error('ENOSPC: no space left on device');
+    const doomed = settle(n.propose(payload('never')));
+    await waitFor(() => doomed.done, 'the proposal to reject');
+    expect(doomed.error).to.be.instanceOf(NodeStoppedError);
+    expect(String((doomed.error as Error).message)).to.contain('ENOSPC');
+    expect(fatal).to.have.length(1);
+    // The App carrying 'never' was not sent: followers never see it.
+    const rest = IDS.filter((id) => id !== leader);
+    const fresh = await c.leader(rest);
+    await c.node(fresh).propose(payload('next'));
+    await c.converged(rest, 2);
+    expect(c.app(fresh).values).to.deep.equal(['ok', 'next']);
   });
 });
