@@ -31,6 +31,7 @@ class ListApp implements RaftApplication<number> {
   values: string[] = [];
   times: number[] = [];
   lastIndex = 0;
+  maxTimeMs = 0;
   restores = 0;
 
   apply(e: AppliedEntry): number {
@@ -39,13 +40,16 @@ class ListApp implements RaftApplication<number> {
     if (e.type === EntryType.Normal) {
       this.values.push(decoder.decode(e.payload));
       this.times.push(e.timeMs);
+      this.maxTimeMs = Math.max(this.maxTimeMs, e.timeMs);
     }
     return e.index;
   }
 
   snapshot(): Promise<Uint8Array> {
     // Capture now (synchronously), serialize in chunks off the loop.
-    const bytes = encoder.encode(JSON.stringify({ index: this.lastIndex, values: this.values }));
+    const bytes = encoder.encode(
+      JSON.stringify({ index: this.lastIndex, maxTimeMs: this.maxTimeMs, values: this.values }),
+    );
     let at = 0;
     return readChunks((max) => {
       if (at >= bytes.byteLength) return null;
@@ -56,12 +60,21 @@ class ListApp implements RaftApplication<number> {
   }
 
   restore(s: Snapshot): void {
-    const state = JSON.parse(decoder.decode(s.data)) as { index: number; values: string[] };
+    const state = JSON.parse(decoder.decode(s.data)) as {
+      index: number;
+      maxTimeMs: number;
+      values: string[];
+    };
     expect(state.index).to.equal(s.metadata.index);
     this.values = state.values;
+    this.maxTimeMs = state.maxTimeMs;
     this.times = [];
     this.lastIndex = state.index;
     this.restores++;
+  }
+
+  appliedTimeMs(): number {
+    return this.maxTimeMs;
   }
 }
 
@@ -534,5 +547,41 @@ describe('raft/node: three nodes over the local network', function () {
     await c.node(fresh).propose(payload('next'));
     await c.converged(rest, 2);
     expect(c.app(fresh).values).to.deep.equal(['ok', 'next']);
+  });
+  it('without CheckQuorum an isolated leader keeps its role: proposals and reads time out', async () => {
+    c = new Cluster({ checkQuorum: false, proposalTimeoutMs: 300, readTimeoutMs: 300 });
+    await c.startAll();
+    const leader = await c.leader();
+    await c.node(leader).propose(payload('a'));
+    c.net.isolate(leader, IDS);
+    const write = settle(c.node(leader).propose(payload('lost')));
+    const read = settle(c.node(leader).readIndex());
+    await waitFor(() => write.done && read.done, 'timeouts');
+    expect(write.error).to.be.instanceOf(ProposalTimeoutError);
+    expect(read.error).to.be.instanceOf(ReadTimeoutError);
+    expect(c.node(leader).isLeader).to.equal(true);
+    expect(c.node(leader).status().pendingProposals).to.equal(0);
+    expect(c.node(leader).status().pendingReads).to.equal(0);
+  });
+
+  it('restarts from a compacted storage: the application is restored from the snapshot', async () => {
+    c = new Cluster({ snapshotEntries: 10, snapshotCatchUpEntries: 0 });
+    await c.startAll();
+    const leader = await c.leader();
+    for (let i = 0; i < 25; i++) await c.node(leader).propose(payload(`r${i}`));
+    await c.converged(IDS, 25);
+    const victim = IDS.find((id) => id !== leader)!;
+    await waitFor(() => c.node(victim).status().snapshotIndex >= 20, 'the follower to snapshot');
+    const stampBefore = c.node(victim).status().lastStampMs;
+    await c.stop(victim);
+    const storage = c.storages.get(victim)!;
+    expect(storage.firstIndex()).to.be.greaterThan(1);
+    const restarted = await c.start(victim);
+    expect(c.app(victim).restores).to.equal(1);
+    expect(restarted.appliedIndex).to.equal(storage.snapshot().metadata.index);
+    // The last stamped time comes back from the log and the restored application on start.
+    expect(restarted.status().lastStampMs).to.equal(stampBefore);
+    await c.node(leader).propose(payload('more'));
+    await c.converged(IDS, 26);
   });
 });

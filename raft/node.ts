@@ -110,6 +110,12 @@ export interface RaftApplication<R> {
   snapshot(): Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot's (InstallSnapshot from the leader, or a restart). */
   restore(snapshot: Snapshot): void;
+  /**
+   * Optional: the greatest entry time the application has applied (restored snapshots
+   * included). Read after a restore, so a node whose log was compacted away still never stamps
+   * a new entry below time already applied.
+   */
+  appliedTimeMs?(): number;
 }
 
 export interface RaftNodeConfig<R> {
@@ -339,7 +345,7 @@ export class RaftNode<R> {
     this.lastVote = st.vote;
     this.role = st.role;
     this.leader = st.leader;
-    this.lastStampMs = this.scanLastStamp();
+    this.lastStampMs = Math.max(this.scanLastStamp(), this.app.appliedTimeMs?.() ?? 0);
   }
 
   /**
@@ -618,6 +624,7 @@ export class RaftNode<R> {
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot !== null) {
       this.app.restore(rd.snapshot);
+      this.lastStampMs = Math.max(this.lastStampMs, this.app.appliedTimeMs?.() ?? 0);
       this.applied = rd.snapshot.metadata.index;
       this.lastSnapshotIndex = rd.snapshot.metadata.index;
       this.rejectPendingUpTo(this.applied);
