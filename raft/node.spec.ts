@@ -256,7 +256,7 @@ function durabilityChecker(
       inner.send(m);
     },
     onMessage: (handler) => inner.onMessage(handler),
-    onUnreachable: (handler) => inner.onUnreachable?.(handler),
+    onUnreachable: (handler) => inner.onUnreachable(handler),
   };
 }
 

@@ -33,6 +33,7 @@ import {
 import { ConfChangeType, EntryType, Role, decodeConfChange, encodeConfChange } from './messages.js';
 import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from './messages.js';
 import type { WritableStorage } from './storage.js';
+import type { Transport } from './transport.js';
 
 // ------------------------------------------------------------------ entry data: time header
 
@@ -70,16 +71,11 @@ export function decodeEntryData(data: Uint8Array): { timeMs: number; payload: Ui
 // ------------------------------------------------------------------ interfaces
 
 /**
- * What the driver needs from the peer transport (the TCP transport and the in-process
- * LocalTransport both fit). `send` never blocks or throws: a message that cannot be queued is
- * dropped (Raft tolerates loss). At most one message handler is registered.
+ * What the driver needs from the peer transport (transport.ts `Transport`: the TCP transport
+ * and the in-process LocalTransport). `send` never blocks or throws: a message that cannot be
+ * queued is dropped (Raft tolerates loss) and the peer reported unreachable later.
  */
-export interface PeerTransport {
-  send(m: Message): void;
-  onMessage(handler: (m: Message) => void): void;
-  /** Optional: the transport could not reach `peer` (queue full, connection down). */
-  onUnreachable?(handler: (peer: NodeId) => void): void;
-}
+export type PeerTransport = Pick<Transport, 'send' | 'onMessage' | 'onUnreachable'>;
 
 /** A committed entry as the application sees it (every index, in order, exactly once per run). */
 export interface AppliedEntry {
@@ -376,7 +372,7 @@ export class RaftNode<R> {
     }
     const node = new RaftNode(config, applied);
     node.transport.onMessage((m) => node.receive(m));
-    node.transport.onUnreachable?.((peer) => {
+    node.transport.onUnreachable((peer) => {
       if (!node.stopped) node.core.reportUnreachable(peer);
     });
     node.cancelTick = node.clock.every(node.tickMs, () => node.tick());
