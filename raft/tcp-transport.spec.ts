@@ -6,6 +6,7 @@ import { EntryType, MessageType, message } from './messages.js';
 import type { Message, NodeId } from './messages.js';
 import { Prng } from './sim/prng.js';
 import {
+  backoffDelayMs,
   decodeHello,
   encodeFrame,
   encodeHello,
@@ -211,6 +212,18 @@ describe('raft/tcp-transport: frames', () => {
     expect(parseAddress('[::1]:7000')).to.deep.equal({ host: '::1', port: 7000 });
     expect(() => parseAddress('nohost')).to.throw(/bad peer address/);
     expect(() => parseAddress('h:70000')).to.throw(/bad peer address/);
+  });
+
+  it('backs off exponentially up to the cap, jittering the upper half', () => {
+    const lo = [0, 1, 2, 3, 10].map((n) => backoffDelayMs(n, 50, 2000, () => 0));
+    const hi = [0, 1, 2, 3, 10].map((n) => backoffDelayMs(n, 50, 2000, () => 0.999999));
+    expect(lo).to.deep.equal([25, 50, 100, 200, 1000]);
+    expect(hi.map(Math.round)).to.deep.equal([50, 100, 200, 400, 2000]);
+    const prng = new Prng(7);
+    const samples = Array.from({ length: 200 }, () => backoffDelayMs(4, 50, 2000, () => prng.float()));
+    expect(Math.min(...samples)).to.be.at.least(400);
+    expect(Math.max(...samples)).to.be.below(800);
+    expect(new Set(samples).size).to.be.greaterThan(150);
   });
 
   it('round-trips a HELLO and refuses a truncated one', () => {
@@ -443,6 +456,24 @@ describe('raft/tcp-transport', () => {
     await until(() => firstClosed && connections >= 2, 'closed and redialled');
     expect(reported).to.include('b');
     expect(log.some((l) => /stalled connection/.test(l.msg))).to.equal(true);
+  });
+
+  it('does not count a blocked event loop as the peer being silent', async () => {
+    const a = await transport('a', { idleTimeoutMs: 300, heartbeatIntervalMs: 50 });
+    const b = await transport('b', { idleTimeoutMs: 300, heartbeatIntervalMs: 50 });
+    a.addPeer('b', b.address());
+    b.addPeer('a', a.address());
+    await until(() => a.isConnected('b') && b.isConnected('a'), 'connected');
+    // Block this (shared) event loop for twice the idle timeout, as a long GC or apply would.
+    const end = Date.now() + 600;
+    while (Date.now() < end) {
+      // busy: nothing is read meanwhile
+    }
+    const got = collect(b);
+    a.send(app('a', 'b', 1));
+    await until(() => got.length === 1, 'delivery after the pause');
+    expect(a.stats().stalls + b.stats().stalls).to.equal(0);
+    expect(a.stats().connects + b.stats().connects).to.equal(2);
   });
 
   it('stops writing under backpressure and queues up to the bound', async () => {

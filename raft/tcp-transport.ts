@@ -275,6 +275,16 @@ export function decodeHello(frame: Buffer): Hello {
   return { version, clusterId, from, to, nonce: Buffer.from(frame.subarray(at)) };
 }
 
+/**
+ * Delay before redial number `attempt` (0 = first after a loss): base * 2^attempt capped at
+ * `maxMs`, of which the upper half is jittered by `random` ("equal jitter"), so peers that lost
+ * a node together do not redial it in lockstep, and no redial comes sooner than half the step.
+ */
+export function backoffDelayMs(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
+  const step = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return step / 2 + (step / 2) * random();
+}
+
 /** Parses "host:port" or "[v6]:port". */
 export function parseAddress(address: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
@@ -431,6 +441,8 @@ export class TcpTransport implements Transport {
   private readonly links = new Set<Link>();
   private pendingHandshakes = 0;
   private readonly tickTimer: NodeJS.Timeout;
+  private readonly tickMs: number;
+  private lastTickAt: number;
 
   private messageHandler: (m: Message) => void = () => undefined;
   private unreachableHandler: (peer: NodeId) => void = () => undefined;
@@ -482,11 +494,12 @@ export class TcpTransport implements Transport {
     this.server = server;
     server.on('connection', (socket) => this.accept(socket));
     server.on('error', (err) => this.log.warn({ err }, 'raft transport: listener error'));
-    const tickMs = Math.max(
+    this.tickMs = Math.max(
       5,
       Math.min(this.heartbeatIntervalMs, this.idleTimeoutMs, this.handshakeTimeoutMs) / 4,
     );
-    this.tickTimer = setInterval(() => this.tick(), tickMs);
+    this.lastTickAt = performance.now();
+    this.tickTimer = setInterval(() => this.tick(), this.tickMs);
   }
 
   /** Listens on `options.listen` and returns the transport once the port is bound. */
@@ -1118,8 +1131,7 @@ export class TcpTransport implements Transport {
       );
       this.reportUnreachable(peer.id);
     }
-    const exp = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** Math.min(peer.attempt, 30));
-    const delayMs = exp / 2 + (exp / 2) * this.random();
+    const delayMs = backoffDelayMs(peer.attempt, this.backoffBaseMs, this.backoffMaxMs, this.random);
     peer.attempt++;
     if (!wasOpen && peer.everOpen) {
       this.log.debug({ peer: peer.id, attempt: peer.attempt, delayMs }, 'raft transport: redial failed');
@@ -1140,6 +1152,13 @@ export class TcpTransport implements Transport {
   /** Read deadlines and heartbeats, every quarter of the shortest of them. */
   private tick(): void {
     const now = performance.now();
+    // Timers run before pending socket reads after the event loop was blocked (a long GC, a
+    // slow apply): time in which we could not read must not count as the peer's silence.
+    const lagMs = now - this.lastTickAt - this.tickMs;
+    this.lastTickAt = now;
+    if (lagMs > this.tickMs) {
+      for (const link of this.links) link.lastReadAt += lagMs;
+    }
     for (const link of this.links) {
       if (link.state === 'closed') continue;
       const open = link.state === 'open';
