@@ -309,8 +309,10 @@ export class FileStorage implements WritableStorage {
   private written: SegmentState;
   private snapFiles: Set<string>;
 
-  private inFlight: Promise<void> | null = null;
-  private queued: Promise<void> | null = null;
+  /** The flush loop while it runs. */
+  private flushing: Promise<void> | null = null;
+  /** The flush that has not started yet, shared by every sync() call made before it starts. */
+  private nextFlush: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
   private failed: StorageError | null = null;
   private closed = false;
 
@@ -702,29 +704,40 @@ export class FileStorage implements WritableStorage {
   sync(): Promise<void> {
     if (this.failed !== null) return Promise.reject(this.failed);
     if (this.closed) return Promise.reject(new StorageError('raft storage: sync() after close()'));
-    if (this.inFlight === null) {
-      this.inFlight = this.flush().finally(() => {
-        this.inFlight = null;
+    let next = this.nextFlush;
+    if (next === null) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
       });
-      return this.inFlight;
+      next = this.nextFlush = { promise, resolve, reject };
     }
-    if (this.queued === null) {
-      const next = (): Promise<void> => {
-        this.queued = null;
-        return this.sync();
-      };
-      this.queued = this.inFlight.then(next, next);
+    if (this.flushing === null) this.flushing = this.flushLoop();
+    return next.promise;
+  }
+
+  /** Runs flushes back to back while callers wait for one; each takes everything staged so far. */
+  private async flushLoop(): Promise<void> {
+    while (this.nextFlush !== null) {
+      const waiters = this.nextFlush;
+      this.nextFlush = null;
+      try {
+        await this.flush();
+        waiters.resolve();
+      } catch (e) {
+        waiters.reject(e);
+      }
     }
-    return this.queued;
+    this.flushing = null;
   }
 
   /** Waits for flushes in progress (their outcome is theirs to report) and closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const settle = (p: Promise<void> | null): Promise<unknown> => (p === null ? Promise.resolve() : p.then(() => null, (e: unknown) => e));
-    await settle(this.queued);
-    await settle(this.inFlight);
+    if (this.flushing !== null) await this.flushing;
     await this.active.close();
   }
 
@@ -742,6 +755,7 @@ export class FileStorage implements WritableStorage {
   }
 
   private async flush(): Promise<void> {
+    if (this.failed !== null) throw this.failed;
     const batch = this.staged;
     const maxEntryIndex = this.stagedMaxEntryIndex;
     const snapshots = this.stagedSnapshots;
