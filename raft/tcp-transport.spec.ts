@@ -138,7 +138,9 @@ async function rawDial(
   from: NodeId,
   to: NodeId,
   secret: string,
+  opts: { clusterId?: string; staleServerNonce?: boolean } = {},
 ): Promise<{ socket: net.Socket; got: Buffer[]; accepted: boolean }> {
+  const clusterId = opts.clusterId ?? CLUSTER;
   const { host, port } = parseAddress(address);
   const socket = net.connect({ host, port });
   sockets.push(socket);
@@ -148,12 +150,13 @@ async function rawDial(
   socket.on('error', () => undefined);
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   const nonce = randomBytes(32);
-  socket.write(encodeHello({ version: TRANSPORT_PROTOCOL_VERSION, clusterId: CLUSTER, from, to, nonce }));
+  socket.write(encodeHello({ version: TRANSPORT_PROTOCOL_VERSION, clusterId, from, to, nonce }));
   await until(() => got.length >= 1 || closed, 'challenge');
   const challenge = got[0];
   if (challenge === undefined || challenge[0] !== FrameKind.Challenge)
     return { socket, got, accepted: false };
-  const serverNonce = challenge.subarray(1, 33);
+  // A stale nonce stands for a replayed PROOF from an earlier handshake.
+  const serverNonce = opts.staleServerNonce === true ? randomBytes(32) : challenge.subarray(1, 33);
   socket.write(
     encodeFrame(FrameKind.Proof, handshakeMac(secret, 'client', CLUSTER, from, to, nonce, serverNonce)),
   );
@@ -353,6 +356,45 @@ describe('raft/tcp-transport', () => {
     expect(got[0]!.from).to.equal('x');
   });
 
+  it('refuses a replayed proof, a wrong cluster id and a HELLO for another node, with a reason', async () => {
+    const a = await transport('a');
+    const got = collect(a);
+    const replay = await rawDial(a.address(), 'x', 'a', SECRET, { staleServerNonce: true });
+    expect(replay.accepted).to.equal(false);
+    const cluster = await rawDial(a.address(), 'x', 'a', SECRET, { clusterId: 'other-cluster' });
+    expect(cluster.accepted).to.equal(false);
+    const other = await rawDial(a.address(), 'x', 'not-a', SECRET);
+    expect(other.accepted).to.equal(false);
+    const reasons = [cluster, other].map((r) => {
+      expect(r.got[0]?.[0]).to.equal(FrameKind.Reject);
+      return r.got[0]!.subarray(1).toString();
+    });
+    expect(reasons).to.deep.equal(['cluster id mismatch', 'this node is not not-a']);
+    await until(() => replay.got.length >= 2, 'replay refused');
+    expect(replay.got[1]?.[0]).to.equal(FrameKind.Reject);
+    expect(a.stats().authFailures).to.equal(1);
+    expect(got).to.have.length(0);
+  });
+
+  it('closes sockets that never finish the handshake, and bounds how many may try at once', async () => {
+    const a = await transport('a', { handshakeTimeoutMs: 200, maxPendingHandshakes: 2 });
+    const { host, port } = parseAddress(a.address());
+    const closedAt: number[] = [];
+    const start = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const s = net.connect({ host, port });
+      sockets.push(s);
+      s.on('error', () => undefined);
+      s.on('close', () => closedAt.push(Date.now() - start));
+      await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+    }
+    await until(() => closedAt.length === 3, 'all three closed');
+    expect(closedAt[0], 'the third, refused at once').to.be.below(150);
+    expect(closedAt[1], 'the others, at the handshake deadline').to.be.at.least(190);
+    // Slots are free again: an honest dialer gets in.
+    expect((await rawDial(a.address(), 'x', 'a', SECRET)).accepted).to.equal(true);
+  });
+
   it('drops misaddressed and undecodable messages from an authenticated peer but keeps the connection', async () => {
     const a = await transport('a');
     const got = collect(a);
@@ -419,6 +461,7 @@ describe('raft/tcp-transport', () => {
     let connections = 0;
     let firstClosed = false;
     let first: net.Socket | null = null;
+    let acceptSentAt = Infinity;
     // A peer that completes the handshake, then stops reading and never writes again (as if
     // SIGSTOPped or partitioned: the TCP connection stays up but nothing moves).
     const address = await rawServer((s) => {
@@ -439,6 +482,7 @@ describe('raft/tcp-transport', () => {
           ),
         );
         s.once('data', () => {
+          if (index === 1) acceptSentAt = Date.now();
           s.write(encodeFrame(FrameKind.Accept));
           s.pause(); // silent from now on: reads nothing, writes nothing
         });
@@ -448,9 +492,9 @@ describe('raft/tcp-transport', () => {
     a.onUnreachable((p) => reported.push(p));
     a.addPeer('b', address);
     await until(() => a.isConnected('b'), 'handshake with the silent peer');
-    const connectedAt = Date.now();
     await until(() => a.stats().stalls >= 1, 'stall detected');
-    expect(Date.now() - connectedAt).to.be.at.least(250);
+    // Not before the deadline: the last byte from the peer (ACCEPT) was sent at acceptSentAt.
+    expect(Date.now() - acceptSentAt).to.be.at.least(295);
     // The silent peer reads again only now, to see that `a` closed its end.
     (first as net.Socket | null)?.resume();
     await until(() => firstClosed && connections >= 2, 'closed and redialled');

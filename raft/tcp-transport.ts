@@ -1083,6 +1083,15 @@ export class TcpTransport implements Transport {
 
   private respond(link: Link, id: number, status: number, body: Uint8Array): void {
     if (link.state !== 'open') return;
+    if (link.socket.writableLength > this.maxQueueBytes) {
+      // The requester does not read its responses: do not buffer them without bound.
+      this.log.warn(
+        { peer: link.peer, buffered: link.socket.writableLength },
+        'raft transport: peer does not read its responses, closing connection',
+      );
+      link.destroy();
+      return;
+    }
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 6 + body.byteLength);
     frame.writeUInt32BE(6 + body.byteLength, 0);
     frame[4] = FrameKind.Response;
