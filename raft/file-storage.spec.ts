@@ -7,7 +7,7 @@ import { arm, dropUnsynced, enableTracking, flipBit, resetFailpoints } from './f
 import { FileStorage, StorageError } from './file-storage.js';
 import { EntryType } from './messages.js';
 import type { ConfState, Entry, HardState, Snapshot } from './messages.js';
-import { encodeEntry, scanSegment } from './segment.js';
+import { encodeEntry, encodeSegmentHeader, scanSegment } from './segment.js';
 import { MemoryStorage } from './storage.js';
 import type { WritableStorage } from './storage.js';
 
@@ -247,6 +247,58 @@ describe('FileStorage', function () {
     expect(err.file).to.equal(snap);
     await unlink(snap);
     await expectStorageError(FileStorage.open(dir), /snapshot .* is missing/);
+  });
+
+  it('drops a last segment whose start never landed (crash during rollover)', async () => {
+    const s = await openStorage({ maxSegmentBytes: 1024 });
+    for (let i = 1; i <= 60; i += 5) {
+      s.append(ents(i, i + 4, 1, 32));
+      await s.sync();
+    }
+    const before = observe(s);
+    const segs = s.segmentFiles();
+    await s.close();
+    const next = join(dir, 'wal', `${(segs.length + 1).toString(16).padStart(16, '0')}.wal`);
+    await writeFile(next, encodeSegmentHeader({ seq: segs.length + 1, firstIndex: 61 }));
+    const r = await openStorage({ maxSegmentBytes: 1024 });
+    expect(r.recovery.truncatedFile).to.equal(next);
+    expect(r.segmentFiles()).to.deep.equal(segs);
+    expect(await readdir(join(dir, 'wal'))).to.have.length(segs.length);
+    expect(observe(r)).to.deep.equal(before);
+  });
+
+  it('refuses to start on an out-of-sequence segment or a missing hard state file', async () => {
+    const s = await openStorage({ maxSegmentBytes: 1024 });
+    for (let i = 1; i <= 100; i += 5) {
+      s.append(ents(i, i + 4, 1, 32));
+      await s.sync();
+    }
+    const segs = s.segmentFiles();
+    expect(segs.length).to.be.greaterThan(3);
+    await s.close();
+    const second = await readFile(segs[1]!);
+    await writeFile(segs[1]!, await readFile(segs[2]!)); // segment 3's bytes under segment 2's name
+    const err = await expectStorageError(FileStorage.open(dir), /header says segment 3/);
+    expect(err.file).to.equal(segs[1]!);
+    await writeFile(segs[1]!, second);
+    await unlink(join(dir, 'hardstate'));
+    await expectStorageError(FileStorage.open(dir), /hardstate is missing/);
+  });
+
+  it('a full disk while writing a snapshot stops the storage; a reopen keeps the previous state', async () => {
+    const s = await openStorage();
+    s.append(ents(1, 10, 1));
+    await s.sync();
+    const synced = observe(s);
+    s.createSnapshot(8, { voters: ['a'], learners: [] }, new Uint8Array(1000).fill(1));
+    arm('snapshot.write', 'enospc');
+    await expectStorageError(s.sync(), /disk full/);
+    expect(() => s.compact(8)).to.throw(StorageError);
+    await s.close();
+    resetFailpoints();
+    const r = await openStorage();
+    expect(observe(r)).to.deep.equal(synced);
+    expect(await readdir(join(dir, 'snap'))).to.deep.equal([]);
   });
 
   it('on ENOSPC stops writing, acknowledges nothing unsynced, and a reopen shows exactly the synced state', async () => {
