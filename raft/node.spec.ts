@@ -448,6 +448,11 @@ describe('raft/node: three nodes over the local network', function () {
     await c.start('n4', {}, new MemoryStorage());
     const cs = await c.node(leader).proposeConfChange({ type: ConfChangeType.AddVoter, node: 'n4' });
     expect(cs.voters).to.deep.equal(joinerIds);
+    expect(
+      c.events.some(
+        (e) => e.id === leader && e.event.type === 'conf-changed' && e.event.change.node === 'n4',
+      ),
+    ).to.equal(true);
     await waitFor(() => c.app('n4').values.length === 1, 'n4 to catch up');
     await c.node(leader).propose(payload('y'));
     await c.converged(joinerIds, 2);

@@ -167,6 +167,8 @@ export interface RaftNodeConfig<R> {
 export type NodeEvent =
   | { readonly type: 'leader-changed'; readonly leader: NodeId | null; readonly term: number }
   | { readonly type: 'role-changed'; readonly role: Role; readonly term: number }
+  /** A ConfChange entry was applied here: the server updates the transport's peers from it. */
+  | { readonly type: 'conf-changed'; readonly change: ConfChange; readonly confState: ConfState }
   | { readonly type: 'snapshot-taken'; readonly index: number; readonly bytes: number }
   | { readonly type: 'snapshot-installed'; readonly index: number }
   | { readonly type: 'snapshot-failed'; readonly index: number; readonly error: unknown };
@@ -657,9 +659,11 @@ export class RaftNode<R> {
         break;
       }
       case EntryType.ConfChange: {
-        const cs = this.core.applyConfChange(decodeConfChange(e.data));
+        const change = decodeConfChange(e.data);
+        const cs = this.core.applyConfChange(change);
         this.storage.setConfState(cs);
         this.app.apply({ index: e.index, term: e.term, type: e.type, timeMs: 0, payload: e.data });
+        this.emit({ type: 'conf-changed', change, confState: cs });
         result = cs;
         break;
       }
