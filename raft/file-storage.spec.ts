@@ -101,7 +101,11 @@ describe('FileStorage', function () {
     await r.sync();
     await r.close();
     r = await openStorage();
-    expect(r.snapshot().metadata).to.deep.equal({ index: 60, term: 1, confState: { voters: ['a', 'b'], learners: ['c'] } });
+    expect(r.snapshot().metadata).to.deep.equal({
+      index: 60,
+      term: 1,
+      confState: { voters: ['a', 'b'], learners: ['c'] },
+    });
     expect(r.snapshot().data).to.deep.equal(data);
     expect(r.firstIndex()).to.equal(1); // createSnapshot keeps the log
 
@@ -129,7 +133,37 @@ describe('FileStorage', function () {
       hardState: { term: 7, vote: null, commit: 500 },
       confState: { voters: ['a', 'b', 'c'], learners: [] },
     });
-    expect(await readdir(join(dir, 'snap'))).to.deep.equal([`${(500).toString(16).padStart(16, '0')}-${(7).toString(16).padStart(16, '0')}.snap`]);
+    expect(await readdir(join(dir, 'snap'))).to.deep.equal([
+      `${(500).toString(16).padStart(16, '0')}-${(7).toString(16).padStart(16, '0')}.snap`,
+    ]);
+  });
+
+  it('writes a large snapshot in chunks, letting the event loop run, and reads it back intact', async () => {
+    const s = await openStorage();
+    s.append(ents(1, 10, 1));
+    const data = new Uint8Array(16 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4096) data[i] = (i / 4096) & 0xff;
+    s.createSnapshot(10, { voters: ['a', 'b', 'c'], learners: [] }, data);
+    let turns = 0;
+    let maxGapMs = 0;
+    let last = performance.now();
+    let running = true;
+    const spin = (): void => {
+      const now = performance.now();
+      maxGapMs = Math.max(maxGapMs, now - last);
+      last = now;
+      turns++;
+      if (running) setImmediate(spin);
+    };
+    setImmediate(spin);
+    await s.sync();
+    running = false;
+    expect(turns).to.be.at.least(16); // at least one event-loop turn per MiB written
+    expect(maxGapMs).to.be.below(1000);
+    await s.close();
+    const r = await openStorage();
+    expect(r.snapshot().metadata.index).to.equal(10);
+    expect(Buffer.from(r.snapshot().data).equals(Buffer.from(data))).to.equal(true);
   });
 
   it('persists the truncation of a conflicting suffix', async () => {
@@ -446,7 +480,10 @@ describe('FileStorage', function () {
                 break;
               case 6: {
                 termCounter += b % 2;
-                const snap = { metadata: { index: snapIndex + 1 + (a % 20), term: termCounter, confState: CONFS[c % 3]! }, data: bytes };
+                const snap = {
+                  metadata: { index: snapIndex + 1 + (a % 20), term: termCounter, confState: CONFS[c % 3]! },
+                  data: bytes,
+                };
                 s.applySnapshot(snap);
                 model.applySnapshot(snap);
                 conf = null;
@@ -480,7 +517,10 @@ describe('FileStorage', function () {
                     expect(e).to.be.instanceOf(StorageError);
                     // The hard state file is replaced before the log is written: term and vote are durable.
                     const hs = model.getHardState();
-                    expected = { ...synced, hardState: { ...synced.hardState, term: hs.term, vote: hs.vote } };
+                    expected = {
+                      ...synced,
+                      hardState: { ...synced.hardState, term: hs.term, vote: hs.vote },
+                    };
                     expected = { ...expected, initial: { ...synced.initial, hardState: expected.hardState } };
                   }
                 }

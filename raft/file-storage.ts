@@ -84,8 +84,11 @@ interface SegmentInfo {
 
 const HARDSTATE_MAGIC = Buffer.from('CNCDHS01', 'latin1');
 const SNAPSHOT_MAGIC = Buffer.from('CNCDSNP1', 'latin1');
-/** magic 8 | meta length u32 | data length u64 | crc32c(meta, data) u32 | crc32c(first 24 bytes) u32 */
-const SNAPSHOT_HEADER_BYTES = 28;
+/**
+ * Snapshot file: header (magic 8 | meta length u32 | data length u64 | crc32c of those 20 bytes),
+ * JSON metadata, data, then crc32c(metadata, data) u32 as a trailer (computed while writing).
+ */
+const SNAPSHOT_HEADER_BYTES = 24;
 
 function snapName(index: number, term: number): string {
   return `${index.toString(16).padStart(16, '0')}-${term.toString(16).padStart(16, '0')}.snap`;
@@ -139,7 +142,12 @@ async function writeAll(fh: FileHandle, buf: Uint8Array, position: number, point
 }
 
 /** Temp file, write, fsync, rename over `path`, fsync the directory: all or nothing. */
-async function writeAtomic(dir: string, name: string, parts: readonly Uint8Array[], point: string): Promise<void> {
+async function writeAtomic(
+  dir: string,
+  name: string,
+  parts: readonly Uint8Array[],
+  point: string,
+): Promise<void> {
   const path = join(dir, name);
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
@@ -183,43 +191,84 @@ function decodeHardState(b: Buffer, file: string): { term: number; vote: NodeId 
   const o = v as Record<string, unknown>;
   const term = o['term'];
   const vote = o['vote'];
-  if (typeof term !== 'number' || !Number.isSafeInteger(term) || (vote !== null && typeof vote !== 'string')) {
+  if (
+    typeof term !== 'number' ||
+    !Number.isSafeInteger(term) ||
+    (vote !== null && typeof vote !== 'string')
+  ) {
     throw bad(16, 'bad contents');
   }
   return { term, vote };
 }
 
-function encodeSnapshotFile(s: Snapshot): Buffer[] {
+/** Bytes of snapshot data checksummed and written per step: the event loop runs between steps. */
+const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Writes a snapshot file atomically (temp, fsync, rename, fsync dir), its data in chunks so a
+ * large snapshot never holds the event loop for long (heartbeats keep flowing).
+ */
+async function writeSnapshotFile(dir: string, name: string, s: Snapshot): Promise<void> {
+  const path = join(dir, name);
+  const tmp = `${path}.tmp`;
   const meta = Buffer.from(JSON.stringify(s.metadata), 'utf8');
   const h = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
   SNAPSHOT_MAGIC.copy(h, 0);
   h.writeUInt32BE(meta.length, 8);
   h.writeUInt32BE(Math.floor(s.data.byteLength / 0x100000000), 12);
   h.writeUInt32BE(s.data.byteLength >>> 0, 16);
-  h.writeUInt32BE(crc32c(s.data, crc32c(meta)), 20);
-  h.writeUInt32BE(crc32c(h.subarray(0, 24)), 24);
-  return [h, meta, Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength)];
+  h.writeUInt32BE(crc32c(h.subarray(0, 20)), 20);
+  const fh = await open(tmp, 'w');
+  try {
+    await writeAll(fh, Buffer.concat([h, meta]), 0, 'snapshot.write');
+    let at = h.length + meta.length;
+    let crc = crc32c(meta);
+    for (let o = 0; o < s.data.byteLength; o += SNAPSHOT_CHUNK_BYTES) {
+      const chunk = s.data.subarray(o, Math.min(s.data.byteLength, o + SNAPSHOT_CHUNK_BYTES));
+      crc = crc32c(chunk, crc);
+      await writeAll(fh, chunk, at, 'snapshot.write');
+      at += chunk.byteLength;
+    }
+    const trailer = Buffer.alloc(4);
+    trailer.writeUInt32BE(crc, 0);
+    await writeAll(fh, trailer, at, 'snapshot.write');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await fsyncDir(dir);
 }
 
 function decodeSnapshotFile(b: Buffer, file: string, want: SnapshotRef): Snapshot {
   const bad = (offset: number, what: string): StorageError =>
-    new StorageError(`raft storage: corrupt snapshot ${file} at byte offset ${offset}: ${what}; refusing to start`, {
-      file,
-      offset,
-    });
-  if (b.length < SNAPSHOT_HEADER_BYTES || !b.subarray(0, 8).equals(SNAPSHOT_MAGIC)) throw bad(0, 'not a snapshot file');
-  if (crc32c(b.subarray(0, 24)) !== b.readUInt32BE(24)) throw bad(0, 'header checksum mismatch');
+    new StorageError(
+      `raft storage: corrupt snapshot ${file} at byte offset ${offset}: ${what}; refusing to start`,
+      {
+        file,
+        offset,
+      },
+    );
+  if (b.length < SNAPSHOT_HEADER_BYTES || !b.subarray(0, 8).equals(SNAPSHOT_MAGIC))
+    throw bad(0, 'not a snapshot file');
+  if (crc32c(b.subarray(0, 20)) !== b.readUInt32BE(20)) throw bad(0, 'header checksum mismatch');
   const metaLen = b.readUInt32BE(8);
   const dataLen = b.readUInt32BE(12) * 0x100000000 + b.readUInt32BE(16);
-  if (b.length !== SNAPSHOT_HEADER_BYTES + metaLen + dataLen) {
-    throw bad(b.length, `file is ${b.length} bytes, header says ${SNAPSHOT_HEADER_BYTES + metaLen + dataLen}`);
+  const dataAt = SNAPSHOT_HEADER_BYTES + metaLen;
+  if (b.length !== dataAt + dataLen + 4) {
+    throw bad(b.length, `file is ${b.length} bytes, its header says ${dataAt + dataLen + 4}`);
   }
-  const meta = b.subarray(SNAPSHOT_HEADER_BYTES, SNAPSHOT_HEADER_BYTES + metaLen);
-  const data = b.subarray(SNAPSHOT_HEADER_BYTES + metaLen);
-  if (crc32c(data, crc32c(meta)) !== b.readUInt32BE(20)) throw bad(SNAPSHOT_HEADER_BYTES, 'checksum mismatch');
+  const meta = b.subarray(SNAPSHOT_HEADER_BYTES, dataAt);
+  const data = b.subarray(dataAt, dataAt + dataLen);
+  if (crc32c(data, crc32c(meta)) !== b.readUInt32BE(dataAt + dataLen)) {
+    throw bad(SNAPSHOT_HEADER_BYTES, 'checksum mismatch over metadata and data');
+  }
   const ref = decodeSnapshotRef(meta);
   if (ref.index !== want.index || ref.term !== want.term) {
-    throw bad(SNAPSHOT_HEADER_BYTES, `holds ${ref.index}/${ref.term}, the log expects ${want.index}/${want.term}`);
+    throw bad(
+      SNAPSHOT_HEADER_BYTES,
+      `holds ${ref.index}/${ref.term}, the log expects ${want.index}/${want.term}`,
+    );
   }
   return { metadata: ref, data: new Uint8Array(data) };
 }
@@ -312,7 +361,8 @@ export class FileStorage implements WritableStorage {
   /** The flush loop while it runs. */
   private flushing: Promise<void> | null = null;
   /** The flush that has not started yet, shared by every sync() call made before it starts. */
-  private nextFlush: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
+  private nextFlush: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null =
+    null;
   private failed: StorageError | null = null;
   private closed = false;
 
@@ -386,9 +436,12 @@ export class FileStorage implements WritableStorage {
       return FileStorage.create(dir, options, maxSegmentBytes);
     }
     if (!hsExists) {
-      throw new StorageError(`raft storage: ${hsPath} is missing while ${walDir} holds a log; refusing to start`, {
-        file: hsPath,
-      });
+      throw new StorageError(
+        `raft storage: ${hsPath} is missing while ${walDir} holds a log; refusing to start`,
+        {
+          file: hsPath,
+        },
+      );
     }
     const hs = decodeHardState(await readFile(hsPath), hsPath);
     for (let i = 1; i < seqs.length; i++) {
@@ -416,10 +469,13 @@ export class FileStorage implements WritableStorage {
         // The last segment's header or state record never landed: a crash (or a full disk)
         // while starting it, before anything was logged in it. Nothing in it to keep.
         if (segments.length === 0) {
-          throw new StorageError(`raft storage: ${path}, the only log segment, has no complete header and state record; refusing to start`, {
-            file: path,
-            offset: 0,
-          });
+          throw new StorageError(
+            `raft storage: ${path}, the only log segment, has no complete header and state record; refusing to start`,
+            {
+              file: path,
+              offset: 0,
+            },
+          );
         }
         await unlink(path);
         await fsyncDir(walDir);
@@ -432,9 +488,11 @@ export class FileStorage implements WritableStorage {
           file: path,
           offset,
         });
-      if (scan.header.seq !== seq) throw at(12, `header says segment ${scan.header.seq}, the name says ${seq}`);
+      if (scan.header.seq !== seq)
+        throw at(12, `header says segment ${scan.header.seq}, the name says ${seq}`);
       const first = scan.records[0];
-      if (first?.type !== RecordType.State) throw at(first?.offset ?? 32, 'segment does not start with a state record');
+      if (first?.type !== RecordType.State)
+        throw at(first?.offset ?? 32, 'segment does not start with a state record');
       let state: SegmentState;
       try {
         state = decodeSegmentState(first.payload);
@@ -455,7 +513,10 @@ export class FileStorage implements WritableStorage {
         );
       }
       if (scan.header.firstIndex !== state.lastIndex + 1) {
-        throw at(20, `header first index ${scan.header.firstIndex} does not follow last index ${state.lastIndex}`);
+        throw at(
+          20,
+          `header first index ${scan.header.firstIndex} does not follow last index ${state.lastIndex}`,
+        );
       }
       let maxEntryIndex = 0;
       for (let r = 1; r < scan.records.length; r++) {
@@ -530,9 +591,12 @@ export class FileStorage implements WritableStorage {
         buf = await readFile(path);
       } catch (e) {
         if (errnoCode(e) !== 'ENOENT') throw e;
-        throw new StorageError(`raft storage: snapshot ${path}, which the log refers to, is missing; refusing to start`, {
-          file: path,
-        });
+        throw new StorageError(
+          `raft storage: snapshot ${path}, which the log refers to, is missing; refusing to start`,
+          {
+            file: path,
+          },
+        );
       }
       snapshot = decodeSnapshotFile(buf, path, replay.snap);
       snapFiles.add(name);
@@ -566,7 +630,11 @@ export class FileStorage implements WritableStorage {
   }
 
   /** A fresh directory: hard state first (a crash before the segment leaves a fresh dir again). */
-  private static async create(dir: string, options: FileStorageOptions, maxSegmentBytes: number): Promise<FileStorage> {
+  private static async create(
+    dir: string,
+    options: FileStorageOptions,
+    maxSegmentBytes: number,
+  ): Promise<FileStorage> {
     await writeAtomic(dir, 'hardstate', [encodeHardState(0, null)], 'hardstate.write');
     const confState: ConfState = {
       voters: [...(options.peers?.voters ?? [])],
@@ -770,12 +838,17 @@ export class FileStorage implements WritableStorage {
       for (const s of snapshots) {
         const name = snapName(s.metadata.index, s.metadata.term);
         file = join(this.snapDir, name);
-        await writeAtomic(this.snapDir, name, encodeSnapshotFile(s), 'snapshot.write');
+        await writeSnapshotFile(this.snapDir, name, s);
         this.snapFiles.add(name);
       }
       if (termVote !== null) {
         file = join(this.dir, 'hardstate');
-        await writeAtomic(this.dir, 'hardstate', [encodeHardState(termVote.term, termVote.vote)], 'hardstate.write');
+        await writeAtomic(
+          this.dir,
+          'hardstate',
+          [encodeHardState(termVote.term, termVote.vote)],
+          'hardstate.write',
+        );
       }
       if (batch.length > 0) {
         if (this.segments[this.segments.length - 1]!.size >= this.maxSegmentBytes) await this.rollover();
@@ -827,13 +900,19 @@ export class FileStorage implements WritableStorage {
       );
     }
     if (e instanceof SimulatedCrashError) {
-      return new StorageError(`raft storage: ${what} while writing ${file}; writes stopped`, { file, cause: e });
+      return new StorageError(`raft storage: ${what} while writing ${file}; writes stopped`, {
+        file,
+        cause: e,
+      });
     }
-    return new StorageError(`raft storage: write failed on ${file} (${what}); writes stopped, restart the node`, {
-      file,
-      ...(code === null ? {} : { code }),
-      cause: e,
-    });
+    return new StorageError(
+      `raft storage: write failed on ${file} (${what}); writes stopped, restart the node`,
+      {
+        file,
+        ...(code === null ? {} : { code }),
+        cause: e,
+      },
+    );
   }
 
   /** Starts the next segment with the state the durable log ends in. */
@@ -893,7 +972,11 @@ export class FileStorage implements WritableStorage {
 }
 
 /** The in-memory mirror of a replayed log. */
-function buildMemory(r: Replay, snapshot: Snapshot, hs: { term: number; vote: NodeId | null }): MemoryStorage {
+function buildMemory(
+  r: Replay,
+  snapshot: Snapshot,
+  hs: { term: number; vote: NodeId | null },
+): MemoryStorage {
   const cs = snapshot.metadata.confState;
   let mem: MemoryStorage;
   if (r.compactIndex === 0) {
@@ -903,7 +986,10 @@ function buildMemory(r: Replay, snapshot: Snapshot, hs: { term: number; vote: No
     mem.applySnapshot(
       snapshot.metadata.index === r.compactIndex
         ? snapshot
-        : { metadata: { index: r.compactIndex, term: r.compactTerm, confState: cs }, data: new Uint8Array(0) },
+        : {
+            metadata: { index: r.compactIndex, term: r.compactTerm, confState: cs },
+            data: new Uint8Array(0),
+          },
     );
   }
   mem.append(r.ents);
