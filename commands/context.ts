@@ -8,6 +8,7 @@
  * a Promise (writes and reads that wait for consensus). The connection keeps replies in
  * request order whatever order the promises settle in.
  */
+import type { ClusterView } from '../server/cluster-view.js';
 import type { Reply } from './reply.js';
 
 export type Protocol = 2 | 3;
@@ -47,6 +48,11 @@ export interface ServerContext {
   stats(): ServerStats;
   /** Graceful stop: stop accepting, finish in-flight replies, exit. */
   shutdown(reason: string): void;
+  /**
+   * The replicated cluster this node belongs to (server/cluster-view.ts). Absent only where no
+   * Raft node runs (command unit tests): commands answer as Redis without cluster support.
+   */
+  readonly cluster?: ClusterView;
 }
 
 export interface ServerStats {
