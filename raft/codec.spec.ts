@@ -37,7 +37,7 @@ const snapshotArb: fc.Arbitrary<Snapshot> = fc.record({
   data: bytes(256),
 });
 
-export const messageArb: fc.Arbitrary<Message> = fc.record({
+const messageArb: fc.Arbitrary<Message> = fc.record({
   type: fc.constantFrom(...Object.values(MessageType)),
   from: nodeId,
   to: nodeId,

@@ -86,9 +86,16 @@ export interface TcpTransportOptions {
   log?: TransportLogger;
   /** Jitter source in [0, 1) for reconnect backoff. Default Math.random. */
   random?: () => number;
-  /** Largest frame (kind + body) sent or accepted after the handshake. Default 64 MiB. */
+  /**
+   * Largest frame (kind + body) sent or accepted after the handshake. Default 64 MiB. Must
+   * exceed the largest snapshot: a Snap message is one frame (a larger one is dropped, logged
+   * and reported unreachable).
+   */
   maxFrameBytes?: number;
-  /** Per-peer send queue bounds. Defaults 4096 messages, 16 MiB. */
+  /**
+   * Per-peer send queue bounds. Defaults 4096 messages, 16 MiB. One message larger than the
+   * byte bound (a big snapshot) is still taken when the queue is empty.
+   */
   maxQueueMessages?: number;
   maxQueueBytes?: number;
   /** Bytes handed to one socket write. Default 1 MiB. */

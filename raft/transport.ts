@@ -25,6 +25,7 @@ export interface Transport {
   /**
    * The one handler of inbound messages. Called only with messages from an authenticated peer
    * whose `from` is that peer and whose `to` is this node; byte fields are owned by the handler.
+   * A handler that throws is a broken invariant: the exception is not caught (the node fails).
    */
   onMessage(handler: (m: Message) => void): void;
   /** Called (asynchronously, at most once per peer per tick) when messages to `peer` were dropped. */
