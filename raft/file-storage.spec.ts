@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +83,20 @@ describe('FileStorage', function () {
     await s.close();
     const again = await openStorage();
     expect(observe(again)).to.deep.equal(observe(s));
+  });
+
+  it('locks the directory: a second open fails while the first is open; a stale LOCK is taken over', async () => {
+    const s = await openStorage();
+    await expectStorageError(FileStorage.open(dir), /already open in this process/);
+    await s.close();
+    await writeFile(join(dir, 'LOCK'), `${process.ppid}\n`); // a live process that is not us
+    await expectStorageError(FileStorage.open(dir), new RegExp(`in use by process ${process.ppid}`));
+    const gone = spawnSync('true').pid;
+    await writeFile(join(dir, 'LOCK'), `${gone}\n`);
+    const r = await openStorage();
+    expect((await readFile(join(dir, 'LOCK'), 'utf8')).trim()).to.equal(String(process.pid));
+    await r.close();
+    expect(await readdir(dir)).to.not.include('LOCK');
   });
 
   it('round-trips entries, hard state, membership and snapshots across close and reopen', async () => {

@@ -5,6 +5,7 @@
  *   <dir>/wal/<seq>.wal            segments (format in segment.ts), at most ~maxSegmentBytes each
  *   <dir>/hardstate                term and vote, replaced atomically (temp, fsync, rename, fsync dir)
  *   <dir>/snap/<index>-<term>.snap the current snapshot, checksummed, written the same way
+ *   <dir>/LOCK                     the pid of the one process that has the directory open
  *
  * Writes are staged in memory (reads see them at once through an in-memory MemoryStorage
  * mirror) and made durable by `sync()`: pending snapshot files first, then the hard state if
@@ -26,9 +27,9 @@
  * a clock; import commands.
  */
 import assert from 'node:assert/strict';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { armed, forget, ioError, noteSynced, SimulatedCrashError } from './failpoints.js';
 import { emptySnapshot } from './messages.js';
@@ -142,12 +143,7 @@ async function writeAll(fh: FileHandle, buf: Uint8Array, position: number, point
 }
 
 /** Temp file, write, fsync, rename over `path`, fsync the directory: all or nothing. */
-async function writeAtomic(
-  dir: string,
-  name: string,
-  parts: readonly Uint8Array[],
-  point: string,
-): Promise<void> {
+async function writeAtomic(dir: string, name: string, parts: readonly Uint8Array[], point: string): Promise<void> {
   const path = join(dir, name);
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
@@ -191,11 +187,7 @@ function decodeHardState(b: Buffer, file: string): { term: number; vote: NodeId 
   const o = v as Record<string, unknown>;
   const term = o['term'];
   const vote = o['vote'];
-  if (
-    typeof term !== 'number' ||
-    !Number.isSafeInteger(term) ||
-    (vote !== null && typeof vote !== 'string')
-  ) {
+  if (typeof term !== 'number' || !Number.isSafeInteger(term) || (vote !== null && typeof vote !== 'string')) {
     throw bad(16, 'bad contents');
   }
   return { term, vote };
@@ -265,12 +257,61 @@ function decodeSnapshotFile(b: Buffer, file: string, want: SnapshotRef): Snapsho
   }
   const ref = decodeSnapshotRef(meta);
   if (ref.index !== want.index || ref.term !== want.term) {
-    throw bad(
-      SNAPSHOT_HEADER_BYTES,
-      `holds ${ref.index}/${ref.term}, the log expects ${want.index}/${want.term}`,
-    );
+    throw bad(SNAPSHOT_HEADER_BYTES, `holds ${ref.index}/${ref.term}, the log expects ${want.index}/${want.term}`);
   }
   return { metadata: ref, data: new Uint8Array(data) };
+}
+
+/** Data directories open in this process (a second open would interleave two writers). */
+const openDirs = new Set<string>();
+
+/**
+ * Takes <dir>/LOCK (holding our pid) so that one process, once, writes the directory. A LOCK
+ * left by a process that no longer runs is taken over; one held by a live process, or by this
+ * process through another FileStorage, is a StorageError. Returns the release function.
+ */
+async function lockDirectory(dir: string): Promise<() => Promise<void>> {
+  const key = resolve(dir);
+  const path = join(dir, 'LOCK');
+  if (openDirs.has(key)) {
+    throw new StorageError(`raft storage: ${dir} is already open in this process`, { file: path });
+  }
+  openDirs.add(key);
+  try {
+    await writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+  } catch (e) {
+    if (errnoCode(e) !== 'EEXIST') {
+      openDirs.delete(key);
+      throw e;
+    }
+    const holder = Number((await readFile(path, 'utf8')).trim());
+    if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      openDirs.delete(key);
+      throw new StorageError(
+        `raft storage: ${dir} is in use by process ${holder} (remove ${path} if that process is not a Concord node)`,
+        { file: path },
+      );
+    }
+    await writeFile(path, `${process.pid}\n`); // left by a process that is gone: take it over
+  }
+  return async () => {
+    openDirs.delete(key);
+    await unlink(path).then(
+      () => undefined,
+      (e: unknown) => {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+      },
+    );
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === 'EPERM'; // exists, owned by someone else
+  }
 }
 
 /**
@@ -361,10 +402,11 @@ export class FileStorage implements WritableStorage {
   /** The flush loop while it runs. */
   private flushing: Promise<void> | null = null;
   /** The flush that has not started yet, shared by every sync() call made before it starts. */
-  private nextFlush: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null =
-    null;
+  private nextFlush: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
   private failed: StorageError | null = null;
   private closed = false;
+  /** Releases the directory lock (set by open()). */
+  private release: () => Promise<void> = () => Promise.resolve();
 
   /** What open() found. */
   readonly recovery: RecoveryReport;
@@ -403,6 +445,19 @@ export class FileStorage implements WritableStorage {
    * or incomplete (message names the file and byte offset); truncates a torn final write.
    */
   static async open(dir: string, options: FileStorageOptions = {}): Promise<FileStorage> {
+    await mkdir(dir, { recursive: true });
+    const release = await lockDirectory(dir);
+    try {
+      const s = await FileStorage.load(dir, options);
+      s.release = release;
+      return s;
+    } catch (e) {
+      await release();
+      throw e;
+    }
+  }
+
+  private static async load(dir: string, options: FileStorageOptions): Promise<FileStorage> {
     const maxSegmentBytes = options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
     assert.ok(maxSegmentBytes > 0, 'raft storage: maxSegmentBytes must be positive');
     const walDir = join(dir, 'wal');
@@ -436,12 +491,9 @@ export class FileStorage implements WritableStorage {
       return FileStorage.create(dir, options, maxSegmentBytes);
     }
     if (!hsExists) {
-      throw new StorageError(
-        `raft storage: ${hsPath} is missing while ${walDir} holds a log; refusing to start`,
-        {
-          file: hsPath,
-        },
-      );
+      throw new StorageError(`raft storage: ${hsPath} is missing while ${walDir} holds a log; refusing to start`, {
+        file: hsPath,
+      });
     }
     const hs = decodeHardState(await readFile(hsPath), hsPath);
     for (let i = 1; i < seqs.length; i++) {
@@ -469,13 +521,10 @@ export class FileStorage implements WritableStorage {
         // The last segment's header or state record never landed: a crash (or a full disk)
         // while starting it, before anything was logged in it. Nothing in it to keep.
         if (segments.length === 0) {
-          throw new StorageError(
-            `raft storage: ${path}, the only log segment, has no complete header and state record; refusing to start`,
-            {
-              file: path,
-              offset: 0,
-            },
-          );
+          throw new StorageError(`raft storage: ${path}, the only log segment, has no complete header and state record; refusing to start`, {
+            file: path,
+            offset: 0,
+          });
         }
         await unlink(path);
         await fsyncDir(walDir);
@@ -488,11 +537,9 @@ export class FileStorage implements WritableStorage {
           file: path,
           offset,
         });
-      if (scan.header.seq !== seq)
-        throw at(12, `header says segment ${scan.header.seq}, the name says ${seq}`);
+      if (scan.header.seq !== seq) throw at(12, `header says segment ${scan.header.seq}, the name says ${seq}`);
       const first = scan.records[0];
-      if (first?.type !== RecordType.State)
-        throw at(first?.offset ?? 32, 'segment does not start with a state record');
+      if (first?.type !== RecordType.State) throw at(first?.offset ?? 32, 'segment does not start with a state record');
       let state: SegmentState;
       try {
         state = decodeSegmentState(first.payload);
@@ -513,10 +560,7 @@ export class FileStorage implements WritableStorage {
         );
       }
       if (scan.header.firstIndex !== state.lastIndex + 1) {
-        throw at(
-          20,
-          `header first index ${scan.header.firstIndex} does not follow last index ${state.lastIndex}`,
-        );
+        throw at(20, `header first index ${scan.header.firstIndex} does not follow last index ${state.lastIndex}`);
       }
       let maxEntryIndex = 0;
       for (let r = 1; r < scan.records.length; r++) {
@@ -591,12 +635,9 @@ export class FileStorage implements WritableStorage {
         buf = await readFile(path);
       } catch (e) {
         if (errnoCode(e) !== 'ENOENT') throw e;
-        throw new StorageError(
-          `raft storage: snapshot ${path}, which the log refers to, is missing; refusing to start`,
-          {
-            file: path,
-          },
-        );
+        throw new StorageError(`raft storage: snapshot ${path}, which the log refers to, is missing; refusing to start`, {
+          file: path,
+        });
       }
       snapshot = decodeSnapshotFile(buf, path, replay.snap);
       snapFiles.add(name);
@@ -630,11 +671,7 @@ export class FileStorage implements WritableStorage {
   }
 
   /** A fresh directory: hard state first (a crash before the segment leaves a fresh dir again). */
-  private static async create(
-    dir: string,
-    options: FileStorageOptions,
-    maxSegmentBytes: number,
-  ): Promise<FileStorage> {
+  private static async create(dir: string, options: FileStorageOptions, maxSegmentBytes: number): Promise<FileStorage> {
     await writeAtomic(dir, 'hardstate', [encodeHardState(0, null)], 'hardstate.write');
     const confState: ConfState = {
       voters: [...(options.peers?.voters ?? [])],
@@ -657,7 +694,7 @@ export class FileStorage implements WritableStorage {
       'wal.write',
     );
     forget(path);
-    return FileStorage.open(dir, { ...options, maxSegmentBytes });
+    return FileStorage.load(dir, { ...options, maxSegmentBytes });
   }
 
   // ------------------------------------------------------------------ reads (staged state)
@@ -807,6 +844,7 @@ export class FileStorage implements WritableStorage {
     this.closed = true;
     if (this.flushing !== null) await this.flushing;
     await this.active.close();
+    await this.release();
   }
 
   private summary(): SegmentState {
@@ -843,12 +881,7 @@ export class FileStorage implements WritableStorage {
       }
       if (termVote !== null) {
         file = join(this.dir, 'hardstate');
-        await writeAtomic(
-          this.dir,
-          'hardstate',
-          [encodeHardState(termVote.term, termVote.vote)],
-          'hardstate.write',
-        );
+        await writeAtomic(this.dir, 'hardstate', [encodeHardState(termVote.term, termVote.vote)], 'hardstate.write');
       }
       if (batch.length > 0) {
         if (this.segments[this.segments.length - 1]!.size >= this.maxSegmentBytes) await this.rollover();
@@ -900,19 +933,13 @@ export class FileStorage implements WritableStorage {
       );
     }
     if (e instanceof SimulatedCrashError) {
-      return new StorageError(`raft storage: ${what} while writing ${file}; writes stopped`, {
-        file,
-        cause: e,
-      });
+      return new StorageError(`raft storage: ${what} while writing ${file}; writes stopped`, { file, cause: e });
     }
-    return new StorageError(
-      `raft storage: write failed on ${file} (${what}); writes stopped, restart the node`,
-      {
-        file,
-        ...(code === null ? {} : { code }),
-        cause: e,
-      },
-    );
+    return new StorageError(`raft storage: write failed on ${file} (${what}); writes stopped, restart the node`, {
+      file,
+      ...(code === null ? {} : { code }),
+      cause: e,
+    });
   }
 
   /** Starts the next segment with the state the durable log ends in. */
@@ -972,11 +999,7 @@ export class FileStorage implements WritableStorage {
 }
 
 /** The in-memory mirror of a replayed log. */
-function buildMemory(
-  r: Replay,
-  snapshot: Snapshot,
-  hs: { term: number; vote: NodeId | null },
-): MemoryStorage {
+function buildMemory(r: Replay, snapshot: Snapshot, hs: { term: number; vote: NodeId | null }): MemoryStorage {
   const cs = snapshot.metadata.confState;
   let mem: MemoryStorage;
   if (r.compactIndex === 0) {
@@ -986,10 +1009,7 @@ function buildMemory(
     mem.applySnapshot(
       snapshot.metadata.index === r.compactIndex
         ? snapshot
-        : {
-            metadata: { index: r.compactIndex, term: r.compactTerm, confState: cs },
-            data: new Uint8Array(0),
-          },
+        : { metadata: { index: r.compactIndex, term: r.compactTerm, confState: cs }, data: new Uint8Array(0) },
     );
   }
   mem.append(r.ents);
