@@ -446,6 +446,9 @@ describe('raft/tcp-transport', () => {
     expect(reported, 'reported on a later tick, not inside send').to.deep.equal([]);
     await until(() => reported.length > 0, 'unreachable report');
     expect(reported).to.include('b');
+    a.addPeer('a', '127.0.0.1:1'); // itself: ignored
+    expect(a.queueDepth('a').messages).to.equal(0);
+    expect(() => a.addPeer('z', 'no-port')).to.throw(/bad peer address/);
     a.send(message({ type: MessageType.Vote, from: 'a', to: 'nobody', term: 1 }));
     await until(() => reported.includes('nobody'), 'unknown peer reported');
 

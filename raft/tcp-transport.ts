@@ -562,8 +562,8 @@ export class TcpTransport implements Transport {
   }
 
   addPeer(id: NodeId, address: string): void {
-    if (this.closed) return;
-    assert.ok(id !== this.id, 'raft transport: a node is not its own peer');
+    // The membership includes this node: wiring it as a peer is a no-op, not an error.
+    if (this.closed || id === this.id) return;
     const existing = this.peers.get(id);
     if (existing !== undefined) {
       const { host, port } = parseAddress(address);

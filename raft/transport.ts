@@ -43,7 +43,10 @@ export interface Transport {
    * gets a RemoteRequestError without the handler being called.
    */
   onRequest(handler: (from: NodeId, payload: Buffer) => Promise<Uint8Array>): void;
-  /** Adds or re-addresses a peer; messages to it are queued while a connection is made. */
+  /**
+   * Adds or re-addresses a peer ("host:port"); messages to it are queued while a connection is
+   * made. This node's own id is ignored. Throws on a malformed address (a configuration error).
+   */
   addPeer(id: NodeId, address: string): void;
   /** Forgets a peer: closes its connections, drops its queue, rejects its requests. */
   removePeer(id: NodeId): void;
