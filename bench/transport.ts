@@ -18,6 +18,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { decodeMessage, encodeMessage } from '../raft/codec.js';
 import { EntryType, MessageType, message } from '../raft/messages.js';
 import type { Message } from '../raft/messages.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
@@ -176,6 +177,26 @@ async function main(): Promise<void> {
     });
   }
 
+  // The codec alone, in this thread: encode and decode of each shape but the snapshot.
+  const codec: object[] = [];
+  for (const shape of shapes.slice(0, 3)) {
+    const n = Math.max(1, Math.round(shape.count / 4));
+    const sample = shape.make(1);
+    const bytes = encodeMessage(sample);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) encodeMessage(sample);
+    const encodeSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const t2 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) decodeMessage(bytes);
+    const decodeSeconds = Number(process.hrtime.bigint() - t2) / 1e9;
+    codec.push({
+      shape: shape.name,
+      messageBytes: bytes.length,
+      encodesPerSecond: Math.round(n / encodeSeconds),
+      decodesPerSecond: Math.round(n / decodeSeconds),
+    });
+  }
+
   // Requests: sequential round trips (latency), then 64 in flight (throughput).
   const payload = new Uint8Array(128);
   const latencies: number[] = [];
@@ -213,6 +234,7 @@ async function main(): Promise<void> {
     setup:
       'sender in the main thread, receiver in a worker thread, one loopback TCP connection, HMAC handshake done',
     messages,
+    codec,
     requests: {
       payloadBytes: payload.byteLength,
       sequential: { count: sequential, p50Us: pct(0.5), p99Us: pct(0.99), maxUs: pct(1) },
