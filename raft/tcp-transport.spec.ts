@@ -251,6 +251,16 @@ describe('raft/tcp-transport', () => {
       .to.be.instanceOf(Error)
       .with.property('message')
       .that.matches(/at least 16 bytes/);
+    err = null;
+    try {
+      await transport('x'.repeat(256));
+    } catch (e) {
+      err = e;
+    }
+    expect(err)
+      .to.be.instanceOf(Error)
+      .with.property('message')
+      .that.matches(/1 to 255 bytes/);
   });
 
   it('two transports exchange messages in order, both ways', async () => {

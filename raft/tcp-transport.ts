@@ -69,6 +69,13 @@ export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 /** Frames before authentication are small: an unauthenticated socket cannot make us buffer much. */
 export const PRE_AUTH_MAX_FRAME_BYTES = 1024;
+/** Node and cluster ids, so that a HELLO always fits a pre-authentication frame. */
+export const MAX_ID_BYTES = 255;
+
+function validId(id: string): boolean {
+  const n = Buffer.byteLength(id, 'utf8');
+  return n > 0 && n <= MAX_ID_BYTES;
+}
 const FRAME_HEADER_BYTES = 4;
 const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
@@ -514,8 +521,8 @@ export class TcpTransport implements Transport {
     const secretBytes =
       typeof options.secret === 'string' ? Buffer.byteLength(options.secret) : options.secret.byteLength;
     if (secretBytes < 16) throw new Error('raft transport: the cluster secret must be at least 16 bytes');
-    if (options.id === '' || options.clusterId === '')
-      throw new Error('raft transport: empty node or cluster id');
+    if (!validId(options.id) || !validId(options.clusterId))
+      throw new Error(`raft transport: node and cluster ids must be 1 to ${MAX_ID_BYTES} bytes`);
     const server = net.createServer({ noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -573,6 +580,7 @@ export class TcpTransport implements Transport {
       existing.link?.destroy();
       return;
     }
+    if (!validId(id)) throw new Error(`raft transport: peer id must be 1 to ${MAX_ID_BYTES} bytes`);
     const peer = new Peer(id, address);
     this.peers.set(id, peer);
     this.connect(peer);
