@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arm, dropUnsynced, enableTracking, flipBit, resetFailpoints } from './failpoints.js';
+import { arm, dropUnsynced, enableTracking, flipBit, resetFailpoints, truncateFile } from './failpoints.js';
 import { FileStorage, StorageError } from './file-storage.js';
 import { EntryType } from './messages.js';
 import type { ConfState, Entry, HardState, Snapshot } from './messages.js';
@@ -248,6 +248,21 @@ describe('FileStorage', function () {
     const again = await openStorage();
     expect(again.lastIndex()).to.equal(22);
     expect(again.recovery.truncatedBytes).to.equal(0);
+  });
+
+  it('a last segment cut inside its final record loses that record only', async () => {
+    const s = await openStorage();
+    s.append(ents(1, 10, 1));
+    await s.sync();
+    s.append(ents(11, 11, 1, 500));
+    await s.sync();
+    const path = s.segmentFiles()[0]!;
+    await s.close();
+    await truncateFile(path, (await stat(path)).size - 100);
+    const r = await openStorage();
+    expect(r.recovery.truncatedBytes).to.equal(12 + 1 + 17 + 500 - 100);
+    expect(r.lastIndex()).to.equal(10);
+    expect(r.entries(1, 11)).to.deep.equal(ents(1, 10, 1));
   });
 
   it('refuses to start on a flipped bit in the middle of the log, naming the file and offset', async () => {
