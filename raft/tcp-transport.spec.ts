@@ -282,6 +282,19 @@ describe('raft/tcp-transport', () => {
     expect(encodeMessage(sample)).to.deep.equal(encodeMessage(app('a', 'b', 42, 42)));
     expect(a.stats().messagesSent).to.equal(n);
     expect(b.stats().messagesReceived).to.equal(n);
+    await until(() => a.peerStates()[0]?.inboundConnected === true, 'b dialled a');
+    expect(a.peerStates()).to.deep.equal([
+      {
+        id: 'b',
+        address: b.address(),
+        connected: true,
+        inboundConnected: true,
+        queuedMessages: 0,
+        queuedBytes: 0,
+        inflightRequests: 0,
+        failedDials: 0,
+      },
+    ]);
     expect(a.stats().dropped).to.equal(0);
   });
 

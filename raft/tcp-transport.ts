@@ -141,6 +141,20 @@ export interface TcpTransportStats {
   badMessages: number;
 }
 
+export interface PeerState {
+  id: NodeId;
+  address: string;
+  /** Our connection to it is open (handshake done). */
+  connected: boolean;
+  /** Its connection to us is open. */
+  inboundConnected: boolean;
+  queuedMessages: number;
+  queuedBytes: number;
+  inflightRequests: number;
+  /** Connection attempts since the last one that opened. */
+  failedDials: number;
+}
+
 /** A framing or handshake violation: the connection is closed. */
 export class FrameError extends Error {
   override readonly name = 'FrameError';
@@ -549,6 +563,20 @@ export class TcpTransport implements Transport {
   queueDepth(peer: NodeId): { messages: number; bytes: number } {
     const p = this.peers.get(peer);
     return p === undefined ? { messages: 0, bytes: 0 } : { messages: p.queued, bytes: p.queueBytes };
+  }
+
+  /** Each outbound peer: address, connection state, queue and requests in flight (for INFO). */
+  peerStates(): PeerState[] {
+    return [...this.peers.values()].map((p) => ({
+      id: p.id,
+      address: `${p.host}:${p.port}`,
+      connected: p.link?.state === 'open',
+      inboundConnected: this.inbound.has(p.id),
+      queuedMessages: p.queued,
+      queuedBytes: p.queueBytes,
+      inflightRequests: p.pending.size,
+      failedDials: p.attempt,
+    }));
   }
 
   /** Whether the outbound connection to `peer` has completed its handshake. */
