@@ -31,6 +31,8 @@ class ListApp implements RaftApplication<number> {
   values: string[] = [];
   times: number[] = [];
   lastIndex = 0;
+  /** Index -> value of every Normal entry applied since the last restore (bounded by the tests). */
+  readonly byIndex = new Map<number, string>();
   maxTimeMs = 0;
   restores = 0;
 
@@ -39,6 +41,7 @@ class ListApp implements RaftApplication<number> {
     this.lastIndex = e.index;
     if (e.type === EntryType.Normal) {
       this.values.push(decoder.decode(e.payload));
+      this.byIndex.set(e.index, decoder.decode(e.payload));
       this.times.push(e.timeMs);
       this.maxTimeMs = Math.max(this.maxTimeMs, e.timeMs);
     }
@@ -588,5 +591,88 @@ describe('raft/node: three nodes over the local network', function () {
     expect(restarted.status().lastStampMs).to.equal(stampBefore);
     await c.node(leader).propose(payload('more'));
     await c.converged(IDS, 26);
+  });
+  it('under drops and rolling partitions: every success is applied where it said, reads see every earlier success', async () => {
+    c = new Cluster({ proposalTimeoutMs: 1000, readTimeoutMs: 300 });
+    await c.startAll();
+    await c.leader();
+    c.net.dropRate = 0.05;
+    const resolved: { value: string; index: number }[] = [];
+    const neverAppended: string[] = [];
+    const unknown: string[] = [];
+    const violations: string[] = [];
+    let reads = 0;
+    let seq = 0;
+    const deadline = Date.now() + 2500;
+    let victim = 0;
+    const nemesis = setInterval(() => {
+      c.net.heal();
+      c.net.isolate(IDS[victim++ % IDS.length]!, IDS);
+    }, 300);
+    const client = async (): Promise<void> => {
+      while (Date.now() < deadline) {
+        const leader = [...c.nodes.values()].find((n) => n.isLeader);
+        if (leader === undefined) {
+          await waitFor(
+            () => [...c.nodes.values()].some((n) => n.isLeader) || Date.now() > deadline,
+            'a leader',
+          );
+          continue;
+        }
+        const value = `c${seq++}`;
+        await leader.propose(payload(value)).then(
+          (index) => {
+            resolved.push({ value, index });
+          },
+          (e: unknown) => {
+            if (e instanceof NotLeaderError || e instanceof ProposalDroppedError) neverAppended.push(value);
+            else if (e instanceof LeadershipLostError || e instanceof ProposalTimeoutError)
+              unknown.push(value);
+            else throw e;
+          },
+        );
+      }
+    };
+    const reader = async (id: NodeId): Promise<void> => {
+      while (Date.now() < deadline) {
+        const before = resolved.slice();
+        const node = c.node(id);
+        const ok = await node.readIndex().then(
+          () => true,
+          (e: unknown) => {
+            if (e instanceof NotLeaderError || e instanceof ReadTimeoutError) return false;
+            throw e;
+          },
+        );
+        if (!ok) {
+          await waitFor(() => node.leaderId !== null || Date.now() > deadline, 'a known leader');
+          continue;
+        }
+        reads++;
+        const seen = c.app(id).byIndex;
+        for (const r of before) {
+          if (seen.get(r.index) !== r.value && violations.length < 10)
+            violations.push(`${id} read missed ${r.value}@${r.index} (has ${String(seen.get(r.index))})`);
+        }
+      }
+    };
+    await Promise.all([client(), client(), client(), client(), ...IDS.map((id) => reader(id))]);
+    clearInterval(nemesis);
+    c.net.heal();
+    c.net.dropRate = 0;
+    const leader = c.node(await c.leader());
+    await leader.propose(payload('final'));
+    // Entries of unknown outcome may commit too: wait until everyone has the final one.
+    await waitFor(() => IDS.every((id) => c.app(id).values.includes('final')), 'the final value everywhere');
+    for (const id of IDS) expect(c.app(id).values, id).to.deep.equal(c.app(IDS[0]!).values);
+
+    expect(violations).to.deep.equal([]);
+    expect(resolved.length, 'some proposals succeeded').to.be.greaterThan(20);
+    expect(reads, 'some reads succeeded').to.be.greaterThan(20);
+    const applied = c.app(IDS[0]!);
+    for (const r of resolved) expect(applied.byIndex.get(r.index), r.value).to.equal(r.value);
+    const inLog = new Set(applied.values);
+    expect(inLog.size, 'no value applied twice').to.equal(applied.values.length);
+    for (const v of neverAppended) expect(inLog.has(v), v).to.equal(false);
   });
 });

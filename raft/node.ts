@@ -132,6 +132,8 @@ export interface RaftNodeConfig<R> {
    * it. Every founding node must be given the same set (it is sorted). Omit on a joining node.
    */
   bootstrap?: readonly NodeId[];
+  /** Contexts recorded with the bootstrap AddVoter entries, by node (ConfChange.context). */
+  bootstrapContexts?: ReadonlyMap<NodeId, string>;
   /**
    * Index the application has already applied (it restored it itself). When omitted, the driver
    * restores the storage's snapshot into the application (if any) and starts from its index.
@@ -183,6 +185,8 @@ export interface NodeStatus extends RaftStatus {
   /** Ready turns run, and how many of them synced storage (group commit: fewer than proposals). */
   readyTurns: number;
   syncs: number;
+  /** Durations of the most recent storage syncs in ms (oldest first, at most 256). */
+  recentSyncMs: readonly number[];
 }
 
 // ------------------------------------------------------------------ internals
@@ -299,6 +303,8 @@ export class RaftNode<R> {
   private readonly listeners = new Set<(e: NodeEvent) => void>();
   private readyTurns = 0;
   private syncs = 0;
+  private readonly syncMs: number[] = [];
+  private forceSnapshot = false;
 
   private constructor(config: RaftNodeConfig<R>, applied: number) {
     this.id = config.id;
@@ -360,13 +366,17 @@ export class RaftNode<R> {
           term: 1,
           index: i + 1,
           type: EntryType.ConfChange,
-          data: encodeConfChange({ type: ConfChangeType.AddVoter, node }),
+          data: encodeConfChange(withContext(node, config.bootstrapContexts?.get(node))),
         })),
       );
       storage.setHardState({ term: 1, vote: null, commit: voters.length });
       await storage.sync();
     }
     let applied = config.applied;
+    assert.ok(
+      applied === undefined || applied >= storage.snapshot().metadata.index,
+      `raft node: applied ${String(applied)} is behind the stored snapshot ${storage.snapshot().metadata.index}: restore it first`,
+    );
     if (applied === undefined) {
       const snap = storage.snapshot();
       if (snap.metadata.index > 0) config.application.restore(snap);
@@ -442,7 +452,38 @@ export class RaftNode<R> {
       lastStampMs: this.lastStampMs,
       readyTurns: this.readyTurns,
       syncs: this.syncs,
+      recentSyncMs: [...this.syncMs],
     };
+  }
+
+  /**
+   * Takes a snapshot at the current applied index now (operators: RAFT.SNAPSHOT); resolves with
+   * the index of a durable snapshot at or after it. Rejects with the snapshot's error, or
+   * NodeStoppedError.
+   */
+  snapshotNow(): Promise<number> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError('stopped'));
+    const target = this.applied;
+    if (target <= this.lastSnapshotIndex) return Promise.resolve(this.lastSnapshotIndex);
+    return new Promise<number>((resolve, reject) => {
+      const off = this.onEvent((e) => {
+        if (e.type === 'snapshot-taken' && e.index >= target) {
+          off();
+          resolve(e.index);
+        } else if (e.type === 'snapshot-failed') {
+          off();
+          reject(e.error instanceof Error ? e.error : new Error(String(e.error)));
+        }
+      });
+      this.forceSnapshot = true;
+      this.maybeSnapshot();
+    });
+  }
+
+  /** The leader's view of a peer's replication (match/next index); undefined if not tracked. */
+  progressOf(id: NodeId): { match: number; next: number } | undefined {
+    const pr = this.core.progressOf(id);
+    return pr === undefined ? undefined : { match: pr.match, next: pr.next };
   }
 
   get isLeader(): boolean {
@@ -612,8 +653,7 @@ export class RaftNode<R> {
     // Before the sync: the core may win an election and stamp new entries meanwhile.
     this.noteStamps(rd.entries);
     if (mustSync) {
-      this.syncs++;
-      await this.storage.sync();
+      await this.timedSync();
       // Stopped during the sync: send and apply nothing more.
       if (this.stopped) return;
     }
@@ -769,10 +809,12 @@ export class RaftNode<R> {
 
   // ---------------------------------------------------------------- snapshots
 
-  /** Every `snapshotEntries` applied entries: capture now, serialize off the loop. */
+  /** Every `snapshotEntries` applied entries (or when forced): capture now, serialize off the loop. */
   private maybeSnapshot(): void {
-    if (this.snapshotEntries <= 0 || this.snapshotting || this.stopped) return;
-    if (this.applied - this.lastSnapshotIndex < this.snapshotEntries) return;
+    if (this.snapshotting || this.stopped) return;
+    const due = this.snapshotEntries > 0 && this.applied - this.lastSnapshotIndex >= this.snapshotEntries;
+    if (!due && !(this.forceSnapshot && this.applied > this.lastSnapshotIndex)) return;
+    this.forceSnapshot = false;
     const index = this.applied;
     const confState = this.core.status().confState;
     this.snapshotting = true;
@@ -798,10 +840,19 @@ export class RaftNode<R> {
     this.storage.createSnapshot(c.index, c.confState, c.data);
     const compactTo = c.index - this.catchUpEntries;
     if (compactTo >= this.storage.firstIndex()) this.storage.compact(compactTo);
-    this.syncs++;
-    await this.storage.sync();
+    await this.timedSync();
     this.lastSnapshotIndex = c.index;
     this.emit({ type: 'snapshot-taken', index: c.index, bytes: c.data.byteLength });
+    this.maybeSnapshot();
+  }
+
+  /** storage.sync(), counted and timed (the last 256 durations are kept for metrics). */
+  private async timedSync(): Promise<void> {
+    this.syncs++;
+    const started = performance.now();
+    await this.storage.sync();
+    this.syncMs.push(performance.now() - started);
+    if (this.syncMs.length > 256) this.syncMs.shift();
   }
 
   // ---------------------------------------------------------------- failure
@@ -831,6 +882,12 @@ export class RaftNode<R> {
   private emit(e: NodeEvent): void {
     for (const l of this.listeners) l(e);
   }
+}
+
+function withContext(node: NodeId, context: string | undefined): ConfChange {
+  return context === undefined
+    ? { type: ConfChangeType.AddVoter, node }
+    : { type: ConfChangeType.AddVoter, node, context };
 }
 
 /** A storage nothing was ever written to: no entries, no snapshot, no term. */
