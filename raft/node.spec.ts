@@ -305,6 +305,14 @@ describe('raft/node: three nodes over the local network', function () {
     // Group commit: 200 proposals made together need far fewer syncs.
     expect(n.status().syncs).to.be.lessThan(100);
     for (const id of IDS) expect(c.node(id).status().confState.voters).to.deep.equal(['n1', 'n2', 'n3']);
+    const seen = (id: NodeId, type: NodeEvent['type']): boolean =>
+      c.events.some((e) => e.id === id && e.event.type === type);
+    expect(
+      c.events.some(
+        (e) => e.id === leader && e.event.type === 'role-changed' && e.event.role === Role.Leader,
+      ),
+    ).to.equal(true);
+    for (const id of IDS) expect(seen(id, 'leader-changed'), id).to.equal(true);
   });
 
   it('rejects proposals on followers with NotLeaderError naming the leader', async () => {
@@ -674,5 +682,19 @@ describe('raft/node: three nodes over the local network', function () {
     const inLog = new Set(applied.values);
     expect(inLog.size, 'no value applied twice').to.equal(applied.values.length);
     for (const v of neverAppended) expect(inLog.has(v), v).to.equal(false);
+  });
+  it('a failed snapshot capture is reported and retried; the node keeps serving', async () => {
+    c = new Cluster({ snapshotEntries: 5, snapshotCatchUpEntries: 0 });
+    await c.startAll();
+    const leader = await c.leader();
+    const app = c.app(leader);
+    let failures = 0;
+    const real = app.snapshot.bind(app);
+    app.snapshot = () => (failures++ < 2 ? Promise.reject(new Error('capture failed')) : real());
+    for (let i = 0; i < 20; i++) await c.node(leader).propose(payload(`f${i}`));
+    await waitFor(() => c.node(leader).status().snapshotIndex > 0, 'a snapshot after the failures');
+    const failed = c.events.filter((e) => e.id === leader && e.event.type === 'snapshot-failed');
+    expect(failed).to.have.length(2);
+    await c.converged(IDS, 20);
   });
 });
