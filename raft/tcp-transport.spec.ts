@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { encodeMessage } from './codec.js';
@@ -528,6 +529,67 @@ describe('raft/tcp-transport', () => {
     await until(() => firstClosed && connections >= 2, 'closed and redialled');
     expect(reported).to.include('b');
     expect(log.some((l) => /stalled connection/.test(l.msg))).to.equal(true);
+  });
+
+  it('detects a SIGSTOPped peer process, and talks to it again after SIGCONT', async function () {
+    if (process.platform === 'win32') this.skip();
+    const a = await transport('a', { idleTimeoutMs: 300, heartbeatIntervalMs: 50, handshakeTimeoutMs: 300 });
+    const echoes: number[] = [];
+    a.onMessage((m) => {
+      if (echoes.length < 10_000) echoes.push(m.index);
+    });
+    // The peer: a transport in its own process that echoes each message's index back.
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
+        const { TcpTransport } = await import(${JSON.stringify(new URL('./tcp-transport.js', import.meta.url).href)});
+        const { message } = await import(${JSON.stringify(new URL('./messages.js', import.meta.url).href)});
+        const t = await TcpTransport.listen({ id: 'b', clusterId: ${JSON.stringify(CLUSTER)},
+          secret: ${JSON.stringify(SECRET)}, listen: { host: '127.0.0.1', port: 0 },
+          idleTimeoutMs: 300, heartbeatIntervalMs: 50, handshakeTimeoutMs: 300, backoffBaseMs: 10, backoffMaxMs: 100 });
+        t.addPeer('a', process.argv[1]);
+        t.onMessage((m) => t.send(message({ type: m.type, from: 'b', to: 'a', term: m.term, index: m.index })));
+        process.stdout.write(t.address() + '\\n');
+        process.stdin.on('end', () => process.exit(0));
+        process.stdin.resume();
+        `,
+        a.address(),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const pid = child.pid!;
+    let exited = false;
+    child.on('exit', () => (exited = true));
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await until(() => out.includes('\n'), 'the peer process to listen');
+      a.addPeer('b', out.trim());
+      a.send(app('a', 'b', 1));
+      await until(() => echoes.includes(1), 'first echo');
+
+      process.kill(pid, 'SIGSTOP');
+      const stalls = a.stats().stalls;
+      await until(() => a.stats().stalls > stalls, 'stall detected while the peer is stopped');
+      expect(a.isConnected('b')).to.equal(false);
+
+      process.kill(pid, 'SIGCONT');
+      let i = 2;
+      await until(() => {
+        a.send(app('a', 'b', i++));
+        return echoes.some((x) => x > 1);
+      }, 'an echo after SIGCONT');
+      expect(a.stats().connects).to.be.at.least(2);
+    } finally {
+      if (!exited) {
+        process.kill(pid, 'SIGCONT');
+        process.kill(pid, 'SIGKILL');
+        await until(() => exited, 'the peer process to exit');
+      }
+    }
   });
 
   it('does not count a blocked event loop as the peer being silent', async () => {
