@@ -507,7 +507,10 @@ async function main(): Promise<number> {
             perSystem.set(system, list);
             console.log(
               `round ${r + 1} ${c.name} ${system} [${sample.target}]: ${sample.opsPerSec.toFixed(0)} ops/s, ` +
-                `p50 ${sample.p50LatencyMs} ms, p99 ${sample.p99LatencyMs} ms, ${sample.cpuSeconds} cpu-s`,
+                `p50 ${sample.p50LatencyMs} ms, p99 ${sample.p99LatencyMs} ms, ${sample.cpuSeconds} server cpu-s` +
+                (sample.loadGeneratorCpuSeconds !== undefined
+                  ? `, generator ${sample.loadGeneratorCpuSeconds} cpu-s`
+                  : ''),
             );
           } catch (err) {
             const message = err instanceof Error ? err.message : String(err);

@@ -447,6 +447,8 @@ export interface LoadResult {
   p50LatencyMs: number;
   p99LatencyMs: number;
   maxLatencyMs: number;
+  /** CPU-seconds of the load generator itself, where it runs in this process (the HTTP one). */
+  loadGeneratorCpuSeconds?: number;
 }
 
 export function round(value: number, digits: number): number {
@@ -643,6 +645,7 @@ export function httpLoad(params: HttpLoadParams): Promise<LoadResult> {
   return new Promise<LoadResult>((resolve, reject) => {
     let settled = false;
     const startNs = process.hrtime.bigint();
+    const startCpu = process.cpuUsage();
     const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
@@ -653,6 +656,7 @@ export function httpLoad(params: HttpLoadParams): Promise<LoadResult> {
         return;
       }
       const elapsedMs = Number(process.hrtime.bigint() - startNs) / 1e6;
+      const cpu = process.cpuUsage(startCpu);
       latencies.sort();
       const sum = latencies.reduce((a, b) => a + b, 0);
       resolve({
@@ -662,6 +666,7 @@ export function httpLoad(params: HttpLoadParams): Promise<LoadResult> {
         p50LatencyMs: round(percentile(latencies, 50), 3),
         p99LatencyMs: round(percentile(latencies, 99), 3),
         maxLatencyMs: round(latencies[latencies.length - 1] ?? Number.NaN, 3),
+        loadGeneratorCpuSeconds: round((cpu.user + cpu.system) / 1e6, 3),
       });
     };
     const timer = setTimeout(
