@@ -182,7 +182,12 @@ function decodeHardState(b: Buffer, file: string): { term: number; vote: NodeId 
   if (b.length !== 16 + n) throw bad(8, `length ${n} does not match the file size ${b.length}`);
   const body = b.subarray(16);
   if (crc32c(body) !== b.readUInt32BE(12)) throw bad(16, 'checksum mismatch');
-  const v: unknown = JSON.parse(body.toString('utf8'));
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw bad(16, `bad contents (${String(e)})`);
+  }
   if (typeof v !== 'object' || v === null) throw bad(16, 'bad contents');
   const o = v as Record<string, unknown>;
   const term = o['term'];
@@ -255,7 +260,12 @@ function decodeSnapshotFile(b: Buffer, file: string, want: SnapshotRef): Snapsho
   if (crc32c(data, crc32c(meta)) !== b.readUInt32BE(dataAt + dataLen)) {
     throw bad(SNAPSHOT_HEADER_BYTES, 'checksum mismatch over metadata and data');
   }
-  const ref = decodeSnapshotRef(meta);
+  let ref: SnapshotRef;
+  try {
+    ref = decodeSnapshotRef(meta);
+  } catch (e) {
+    throw bad(SNAPSHOT_HEADER_BYTES, `bad metadata (${String(e)})`);
+  }
   if (ref.index !== want.index || ref.term !== want.term) {
     throw bad(SNAPSHOT_HEADER_BYTES, `holds ${ref.index}/${ref.term}, the log expects ${want.index}/${want.term}`);
   }
