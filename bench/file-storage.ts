@@ -7,12 +7,14 @@
  *
  * Run: `npx tsc -p tsconfig.json && node dist/bench/file-storage.js [secondsPerCase] [dir]`.
  * The directory defaults to a temp dir under the OS temp dir (put it on the disk you care
- * about). Writes bench/results/file-storage.json and prints it. Not a test.
+ * about). Writes bench/results/file-storage.json and prints it. Not a test. Figures depend on
+ * the disk's write cache (a VM disk that acknowledges fdatasync from the host's cache shows
+ * sub-millisecond syncs) and on the load: the JSON records the load average.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32c } from '../raft/crc32c.js';
@@ -137,6 +139,7 @@ function crcThroughput(): number {
   return Math.round((4 * 16 * 1.048576) / ((performance.now() - t) / 1000));
 }
 
+const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
 const cases: CaseResult[] = [];
 for (const batch of [1, 16, 256]) cases.push(await sequential(batch));
 cases.push(await concurrent(64));
@@ -145,6 +148,8 @@ const result = {
   date: new Date().toISOString(),
   node: process.version,
   cpus: cpus().length,
+  /** 1-minute load average before and after: the disk and CPUs may be shared. */
+  loadAverage: { before: loadBefore, after: Math.round(loadavg()[0]! * 100) / 100 },
   dir: BASE,
   secondsPerCase: SECONDS,
   entryBytes: ENTRY_BYTES,

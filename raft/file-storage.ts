@@ -16,11 +16,20 @@
  * starts with a state record (snapshot, compaction point, commit, membership, last index) so
  * the segments before it can be deleted once all their entries are compacted.
  *
- * On open: every segment is validated; a torn write at the end of the last segment is truncated;
- * a corrupt record anywhere else, a missing segment, a missing snapshot or hard state file stops
- * the node with a StorageError naming the file and the byte offset. A failed write or fsync
+ * The hard state goes before the log records, so the log never holds a term above the stored
+ * one; snapshot files go before the records that refer to them (an unreferenced one is an
+ * orphan of a crash and is deleted on open).
+ *
+ * On open: every segment is validated; a torn write at the end of the last segment (a record
+ * cut short, or a tail of zero bytes) is truncated; a complete record with a bad checksum
+ * (even the last one: it may have been acknowledged), a corrupt record anywhere else, a missing
+ * segment, a missing snapshot or hard state file stops the node with a StorageError naming the
+ * file and the byte offset. Not detectable: the loss of the whole newest segment file. A failed write or fsync
  * (ENOSPC, EIO) makes the storage fail-stop: the failed flush is cut back off the file where
  * possible, every later write throws StorageError, and a reopen sees the last synced state.
+ *
+ * Memory: the log since the last compaction is mirrored in memory (the driver compacts behind
+ * snapshots); staged bytes are bounded by the caller syncing once per Ready.
  *
  * Owns: the files under <dir>, exclusively (one FileStorage per directory, one process).
  * Must never: acknowledge (resolve sync) before fsync; keep running after a write error; read
