@@ -20,7 +20,11 @@ const moduleUrl = new URL('./failpoints.js', import.meta.url).href;
 function withEnv(spec: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(
     process.execPath,
-    ['--input-type=module', '-e', `import { armed } from '${moduleUrl}'; console.log(armed('wal.write') ?? 'none');`],
+    [
+      '--input-type=module',
+      '-e',
+      `import { armed } from '${moduleUrl}'; console.log(armed('wal.write') ?? 'none');`,
+    ],
     { env: { ...process.env, CONCORD_FAILPOINTS: spec }, encoding: 'utf8', timeout: 20_000 },
   );
   return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr };

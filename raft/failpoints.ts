@@ -37,7 +37,11 @@ function parseEnv(spec: string | undefined): void {
   tracking = true;
   for (const part of spec.split(',')) {
     const [name, action] = part.split('=');
-    if (name === undefined || name === '' || (action !== 'enospc' && action !== 'eio' && action !== 'crash')) {
+    if (
+      name === undefined ||
+      name === '' ||
+      (action !== 'enospc' && action !== 'eio' && action !== 'crash')
+    ) {
       throw new Error(`CONCORD_FAILPOINTS: bad entry '${part}' (want name=enospc|eio|crash)`);
     }
     points.set(name, action);

@@ -69,7 +69,8 @@ function runAndKill(dir: string, acks: number): Promise<number> {
     child.on('error', reject);
     child.on('exit', (_code, signal) => {
       clearTimeout(timer);
-      if (signal !== 'SIGKILL' || seen < acks) reject(new Error(`child ended early (${String(signal)}): ${stderr}`));
+      if (signal !== 'SIGKILL' || seen < acks)
+        reject(new Error(`child ended early (${String(signal)}): ${stderr}`));
       else resolve(lastAck);
     });
   });

@@ -63,7 +63,10 @@ describe('RaftCore over FileStorage', function () {
   async function start(): Promise<Map<NodeId, Node>> {
     const nodes = new Map<NodeId, Node>();
     for (const id of IDS) {
-      const storage = await FileStorage.open(join(root, id), { peers: { voters: IDS }, maxSegmentBytes: 64 * 1024 });
+      const storage = await FileStorage.open(join(root, id), {
+        peers: { voters: IDS },
+        maxSegmentBytes: 64 * 1024,
+      });
       const applied = storage.snapshot().metadata.index;
       nodes.set(id, { id, core: makeCore(id, storage, applied), storage, inbox: [], applied, payloads: [] });
     }
@@ -122,7 +125,11 @@ describe('RaftCore over FileStorage', function () {
       if (i === 499) {
         // Snapshot and compact mid-way, as the driver will.
         for (const n of nodes.values()) {
-          n.storage.createSnapshot(n.applied, n.core.status().confState, encoder.encode(`state@${n.applied}`));
+          n.storage.createSnapshot(
+            n.applied,
+            n.core.status().confState,
+            encoder.encode(`state@${n.applied}`),
+          );
           n.storage.compact(n.applied - 10);
           await n.storage.sync();
         }
@@ -163,13 +170,19 @@ describe('RaftCore over FileStorage', function () {
     const [a, b, c] = [...reopened.values()].map((n) => n.storage);
     const lo = Math.max(a!.firstIndex(), b!.firstIndex(), c!.firstIndex());
     const hi = Math.min(a!.lastIndex(), b!.lastIndex(), c!.lastIndex());
-    expect(a!.entries(lo, hi + 1)).to.deep.equal(b!.entries(lo, hi + 1)).and.deep.equal(c!.entries(lo, hi + 1));
+    expect(a!.entries(lo, hi + 1))
+      .to.deep.equal(b!.entries(lo, hi + 1))
+      .and.deep.equal(c!.entries(lo, hi + 1));
 
     // The restarted cluster elects again and keeps committing on the recovered logs.
     await settle(reopened, () => leaderOf(reopened) !== undefined, 're-election');
     leaderOf(reopened)!.core.propose(encoder.encode('after-restart'));
     const target = leaderOf(reopened)!.core.status().lastIndex;
-    await settle(reopened, () => [...reopened.values()].every((n) => n.applied >= target), 'apply after restart');
+    await settle(
+      reopened,
+      () => [...reopened.values()].every((n) => n.applied >= target),
+      'apply after restart',
+    );
     for (const n of reopened.values()) {
       expect(n.payloads).to.include('after-restart');
       expect(n.core.status().term).to.be.greaterThan([...terms][0]!);

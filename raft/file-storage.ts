@@ -152,7 +152,12 @@ async function writeAll(fh: FileHandle, buf: Uint8Array, position: number, point
 }
 
 /** Temp file, write, fsync, rename over `path`, fsync the directory: all or nothing. */
-async function writeAtomic(dir: string, name: string, parts: readonly Uint8Array[], point: string): Promise<void> {
+async function writeAtomic(
+  dir: string,
+  name: string,
+  parts: readonly Uint8Array[],
+  point: string,
+): Promise<void> {
   const path = join(dir, name);
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
@@ -201,7 +206,11 @@ function decodeHardState(b: Buffer, file: string): { term: number; vote: NodeId 
   const o = v as Record<string, unknown>;
   const term = o['term'];
   const vote = o['vote'];
-  if (typeof term !== 'number' || !Number.isSafeInteger(term) || (vote !== null && typeof vote !== 'string')) {
+  if (
+    typeof term !== 'number' ||
+    !Number.isSafeInteger(term) ||
+    (vote !== null && typeof vote !== 'string')
+  ) {
     throw bad(16, 'bad contents');
   }
   return { term, vote };
@@ -276,7 +285,10 @@ function decodeSnapshotFile(b: Buffer, file: string, want: SnapshotRef): Snapsho
     throw bad(SNAPSHOT_HEADER_BYTES, `bad metadata (${String(e)})`);
   }
   if (ref.index !== want.index || ref.term !== want.term) {
-    throw bad(SNAPSHOT_HEADER_BYTES, `holds ${ref.index}/${ref.term}, the log expects ${want.index}/${want.term}`);
+    throw bad(
+      SNAPSHOT_HEADER_BYTES,
+      `holds ${ref.index}/${ref.term}, the log expects ${want.index}/${want.term}`,
+    );
   }
   return { metadata: ref, data: new Uint8Array(data) };
 }
@@ -421,7 +433,8 @@ export class FileStorage implements WritableStorage {
   /** The flush loop while it runs. */
   private flushing: Promise<void> | null = null;
   /** The flush that has not started yet, shared by every sync() call made before it starts. */
-  private nextFlush: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
+  private nextFlush: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null =
+    null;
   private failed: StorageError | null = null;
   private closed = false;
   /** Releases the directory lock (set by open()). */
@@ -510,9 +523,12 @@ export class FileStorage implements WritableStorage {
       return FileStorage.create(dir, options, maxSegmentBytes);
     }
     if (!hsExists) {
-      throw new StorageError(`raft storage: ${hsPath} is missing while ${walDir} holds a log; refusing to start`, {
-        file: hsPath,
-      });
+      throw new StorageError(
+        `raft storage: ${hsPath} is missing while ${walDir} holds a log; refusing to start`,
+        {
+          file: hsPath,
+        },
+      );
     }
     const hs = decodeHardState(await readFile(hsPath), hsPath);
     for (let i = 1; i < seqs.length; i++) {
@@ -540,10 +556,13 @@ export class FileStorage implements WritableStorage {
         // The last segment's header or state record never landed: a crash (or a full disk)
         // while starting it, before anything was logged in it. Nothing in it to keep.
         if (segments.length === 0) {
-          throw new StorageError(`raft storage: ${path}, the only log segment, has no complete header and state record; refusing to start`, {
-            file: path,
-            offset: 0,
-          });
+          throw new StorageError(
+            `raft storage: ${path}, the only log segment, has no complete header and state record; refusing to start`,
+            {
+              file: path,
+              offset: 0,
+            },
+          );
         }
         await unlink(path);
         await fsyncDir(walDir);
@@ -556,9 +575,11 @@ export class FileStorage implements WritableStorage {
           file: path,
           offset,
         });
-      if (scan.header.seq !== seq) throw at(12, `header says segment ${scan.header.seq}, the name says ${seq}`);
+      if (scan.header.seq !== seq)
+        throw at(12, `header says segment ${scan.header.seq}, the name says ${seq}`);
       const first = scan.records[0];
-      if (first?.type !== RecordType.State) throw at(first?.offset ?? 32, 'segment does not start with a state record');
+      if (first?.type !== RecordType.State)
+        throw at(first?.offset ?? 32, 'segment does not start with a state record');
       let state: SegmentState;
       try {
         state = decodeSegmentState(first.payload);
@@ -579,7 +600,10 @@ export class FileStorage implements WritableStorage {
         );
       }
       if (scan.header.firstIndex !== state.lastIndex + 1) {
-        throw at(20, `header first index ${scan.header.firstIndex} does not follow last index ${state.lastIndex}`);
+        throw at(
+          20,
+          `header first index ${scan.header.firstIndex} does not follow last index ${state.lastIndex}`,
+        );
       }
       let maxEntryIndex = 0;
       for (let r = 1; r < scan.records.length; r++) {
@@ -654,9 +678,12 @@ export class FileStorage implements WritableStorage {
         buf = await readFile(path);
       } catch (e) {
         if (errnoCode(e) !== 'ENOENT') throw e;
-        throw new StorageError(`raft storage: snapshot ${path}, which the log refers to, is missing; refusing to start`, {
-          file: path,
-        });
+        throw new StorageError(
+          `raft storage: snapshot ${path}, which the log refers to, is missing; refusing to start`,
+          {
+            file: path,
+          },
+        );
       }
       snapshot = decodeSnapshotFile(buf, path, replay.snap);
       snapFiles.add(name);
@@ -690,7 +717,11 @@ export class FileStorage implements WritableStorage {
   }
 
   /** A fresh directory: hard state first (a crash before the segment leaves a fresh dir again). */
-  private static async create(dir: string, options: FileStorageOptions, maxSegmentBytes: number): Promise<FileStorage> {
+  private static async create(
+    dir: string,
+    options: FileStorageOptions,
+    maxSegmentBytes: number,
+  ): Promise<FileStorage> {
     await writeAtomic(dir, 'hardstate', [encodeHardState(0, null)], 'hardstate.write');
     const confState: ConfState = {
       voters: [...(options.peers?.voters ?? [])],
@@ -900,7 +931,12 @@ export class FileStorage implements WritableStorage {
       }
       if (termVote !== null) {
         file = join(this.dir, 'hardstate');
-        await writeAtomic(this.dir, 'hardstate', [encodeHardState(termVote.term, termVote.vote)], 'hardstate.write');
+        await writeAtomic(
+          this.dir,
+          'hardstate',
+          [encodeHardState(termVote.term, termVote.vote)],
+          'hardstate.write',
+        );
       }
       if (batch.length > 0) {
         if (this.segments[this.segments.length - 1]!.size >= this.maxSegmentBytes) await this.rollover();
@@ -952,13 +988,19 @@ export class FileStorage implements WritableStorage {
       );
     }
     if (e instanceof SimulatedCrashError) {
-      return new StorageError(`raft storage: ${what} while writing ${file}; writes stopped`, { file, cause: e });
+      return new StorageError(`raft storage: ${what} while writing ${file}; writes stopped`, {
+        file,
+        cause: e,
+      });
     }
-    return new StorageError(`raft storage: write failed on ${file} (${what}); writes stopped, restart the node`, {
-      file,
-      ...(code === null ? {} : { code }),
-      cause: e,
-    });
+    return new StorageError(
+      `raft storage: write failed on ${file} (${what}); writes stopped, restart the node`,
+      {
+        file,
+        ...(code === null ? {} : { code }),
+        cause: e,
+      },
+    );
   }
 
   /** Starts the next segment with the state the durable log ends in. */
@@ -1018,7 +1060,11 @@ export class FileStorage implements WritableStorage {
 }
 
 /** The in-memory mirror of a replayed log. */
-function buildMemory(r: Replay, snapshot: Snapshot, hs: { term: number; vote: NodeId | null }): MemoryStorage {
+function buildMemory(
+  r: Replay,
+  snapshot: Snapshot,
+  hs: { term: number; vote: NodeId | null },
+): MemoryStorage {
   const cs = snapshot.metadata.confState;
   let mem: MemoryStorage;
   if (r.compactIndex === 0) {
@@ -1028,7 +1074,10 @@ function buildMemory(r: Replay, snapshot: Snapshot, hs: { term: number; vote: No
     mem.applySnapshot(
       snapshot.metadata.index === r.compactIndex
         ? snapshot
-        : { metadata: { index: r.compactIndex, term: r.compactTerm, confState: cs }, data: new Uint8Array(0) },
+        : {
+            metadata: { index: r.compactIndex, term: r.compactTerm, confState: cs },
+            data: new Uint8Array(0),
+          },
     );
   }
   mem.append(r.ents);

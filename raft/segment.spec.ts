@@ -19,7 +19,11 @@ function segment(n: number, payloadBytes: number): { buf: Buffer; starts: number
   parts.push(encodeJson(RecordType.State, { any: 'state' }));
   for (let i = 0; i < n; i++) {
     const data = new Uint8Array(payloadBytes).map((_, k) => (i * 7 + k) & 0xff);
-    parts.push(i % 5 === 4 ? encodeU64Pair(RecordType.Commit, i) : encodeEntry({ term: 2, index: 11 + i, type: EntryType.Normal, data }));
+    parts.push(
+      i % 5 === 4
+        ? encodeU64Pair(RecordType.Commit, i)
+        : encodeEntry({ term: 2, index: 11 + i, type: EntryType.Normal, data }),
+    );
   }
   const starts: number[] = [];
   let at = 0;
@@ -32,9 +36,18 @@ function segment(n: number, payloadBytes: number): { buf: Buffer; starts: number
 
 describe('segment format', () => {
   it('round-trips entries with 64-bit-safe indexes and terms', () => {
-    const e = { term: 2 ** 40 + 3, index: 2 ** 52 - 1, type: EntryType.ConfChange, data: new Uint8Array([1, 2, 3]) };
+    const e = {
+      term: 2 ** 40 + 3,
+      index: 2 ** 52 - 1,
+      type: EntryType.ConfChange,
+      data: new Uint8Array([1, 2, 3]),
+    };
     const rec = encodeEntry(e);
-    const { records } = scanSegment(Buffer.concat([encodeSegmentHeader({ seq: 1, firstIndex: 1 }), rec]), 'x.wal', false);
+    const { records } = scanSegment(
+      Buffer.concat([encodeSegmentHeader({ seq: 1, firstIndex: 1 }), rec]),
+      'x.wal',
+      false,
+    );
     expect(records).to.have.length(1);
     expect(decodeEntry(records[0]!.payload)).to.deep.equal(e);
   });
@@ -66,7 +79,10 @@ describe('segment format', () => {
     const { buf, starts } = segment(10, 13);
     for (let cut = SEGMENT_HEADER_BYTES + 1; cut < buf.length; cut++) {
       if (starts.includes(cut)) continue;
-      expect(() => scanSegment(buf.subarray(0, cut), 'x.wal', false), `cut at ${cut}`).to.throw(StorageError, /x\.wal at byte offset/);
+      expect(() => scanSegment(buf.subarray(0, cut), 'x.wal', false), `cut at ${cut}`).to.throw(
+        StorageError,
+        /x\.wal at byte offset/,
+      );
     }
   });
 

@@ -226,7 +226,8 @@ export function scanSegment(buf: Buffer, file: string, last: boolean): ScanResul
       { file, offset },
     );
   if (buf.length < SEGMENT_HEADER_BYTES) {
-    if (last) return { header: { seq: -1, firstIndex: -1 }, records: [], validBytes: 0, tornBytes: buf.length };
+    if (last)
+      return { header: { seq: -1, firstIndex: -1 }, records: [], validBytes: 0, tornBytes: buf.length };
     throw corrupt(0, `segment header cut short (${buf.length} bytes)`);
   }
   if (!buf.subarray(0, 8).equals(SEGMENT_MAGIC)) {
@@ -235,7 +236,8 @@ export function scanSegment(buf: Buffer, file: string, last: boolean): ScanResul
     }
     throw corrupt(0, 'not a Concord log segment (bad magic)');
   }
-  if (crc32c(buf.subarray(0, 28)) !== buf.readUInt32BE(28)) throw corrupt(0, 'segment header checksum mismatch');
+  if (crc32c(buf.subarray(0, 28)) !== buf.readUInt32BE(28))
+    throw corrupt(0, 'segment header checksum mismatch');
   const version = buf.readUInt32BE(8);
   if (version !== SEGMENT_VERSION) throw corrupt(8, `unknown segment version ${version}`);
   const header = { seq: getU64(buf, 12), firstIndex: getU64(buf, 20) };
@@ -262,7 +264,8 @@ export function scanSegment(buf: Buffer, file: string, last: boolean): ScanResul
     const body = buf.subarray(o + RECORD_HEADER_BYTES, end);
     if (crc32c(body) !== buf.readUInt32BE(o + 4)) throw corrupt(o, 'record checksum mismatch');
     const type = body[0]!;
-    if (!(type in RecordType) || typeof RecordType[type] !== 'string') throw corrupt(o, `unknown record type ${type}`);
+    if (!(type in RecordType) || typeof RecordType[type] !== 'string')
+      throw corrupt(o, `unknown record type ${type}`);
     records.push({ type, payload: body.subarray(1), offset: o });
     o = end;
   }

@@ -15,7 +15,10 @@ export class StorageError extends Error {
   /** The errno code behind it (ENOSPC, EIO...), if any. */
   readonly code: string | null;
 
-  constructor(message: string, where: { file?: string; offset?: number; code?: string; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    where: { file?: string; offset?: number; code?: string; cause?: unknown } = {},
+  ) {
     super(message, where.cause === undefined ? undefined : { cause: where.cause });
     this.file = where.file ?? null;
     this.offset = where.offset ?? null;
