@@ -38,7 +38,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { armed, forget, ioError, noteSynced, SimulatedCrashError } from './failpoints.js';
 import { emptySnapshot } from './messages.js';
@@ -497,6 +497,9 @@ export class FileStorage implements WritableStorage {
     const hsPath = join(dir, 'hardstate');
     await mkdir(walDir, { recursive: true });
     await mkdir(snapDir, { recursive: true });
+    // The directories' own entries must be durable before anything in them is relied on.
+    await fsyncDir(dir);
+    await fsyncDir(dirname(resolve(dir)));
     for (const [d, names] of [
       [dir, await readdir(dir)],
       [snapDir, await readdir(snapDir)],
