@@ -19,6 +19,12 @@ import { reset } from './admin/reset.js';
 import { select } from './admin/select.js';
 import { shutdown } from './admin/shutdown.js';
 import { time } from './admin/time.js';
+import { cluster } from './cluster/cluster.js';
+import { raftInfo } from './cluster/raft-info.js';
+import { raftNode } from './cluster/raft-node.js';
+import { raftSnapshot } from './cluster/raft-snapshot.js';
+import { raftTransferLeader } from './cluster/raft-transfer-leader.js';
+import { readonly, readwrite } from './cluster/readonly.js';
 import { dbsize } from './keys/dbsize.js';
 import { del } from './keys/del.js';
 import { exists } from './keys/exists.js';
@@ -75,6 +81,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   time,
   shutdown,
   command,
+  // cluster (Redis Cluster's view of the Raft group) and Raft administration
+  cluster,
+  readonly,
+  readwrite,
+  raftInfo,
+  raftNode,
+  raftTransferLeader,
+  raftSnapshot,
 ];
 
 /** Lower-case name -> spec. Throws on a duplicate or a malformed spec (a programming error). */

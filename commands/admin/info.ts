@@ -8,8 +8,12 @@
  *
  * Reply:
  *   Bulk string (verbatim "txt" in RESP3). Sections: server, clients, memory, persistence,
- *   stats, replication, cpu, keyspace; "default" and "all"/"everything" give all of them;
- *   unknown sections are ignored (empty reply if nothing matches), as in Redis.
+ *   stats, replication, cpu, cluster, raft, keyspace; "default" and "all"/"everything" give
+ *   all of them; unknown sections are ignored (empty reply if nothing matches), as in Redis.
+ *   cluster and raft exist only on a node running Raft (ServerContext.cluster): cluster has
+ *   cluster_enabled:1, raft is RAFT.INFO's text (commands/cluster/raft-info.ts); replication
+ *   then tells the Raft role (master on the leader, slave with the leader's address on a
+ *   follower).
  */
 import { arch, machine, release, type } from 'node:os';
 import type { CommandContext } from '../context.js';
@@ -17,6 +21,8 @@ import { verbatim, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
 import type { StateMachine } from '../state-machine.js';
 import { CONCORD_VERSION, REDIS_VERSION } from '../version.js';
+import { raftInfoLines } from '../cluster/raft-info.js';
+import { topology } from '../cluster/topology.js';
 
 export const SECTIONS = [
   'server',
@@ -26,6 +32,8 @@ export const SECTIONS = [
   'stats',
   'replication',
   'cpu',
+  'cluster',
+  'raft',
   'keyspace',
 ] as const;
 type Section = (typeof SECTIONS)[number];
@@ -117,8 +125,27 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
         `rejected_connections:${stats.rejectedConnections}`,
       ];
     }
-    case 'replication':
-      return ['role:master', 'connected_slaves:0'];
+    case 'replication': {
+      const cluster = server.cluster;
+      if (cluster === undefined) return ['role:master', 'connected_slaves:0'];
+      const t = topology(cluster);
+      if (t.master?.self === true) return ['role:master', `connected_slaves:${t.replicas.length}`];
+      const lines = ['role:slave'];
+      if (t.master !== null) {
+        lines.push(
+          `master_host:${t.master.host}`,
+          `master_port:${t.master.port}`,
+          `master_link_status:${t.master.reachable ? 'up' : 'down'}`,
+        );
+      } else {
+        lines.push('master_link_status:down');
+      }
+      return lines;
+    }
+    case 'cluster':
+      return server.cluster === undefined ? [] : ['cluster_enabled:1'];
+    case 'raft':
+      return server.cluster === undefined ? [] : raftInfoLines(server.cluster);
     case 'cpu': {
       const cpu = process.cpuUsage();
       return [`used_cpu_sys:${cpuSeconds(cpu.system)}`, `used_cpu_user:${cpuSeconds(cpu.user)}`];
@@ -141,6 +168,8 @@ const HEADERS: Record<Section, string> = {
   stats: 'Stats',
   replication: 'Replication',
   cpu: 'CPU',
+  cluster: 'Cluster',
+  raft: 'Raft',
   keyspace: 'Keyspace',
 };
 
@@ -152,6 +181,8 @@ export function infoText(
 ): string {
   const parts: string[] = [];
   for (const name of sections) {
+    // The cluster and raft sections exist only where a Raft node runs.
+    if ((name === 'cluster' || name === 'raft') && ctx.server.cluster === undefined) continue;
     const lines = section(ctx, name, keyspace);
     parts.push(`# ${HEADERS[name]}\r\n` + lines.map((l) => l + '\r\n').join(''));
   }
