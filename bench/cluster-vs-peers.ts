@@ -52,10 +52,11 @@ import {
   round,
   startConcordCluster,
   startEtcdCluster,
+  cpuSeconds,
   toolVersion,
-  totalCpuSeconds,
+  cpuProfileHotspots,
 } from './peers.js';
-import type { ConcordCluster, EtcdCluster, LoadResult } from './peers.js';
+import type { ConcordCluster, EtcdCluster, LoadResult, ProfileSummary } from './peers.js';
 
 /** The key and value redis-benchmark uses for SET/GET without -r and with the default -d 3. */
 const BENCH_KEY = 'key:__rand_int__';
@@ -78,6 +79,8 @@ interface Case {
 interface RunSample extends LoadResult {
   cpuSeconds: number;
   cpuSecondsPer1000Ops: number;
+  /** Server CPU split over the system's processes (member id, `leader` marked). */
+  cpuSecondsByProcess: Record<string, number>;
   /** Which member got the load (Concord/etcd). */
   target: string;
 }
@@ -123,14 +126,15 @@ async function runCase(
   c: Case,
   requests = c.requests,
 ): Promise<RunSample> {
-  let pids: number[];
+  /** The system's server processes: pid and a label (member, leader or not). */
+  let procs: { pid: number; label: string }[];
   let target: string;
   let load: () => Promise<LoadResult>;
   const rb = { test: c.op, requests, clients: c.clients, pipeline: c.pipeline };
   switch (system) {
     case 'redis': {
       const redis = need(systems.redis, 'redis');
-      pids = [redis.pid];
+      procs = [{ pid: redis.pid, label: 'redis-server' }];
       target = `redis:${redis.port}`;
       const port = redis.port;
       load = () => redisBenchmark(port, rb);
@@ -139,8 +143,11 @@ async function runCase(
     case 'concord':
     case 'concord-follower': {
       const concord = need(systems.concord, 'concord');
-      pids = concord.pids();
       const leader = await concord.leader();
+      procs = concord.members.map((m) => ({
+        pid: m.proc.pid,
+        label: m.id === leader.id ? `${m.id} leader` : m.id,
+      }));
       const member = system === 'concord' ? leader : concord.members.find((m) => m.id !== leader.id);
       if (member === undefined) throw new Error('concord: no follower');
       target = `${member.id}:${member.port}${member === leader ? ' (leader)' : ' (follower)'}`;
@@ -150,8 +157,11 @@ async function runCase(
     case 'etcd': {
       if (c.pipeline !== 1) throw new Error('etcd is driven only at -P 1');
       const etcd = need(systems.etcd, 'etcd');
-      pids = etcd.pids();
       const leader = await etcd.leader();
+      procs = etcd.members.map((m) => ({
+        pid: m.proc.pid,
+        label: m === leader ? `${m.name} leader` : m.name,
+      }));
       target = `${leader.name}:${leader.clientPort} (leader)`;
       const body = c.op === 'set' ? etcdPutBody(BENCH_KEY, BENCH_VALUE) : etcdRangeBody(BENCH_KEY);
       const urlPath = c.op === 'set' ? '/v3/kv/put' : '/v3/kv/range';
@@ -171,12 +181,14 @@ async function runCase(
       throw new Error(`unknown system ${String(never)}`);
     }
   }
-  const cpuBefore = totalCpuSeconds(pids);
+  const cpuBefore = procs.map((p) => cpuSeconds(p.pid));
   const result = await load();
-  const cpu = totalCpuSeconds(pids) - cpuBefore;
+  const cpuByProcess = procs.map((p, i) => cpuSeconds(p.pid) - cpuBefore[i]!);
+  const cpu = cpuByProcess.reduce((a, b) => a + b, 0);
   return {
     ...result,
     cpuSeconds: round(cpu, 3),
+    cpuSecondsByProcess: Object.fromEntries(procs.map((p, i) => [p.label, round(cpuByProcess[i]!, 3)])),
     cpuSecondsPer1000Ops: round(cpu / (requests / 1000), 5),
     target,
   };
@@ -196,19 +208,26 @@ function summarize(samples: RunSample[]): SystemSummary {
   };
 }
 
-/** Reads `key` on every Concord node and through etcd: the benchmark's writes must be there. */
+/**
+ * Reads the benchmark key on every Concord node and through etcd: the writes must be there, the
+ * same on every Concord node (redis-benchmark writes a 3-byte payload of its own choosing).
+ */
 async function checkWrites(systems: Systems): Promise<string[]> {
   const problems: string[] = [];
+  const seen = new Set<string>();
   for (const member of systems.concord?.members ?? []) {
     const conn = await rawConnection(member.port);
     try {
       const reply = await conn.call('GET', BENCH_KEY);
-      if (reply.value !== BENCH_VALUE)
+      seen.add(reply.raw.toString());
+      if (typeof reply.value !== 'string' || reply.value.length !== BENCH_VALUE.length) {
         problems.push(`concord ${member.id}: GET ${BENCH_KEY} = ${reply.raw.toString()}`);
+      }
     } finally {
       conn.close();
     }
   }
+  if (seen.size > 1) problems.push(`concord nodes disagree on ${BENCH_KEY}: ${[...seen].join(' | ')}`);
   if (systems.etcd === undefined) return problems;
   const leader = await systems.etcd.leader();
   const response = await fetch(`http://127.0.0.1:${leader.clientPort}/v3/kv/range`, {
@@ -227,50 +246,10 @@ async function checkWrites(systems: Systems): Promise<string[]> {
 // ---------------------------------------------------------------------------------------------
 // CPU profile of Concord nodes under SET load.
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-}
-
-interface Hotspot {
-  where: string;
-  selfPercent: number;
-}
-
-/** Top self-time functions of a V8 .cpuprofile (sample counts per function, %). */
-export function hotspots(profileJson: string, top: number): Hotspot[] {
-  const profile = JSON.parse(profileJson) as { nodes: ProfileNode[]; samples?: number[] };
-  const byNode = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
-  const counts = new Map<number, number>();
-  if (profile.samples !== undefined && profile.samples.length > 0) {
-    for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
-  } else {
-    for (const n of profile.nodes) counts.set(n.id, n.hitCount ?? 0);
-  }
-  const self = new Map<string, number>();
-  let total = 0;
-  for (const [id, count] of counts) {
-    const frame = byNode.get(id)?.callFrame;
-    if (frame === undefined) continue;
-    const file = frame.url === '' ? '' : frame.url.replace(/^file:\/\//, '').replace(`${REPO_ROOT}/`, '');
-    const where =
-      file === ''
-        ? `(${frame.functionName === '' ? 'anonymous' : frame.functionName})`
-        : `${file}:${frame.lineNumber + 1} ${frame.functionName === '' ? '(anonymous)' : frame.functionName}`;
-    self.set(where, (self.get(where) ?? 0) + count);
-    total += count;
-  }
-  return [...self.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, top)
-    .map(([where, count]) => ({ where, selfPercent: round((100 * count) / total, 2) }));
-}
-
 async function profileConcord(params: {
   requests: number;
   clients: number;
-}): Promise<Record<string, Hotspot[]>> {
+}): Promise<Record<string, ProfileSummary>> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-prof-'));
   const previous = process.env.CONCORD_BENCH_NODE_ARGS;
   process.env.CONCORD_BENCH_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${dir}`;
@@ -295,13 +274,13 @@ async function profileConcord(params: {
     );
     await cluster.stop();
     cluster = undefined;
-    const result: Record<string, Hotspot[]> = {};
+    const result: Record<string, ProfileSummary> = {};
     for (const file of readdirSync(dir)) {
       // CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile
       const pid = Number(file.split('.')[3]);
       const role = pidRole.get(pid);
       if (role === undefined || !file.endsWith('.cpuprofile')) continue;
-      result[role] = hotspots(readFileSync(path.join(dir, file), 'utf8'), 25);
+      result[role] = cpuProfileHotspots(readFileSync(path.join(dir, file), 'utf8'), 25, REPO_ROOT);
     }
     if (Object.keys(result).length === 0)
       throw new Error(`no .cpuprofile written in ${dir} (did the nodes exit cleanly on SIGTERM?)`);
@@ -543,7 +522,7 @@ async function main(): Promise<number> {
       };
     });
 
-    let profile: Record<string, Hotspot[]> | undefined;
+    let profile: Record<string, ProfileSummary> | undefined;
     if (values.profile) {
       await stopSystems();
       try {
@@ -601,10 +580,17 @@ async function main(): Promise<number> {
     printTable(results);
     console.log('\ntargets:', JSON.stringify(report.targets, null, 2));
     if (profile !== undefined) {
-      for (const [role, spots] of Object.entries(profile)) {
-        console.log(`\nconcord ${role}: top self time under SET load`);
-        for (const spot of spots.slice(0, 15))
-          console.log(`  ${spot.selfPercent.toFixed(2).padStart(6)}%  ${spot.where}`);
+      for (const [role, summary] of Object.entries(profile)) {
+        console.log(
+          `\nconcord ${role}: top self time under SET load, % of busy samples ` +
+            `(busy ${summary.busyPercent}% of ${summary.durationSeconds} s)`,
+        );
+        for (const spot of summary.hotspots.slice(0, 15)) {
+          const by = (spot.callers ?? []).map((c) => `${c.where} ${c.percentOfBusy}%`).join('; ');
+          console.log(
+            `  ${spot.selfPercentOfBusy.toFixed(2).padStart(6)}%  ${spot.where}${by !== '' ? `  <- ${by}` : ''}`,
+          );
+        }
       }
     }
     console.log(`\nwrote ${values.out}${errors.length > 0 ? ` (${errors.length} errors)` : ''}`);

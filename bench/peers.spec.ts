@@ -8,7 +8,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { cpuSeconds, httpLoad, parseRaftRole, parseResponses, percentile } from './peers.js';
+import {
+  cpuProfileHotspots,
+  cpuSeconds,
+  httpLoad,
+  parseRaftRole,
+  parseResponses,
+  percentile,
+} from './peers.js';
 
 function response(status: number, body: string): string {
   return `HTTP/1.1 ${status} OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -150,5 +157,35 @@ describe('bench/peers httpLoad', () => {
       error = err;
     });
     expect(String(error)).to.match(/closed a connection|socket/);
+  });
+});
+
+describe('bench/peers cpuProfileHotspots', () => {
+  it('ranks self time over busy samples and names the project caller of a native frame', () => {
+    const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber });
+    const profile = {
+      startTime: 0,
+      endTime: 2_000_000,
+      nodes: [
+        { id: 1, callFrame: frame('(root)', ''), children: [2, 3, 6] },
+        { id: 2, callFrame: frame('(idle)', '') },
+        { id: 3, callFrame: frame('handleReady', 'file:///repo/dist/raft/node.js', 9), children: [4] },
+        { id: 4, callFrame: frame('writeGeneric', 'node:internal/stream_base_commons'), children: [5] },
+        { id: 5, callFrame: frame('writeBuffer', '') },
+        { id: 6, callFrame: frame('(garbage collector)', '') },
+      ],
+      samples: [2, 2, 2, 2, 3, 5, 5, 5, 6, 3],
+    };
+    const summary = cpuProfileHotspots(JSON.stringify(profile), 10, '/repo');
+    expect(summary.durationSeconds).to.equal(2);
+    expect(summary.busyPercent).to.equal(60);
+    expect(summary.hotspots.map((h) => [h.where, h.selfPercentOfBusy])).to.deep.equal([
+      ['(writeBuffer)', 50],
+      ['dist/raft/node.js:10 handleReady', 33.33],
+      ['(garbage collector)', 16.67],
+    ]);
+    expect(summary.hotspots[0]?.callers).to.deep.equal([
+      { where: 'dist/raft/node.js:10 handleReady', percentOfBusy: 50 },
+    ]);
   });
 });

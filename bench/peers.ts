@@ -751,3 +751,117 @@ export function etcdPutBody(key: string, value: string): string {
 export function etcdRangeBody(key: string): string {
   return JSON.stringify({ key: Buffer.from(key).toString('base64') });
 }
+
+// ---------------------------------------------------------------------------------------------
+// V8 CPU profiles (`node --cpu-prof`).
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+export interface Hotspot {
+  /** `file:line function` for JavaScript, `(name)` for native code, GC, idle. */
+  where: string;
+  /** Samples in this function itself, % of the samples that were not idle. */
+  selfPercentOfBusy: number;
+  /** For native frames: the nearest project (dist/) frames that called them, % of busy samples. */
+  callers?: { where: string; percentOfBusy: number }[];
+}
+
+export interface ProfileSummary {
+  durationSeconds: number;
+  /** % of samples that were not `(idle)`. */
+  busyPercent: number;
+  hotspots: Hotspot[];
+}
+
+/**
+ * The top self-time functions of a V8 .cpuprofile as % of busy (non-idle) samples; native
+ * frames (socket writes, fdatasync...) also name the project functions that called them.
+ * Paths are shown relative to `rootDir`.
+ */
+export function cpuProfileHotspots(profileJson: string, top: number, rootDir: string): ProfileSummary {
+  const profile = JSON.parse(profileJson) as {
+    nodes: ProfileNode[];
+    samples?: number[];
+    startTime: number;
+    endTime: number;
+  };
+  const byId = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  const counts = new Map<number, number>();
+  if (profile.samples !== undefined && profile.samples.length > 0) {
+    for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
+  } else {
+    for (const n of profile.nodes) counts.set(n.id, n.hitCount ?? 0);
+  }
+  const name = (n: ProfileNode): string => {
+    const frame = n.callFrame;
+    const fn = frame.functionName === '' ? '(anonymous)' : frame.functionName;
+    if (frame.url === '') return frame.functionName.startsWith('(') ? frame.functionName : `(${fn})`;
+    const file = frame.url.replace(/^file:\/\//, '').replace(`${rootDir}/`, '');
+    return `${file}:${frame.lineNumber + 1} ${fn}`;
+  };
+  const isProject = (n: ProfileNode): boolean => n.callFrame.url.includes('/dist/');
+  const self = new Map<string, number>();
+  const callers = new Map<string, Map<string, number>>();
+  let total = 0;
+  let idle = 0;
+  for (const [id, count] of counts) {
+    const node = byId.get(id);
+    if (node === undefined || count === 0) continue;
+    total += count;
+    const where = name(node);
+    if (where === '(idle)') {
+      idle += count;
+      continue;
+    }
+    self.set(where, (self.get(where) ?? 0) + count);
+    if (node.callFrame.url === '') {
+      // Walk up to the nearest project frame (or any JavaScript frame) that led here.
+      let up = parent.get(id);
+      let caller: ProfileNode | undefined;
+      let firstJs: ProfileNode | undefined;
+      for (let depth = 0; up !== undefined && depth < 200; depth++) {
+        const n = byId.get(up);
+        if (n === undefined) break;
+        if (firstJs === undefined && n.callFrame.url !== '') firstJs = n;
+        if (isProject(n)) {
+          caller = n;
+          break;
+        }
+        up = parent.get(up);
+      }
+      const by = caller ?? firstJs;
+      if (by !== undefined) {
+        const perCaller = callers.get(where) ?? new Map<string, number>();
+        callers.set(where, perCaller);
+        perCaller.set(name(by), (perCaller.get(name(by)) ?? 0) + count);
+      }
+    }
+  }
+  const busy = total - idle;
+  const pct = (count: number): number => (busy > 0 ? round((100 * count) / busy, 2) : 0);
+  return {
+    durationSeconds: round((profile.endTime - profile.startTime) / 1e6, 2),
+    busyPercent: total > 0 ? round((100 * busy) / total, 2) : 0,
+    hotspots: [...self.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([where, count]) => {
+        const perCaller = callers.get(where);
+        const spot: Hotspot = { where, selfPercentOfBusy: pct(count) };
+        if (perCaller !== undefined) {
+          spot.callers = [...perCaller.entries()]
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 4)
+            .map(([by, n]) => ({ where: by, percentOfBusy: pct(n) }));
+        }
+        return spot;
+      }),
+  };
+}
