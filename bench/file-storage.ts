@@ -3,7 +3,8 @@
  * batches of 1, 16 and 256 small entries, each batch appended and made durable by one sync()
  * (one write + one fdatasync: group commit). Reports batches (syncs) per second, entries per
  * second and the sync latency distribution; then the same with 64 callers syncing concurrently
- * (coalesced into shared flushes), and the CRC-32C throughput.
+ * (coalesced into shared flushes), the CRC-32C throughput, and the time to reopen a log of
+ * 500,000 entries (every record validated, the in-memory mirror rebuilt).
  *
  * Run: `npx tsc -p tsconfig.json && node dist/bench/file-storage.js [secondsPerCase] [dir]`.
  * The directory defaults to a temp dir under the OS temp dir (put it on the disk you care
@@ -131,6 +132,28 @@ async function concurrent(callers: number): Promise<CaseResult> {
   };
 }
 
+/** Time to reopen (validate every record and rebuild the in-memory mirror of) a log of `n` entries. */
+async function recovery(
+  n: number,
+): Promise<{ entries: number; segments: number; megabytes: number; openMs: number }> {
+  const dir = await mkdtemp(join(BASE, 'concord-bench-fs-'));
+  const s = await FileStorage.open(dir, { peers: { voters: ['n1'] }, maxSegmentBytes: 16 * 1024 * 1024 });
+  const data = new Uint8Array(ENTRY_BYTES).fill(7);
+  for (let i = 1; i <= n; i += 1000) {
+    s.append(batchOf(i, Math.min(1000, n - i + 1), data));
+    await s.sync();
+  }
+  await s.close();
+  const t = performance.now();
+  const r = await FileStorage.open(dir);
+  const openMs = Math.round(performance.now() - t);
+  assert.equal(r.lastIndex(), n);
+  const segments = r.segmentFiles().length;
+  await r.close();
+  await rm(dir, { recursive: true, force: true });
+  return { entries: n, segments, megabytes: Math.round((n * (ENTRY_BYTES + 30)) / 1e6), openMs };
+}
+
 function crcThroughput(): number {
   const buf = new Uint8Array(16 * 1024 * 1024).fill(0x5a);
   crc32c(buf);
@@ -155,6 +178,7 @@ const result = {
   entryBytes: ENTRY_BYTES,
   crc32cMegabytesPerSecond: crcThroughput(),
   cases,
+  recovery: await recovery(500_000),
 };
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, '..', '..', 'bench', 'results', 'file-storage.json');
