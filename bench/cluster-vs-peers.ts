@@ -34,6 +34,7 @@
  * Owns: the server processes it starts (stopped at the end, killed on exit).
  * Must never: talk to anything but 127.0.0.1, or assert performance (only report it).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -295,6 +296,21 @@ async function profileConcord(params: {
 
 // ---------------------------------------------------------------------------------------------
 
+/** HEAD and the files of the Concord server that differ from it (a benchmark of a dirty tree says so). */
+function gitRevision(): { head: string; uncommittedFiles: string[] } {
+  try {
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const dirty = git('status', '--porcelain', '--', 'server', 'commands', 'raft');
+    return {
+      head: git('rev-parse', 'HEAD'),
+      uncommittedFiles: dirty === '' ? [] : dirty.split('\n').map((line) => line.slice(3)),
+    };
+  } catch (err) {
+    return { head: `unknown (${err instanceof Error ? err.message : String(err)})`, uncommittedFiles: [] };
+  }
+}
+
 function fmt(value: number | undefined, digits: number): string {
   return value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits);
 }
@@ -451,6 +467,7 @@ async function main(): Promise<number> {
   const systems: Systems = { redis, concord, etcd };
   const stopSystems = (): Promise<unknown> => Promise.all([redis?.stop(), concord?.stop(), etcd?.stop()]);
   const errors: string[] = [];
+  const loadAverageAtStart = round(os.loadavg()[0] ?? 0, 2);
   try {
     if (redis !== undefined) {
       // redis-server must really fsync every write: check the settings took.
@@ -534,12 +551,14 @@ async function main(): Promise<number> {
 
     const report = {
       date: new Date().toISOString(),
+      concordRevision: gitRevision(),
       node: process.version,
       machine: {
         cores: os.cpus().length,
         cpuModel: os.cpus()[0]?.model ?? 'unknown',
         platform: `${os.type()} ${os.release()} ${os.arch()}`,
-        loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
+        loadAverage1mAtStart: loadAverageAtStart,
+        loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0, 2),
       },
       versions: {
         redis: toolVersion(REDIS_SERVER_BIN, ['--version']),
