@@ -5,7 +5,8 @@
  * Owns: the persisted log suffix after the latest snapshot, the HardState and that snapshot.
  * The core only READS a Storage; the driver WRITES it while handling a Ready (persist hard
  * state, snapshot and entries before sending messages: Raft Figure 2, "persistent state ... updated
- * on stable storage before responding to RPCs"). All methods are synchronous.
+ * on stable storage before responding to RPCs"). Reads are synchronous; the write side
+ * (WritableStorage) stages synchronously and makes durable with the async sync().
  * Must never: import I/O, timers or commands; hold a reference to the core.
  */
 import assert from 'node:assert/strict';
