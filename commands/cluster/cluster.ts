@@ -75,7 +75,8 @@ export const cluster: CommandSpec = {
   aclCategories: ['@slow'],
   keys: NO_KEYS,
   docs: {
-    summary: 'A container for Redis Cluster commands.',
+    summary:
+      "A container for Redis Cluster commands. Concord's Raft group is one shard owning all 16384 slots, its leader the master, the other members its replicas; node ids are the SHA-1 of the member ids. A follower answers keyed commands with `-MOVED <slot> <leader host:port>` only when `cluster-redirect` is yes (CONFIG SET cluster-redirect yes): cluster clients (ioredis Cluster, node-redis createCluster, redis-cli -c) then follow the leader after a failover; the default (no) forwards to the leader so plain clients work against any node.",
     since: '3.0.0',
     group: 'server',
     complexity: 'Depends on subcommand.',
