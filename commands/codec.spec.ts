@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { operationArb } from './arbitraries.js';
-import { CodecError, decodeOperation, encodeOperation } from './codec.js';
-import type { Operation } from './state-machine.js';
+import { CodecError, decodeOperation, decodeResult, encodeOperation, encodeResult } from './codec.js';
+import type { Operation, Result } from './state-machine.js';
 
 describe('operation codec', () => {
   it('round-trips every operation', () => {
@@ -74,5 +74,45 @@ describe('operation codec', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('result codec', () => {
+  const bytes = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
+  const resultArb: fc.Arbitrary<Result> = fc.oneof(
+    fc.constant<Result>({ type: 'ok' }),
+    fc.double({ noNaN: true }).map((value): Result => ({ type: 'integer', value })),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((value): Result => ({ type: 'integer', value })),
+    fc.record({ written: fc.boolean(), previous: fc.option(bytes, { nil: null }) }).map(
+      (r): Result => ({ type: 'set', ...r }),
+    ),
+    fc.option(bytes, { nil: null }).map((value): Result => ({ type: 'value', value })),
+    fc.string().map((message): Result => ({ type: 'error', message })),
+  );
+
+  it('round-trips every result, numbers and bigints kept apart', () => {
+    fc.assert(
+      fc.property(resultArb, (result) => {
+        expect(decodeResult(encodeResult(result))).to.deep.equal(result);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('keeps its wire format', () => {
+    expect(encodeResult({ type: 'ok' }).toString('hex')).to.equal('0101');
+    expect(encodeResult({ type: 'value', value: null }).toString('hex')).to.equal('010400');
+    expect(decodeResult(Buffer.from('0103010000000001', 'hex').subarray(0, 4))).to.deep.equal({
+      type: 'set',
+      written: true,
+      previous: null,
+    });
+  });
+
+  it('rejects unknown versions, unknown kinds, truncation and trailing bytes', () => {
+    expect(() => decodeResult(Buffer.from('0201', 'hex'))).to.throw(CodecError, /version/);
+    expect(() => decodeResult(Buffer.from('0199', 'hex'))).to.throw(CodecError, /kind/);
+    expect(() => decodeResult(Buffer.from('010201', 'hex'))).to.throw(CodecError, /truncated/);
+    expect(() => decodeResult(Buffer.from('010100', 'hex'))).to.throw(CodecError, /trailing/);
   });
 });

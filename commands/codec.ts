@@ -9,7 +9,15 @@
  * field means a new format version (decoders keep reading every older version).
  * Must never encode argv: only typed operations cross this boundary.
  */
-import type { ExpireCondition, ExpireMode, Operation, OperationType, SetCondition } from './state-machine.js';
+import {
+  OK_RESULT,
+  type ExpireCondition,
+  type ExpireMode,
+  type Operation,
+  type OperationType,
+  type Result,
+  type SetCondition,
+} from './state-machine.js';
 
 export const CODEC_VERSION = 1;
 
@@ -81,7 +89,7 @@ class Reader {
   private pos = 0;
   constructor(private readonly buf: Buffer) {}
   private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new CodecError('truncated operation');
+    if (this.pos + n > this.buf.length) throw new CodecError('truncated data');
   }
   u8(): number {
     this.need(1);
@@ -263,4 +271,117 @@ export function decodeOperation(data: Buffer): Operation {
   }
   r.end();
   return op;
+}
+
+// ------------------------------------------------------------------ results
+
+/**
+ * Result codec: how a leader returns an applied Result to the follower that forwarded the
+ * write (server/forward.ts). Layout: [format version u8][kind u8][fields...]. Kinds are
+ * permanent (append only), like operation tags: nodes of different versions talk during a
+ * rolling upgrade.
+ */
+export const RESULT_CODEC_VERSION = 1;
+
+const RESULT_KINDS = {
+  ok: 1,
+  integer: 2,
+  set: 3,
+  value: 4,
+  error: 5,
+} as const satisfies Record<Result['type'], number>;
+
+/** Integer sub-kinds: a double-safe number, or an int64 bigint. */
+const INTEGER_NUMBER = 0;
+const INTEGER_BIGINT = 1;
+
+export function encodeResult(result: Result): Buffer {
+  switch (result.type) {
+    case 'ok': {
+      const w = resultHeader(result.type, 0);
+      return w.finish();
+    }
+    case 'integer': {
+      const w = resultHeader(result.type, 9);
+      if (typeof result.value === 'bigint') {
+        w.u8(INTEGER_BIGINT);
+        w.i64(result.value);
+      } else {
+        w.u8(INTEGER_NUMBER);
+        w.f64(result.value);
+      }
+      return w.finish();
+    }
+    case 'set': {
+      const w = resultHeader(result.type, 6 + (result.previous?.length ?? 0));
+      w.u8(result.written ? 1 : 0);
+      w.u8(result.previous === null ? 0 : 1);
+      if (result.previous !== null) w.bytes(result.previous);
+      return w.finish();
+    }
+    case 'value': {
+      const w = resultHeader(result.type, 5 + (result.value?.length ?? 0));
+      w.u8(result.value === null ? 0 : 1);
+      if (result.value !== null) w.bytes(result.value);
+      return w.finish();
+    }
+    case 'error': {
+      const message = Buffer.from(result.message, 'utf8');
+      const w = resultHeader(result.type, 4 + message.length);
+      w.bytes(message);
+      return w.finish();
+    }
+    default: {
+      const unknown: never = result;
+      throw new Error(`no codec for result ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+function resultHeader(type: Result['type'], bodyBytes: number): Writer {
+  const w = new Writer(2 + bodyBytes);
+  w.u8(RESULT_CODEC_VERSION);
+  w.u8(RESULT_KINDS[type]);
+  return w;
+}
+
+/** Decodes bytes written by encodeResult (any format version so far). Throws CodecError. */
+export function decodeResult(data: Buffer): Result {
+  const r = new Reader(data);
+  const version = r.u8();
+  if (version !== 1) throw new CodecError(`unknown result format version ${version}`);
+  const kind = r.u8();
+  let result: Result;
+  switch (kind) {
+    case RESULT_KINDS.ok:
+      result = OK_RESULT;
+      break;
+    case RESULT_KINDS.integer: {
+      const sub = r.u8();
+      if (sub === INTEGER_BIGINT) result = { type: 'integer', value: r.i64() };
+      else if (sub === INTEGER_NUMBER) result = { type: 'integer', value: r.f64() };
+      else throw new CodecError('bad integer result');
+      break;
+    }
+    case RESULT_KINDS.set: {
+      const written = r.u8();
+      const hasPrevious = r.u8();
+      if (written > 1 || hasPrevious > 1) throw new CodecError('bad set result');
+      result = { type: 'set', written: written === 1, previous: hasPrevious === 1 ? r.bytes() : null };
+      break;
+    }
+    case RESULT_KINDS.value: {
+      const hasValue = r.u8();
+      if (hasValue > 1) throw new CodecError('bad value result');
+      result = { type: 'value', value: hasValue === 1 ? r.bytes() : null };
+      break;
+    }
+    case RESULT_KINDS.error:
+      result = { type: 'error', message: r.bytes().toString('utf8') };
+      break;
+    default:
+      throw new CodecError(`unknown result kind ${kind}`);
+  }
+  r.end();
+  return result;
 }

@@ -35,6 +35,11 @@ export enum ConfChangeType {
 export interface ConfChange {
   readonly type: ConfChangeType;
   readonly node: NodeId;
+  /**
+   * Opaque to Raft: what the application records with the change (Concord: the member's
+   * `host:port@peerPort`, so every node learns every member's addresses from the log).
+   */
+  readonly context?: string;
 }
 
 /** The membership in force at a log position. */
@@ -173,29 +178,54 @@ export function entrySize(e: Entry): number {
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
+const CONF_CHANGE_TYPES: ReadonlyMap<number, ConfChangeType> = new Map(
+  [ConfChangeType.AddVoter, ConfChangeType.AddLearner, ConfChangeType.RemoveNode].map((t) => [t, t]),
+);
+
+/** Set on the type byte of a ConfChange that carries a context (format 2). */
+const CONF_CHANGE_CONTEXT_FLAG = 0x80;
+
 /**
- * The payload of an EntryType.ConfChange entry: one byte of ConfChangeType, then the node id
- * in UTF-8. The core writes it in `proposeConfChange`; the application decodes it when it
- * applies the entry and hands the result to `RaftCore.applyConfChange`.
+ * The payload of an EntryType.ConfChange entry. The core writes it in `proposeConfChange`; the
+ * application decodes it when it applies the entry and hands the result to
+ * `RaftCore.applyConfChange`. Two formats, both decoded forever (old logs must replay):
+ * - without context: one byte of ConfChangeType, then the node id in UTF-8;
+ * - with context: ConfChangeType | 0x80, the id's byte length (u16 BE), the id, then the
+ *   context in UTF-8.
  */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   const id = utf8Encoder.encode(cc.node);
-  const out = new Uint8Array(1 + id.byteLength);
-  out[0] = cc.type;
-  out.set(id, 1);
+  if (cc.context === undefined) {
+    const out = new Uint8Array(1 + id.byteLength);
+    out[0] = cc.type;
+    out.set(id, 1);
+    return out;
+  }
+  if (id.byteLength > 0xffff) throw new Error('raft: conf change node id too long');
+  const context = utf8Encoder.encode(cc.context);
+  const out = new Uint8Array(3 + id.byteLength + context.byteLength);
+  out[0] = cc.type | CONF_CHANGE_CONTEXT_FLAG;
+  out[1] = id.byteLength >>> 8;
+  out[2] = id.byteLength & 0xff;
+  out.set(id, 3);
+  out.set(context, 3 + id.byteLength);
   return out;
 }
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
-  const type = data[0];
-  if (
-    type !== ConfChangeType.AddVoter &&
-    type !== ConfChangeType.AddLearner &&
-    type !== ConfChangeType.RemoveNode
-  ) {
-    throw new Error(`raft: bad conf change type ${String(type)}`);
-  }
-  return { type, node: utf8Decoder.decode(data.subarray(1)) };
+  const first = data[0] ?? 0xff;
+  const withContext = (first & CONF_CHANGE_CONTEXT_FLAG) !== 0;
+  const type = CONF_CHANGE_TYPES.get(first & ~CONF_CHANGE_CONTEXT_FLAG);
+  if (type === undefined) throw new Error(`raft: bad conf change type ${String(data[0])}`);
+  if (!withContext) return { type, node: utf8Decoder.decode(data.subarray(1)) };
+  if (data.byteLength < 3) throw new Error('raft: truncated conf change');
+  const idBytes = (data[1]! << 8) | data[2]!;
+  if (3 + idBytes > data.byteLength) throw new Error('raft: truncated conf change');
+  return {
+    type,
+    node: utf8Decoder.decode(data.subarray(3, 3 + idBytes)),
+    context: utf8Decoder.decode(data.subarray(3 + idBytes)),
+  };
 }
 
 /** The snapshot every fresh log starts from: index 0, term 0, with the given membership. */

@@ -38,6 +38,75 @@ export interface Config {
   clientOutputPauseBytes: number;
   /** Requests of one client being executed or waiting to be written, at most. */
   maxRequestsInFlight: number;
+  /** This node's Raft peer port; null = RESP port + 10000 (as the Redis Cluster bus port). */
+  peerPort: number | null;
+  /** The shared secret peers authenticate with (>= 16 bytes); null = no peer transport. */
+  clusterSecret: string | null;
+  /** Names the cluster in the peer handshake (two clusters sharing a secret stay apart). */
+  clusterId: string;
+  /** A fresh cluster's founding members; used only when the data directory is empty. */
+  bootstrap: readonly ClusterMember[] | null;
+  /** Start empty and wait to be added (RAFT.NODE ADD on the leader). */
+  join: boolean;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Take a Raft snapshot every this many applied entries. */
+  snapshotEntries: number;
+}
+
+/** A cluster member as `--bootstrap` names it: `id=host:port[@peerPort]`. */
+export interface ClusterMember {
+  readonly id: string;
+  readonly host: string;
+  /** RESP port. */
+  readonly port: number;
+  /** Raft peer port (port + 10000 unless given). */
+  readonly peerPort: number;
+}
+
+/** The peer port a member gets when none is given: RESP port + 10000 (Redis Cluster bus port). */
+export const PEER_PORT_OFFSET = 10000;
+
+/**
+ * Parses a member address `host:port` or `host:port@peerPort` (IPv6 hosts in brackets).
+ * Returns null when malformed.
+ */
+export function parseMemberAddress(text: string): { host: string; port: number; peerPort: number } | null {
+  const match = /^(\[[^\]]+\]|[^:@\s]+):(\d{1,5})(?:@(\d{1,5}))?$/.exec(text.trim());
+  if (match === null) return null;
+  const host = match[1]!.startsWith('[') ? match[1]!.slice(1, -1) : match[1]!;
+  const port = Number(match[2]);
+  const peerPort = match[3] === undefined ? port + PEER_PORT_OFFSET : Number(match[3]);
+  if (port < 1 || port > 65535 || peerPort < 1 || peerPort > 65535) return null;
+  return { host, port, peerPort };
+}
+
+/** `host:port@peerPort`, the form recorded in the log and shown by CLUSTER NODES. */
+export function formatMemberAddress(a: { host: string; port: number; peerPort: number }): string {
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `${host}:${a.port}@${a.peerPort}`;
+}
+
+/** Parses `--bootstrap n1=host:port,n2=host:port@peer,...`. Throws Error with a readable reason. */
+export function parseBootstrap(text: string): ClusterMember[] {
+  const members: ClusterMember[] = [];
+  const seen = new Set<string>();
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`'${item}' is not id=host:port`);
+    const id = item.slice(0, eq);
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new Error(`bad node id '${id}'`);
+    if (seen.has(id)) throw new Error(`node id '${id}' given twice`);
+    seen.add(id);
+    const address = parseMemberAddress(item.slice(eq + 1));
+    if (address === null) throw new Error(`'${item.slice(eq + 1)}' is not host:port or host:port@peerport`);
+    members.push({ id, ...address });
+  }
+  if (members.length === 0) throw new Error('no members');
+  return members;
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
@@ -55,6 +124,15 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   clientOutputBufferLimit: 256 * 1024 * 1024,
   clientOutputPauseBytes: 1024 * 1024,
   maxRequestsInFlight: 1024,
+  peerPort: null,
+  clusterSecret: null,
+  clusterId: 'concord',
+  bootstrap: null,
+  join: false,
+  tickMs: 100,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  snapshotEntries: 10000,
 });
 
 /** SO_KEEPALIVE idle time on client sockets, as Redis's default `tcp-keepalive 300`. */

@@ -1,7 +1,16 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
+import {
+  LeadershipLostError,
+  NodeStoppedError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalTimeoutError,
+  ReadTimeoutError,
+} from '../raft/errors.js';
+import { ClusterAdminError } from './cluster-view.js';
 import { ConfigError, errorToReply } from './errors.js';
+import { ClusterDownError, OutcomeUnknownError } from './raft-executor.js';
 
 function capturingLogger(): { log: pino.Logger; lines: string[] } {
   const lines: string[] = [];
@@ -35,6 +44,28 @@ describe('errors', () => {
     });
     const dropped = errorToReply(new ProposalDroppedError('leadership transfer'), log);
     expect(dropped.kind === 'error' && dropped.message.startsWith('TRYAGAIN ')).to.equal(true);
+  });
+
+  it('maps cluster errors: CLUSTERDOWN without a leader, TRYAGAIN outcome unknown, never OK', () => {
+    const { log, lines } = capturingLogger();
+    const text = (e: unknown): string => {
+      const reply = errorToReply(e, log);
+      return reply.kind === 'error' ? reply.message : 'not an error';
+    };
+    expect(text(new ClusterDownError('no leader elected within 2000 ms'))).to.equal(
+      'CLUSTERDOWN No leader: no leader elected within 2000 ms',
+    );
+    for (const unknown of [
+      new LeadershipLostError(7, 'n2'),
+      new ProposalTimeoutError(3000),
+      new OutcomeUnknownError('forwarded to n1: connection lost'),
+    ]) {
+      expect(text(unknown)).to.match(/^TRYAGAIN outcome unknown: /);
+    }
+    expect(text(new ReadTimeoutError(2000))).to.match(/^TRYAGAIN raft: read index not confirmed/);
+    expect(text(new NodeStoppedError('shutdown'))).to.match(/^TRYAGAIN node stopping/);
+    expect(text(new ClusterAdminError('ERR Unknown node n9'))).to.equal('ERR Unknown node n9');
+    expect(lines).to.deep.equal([]);
   });
 
   it('hides anything unexpected behind -ERR internal error and logs it at error level', () => {

@@ -3,18 +3,30 @@
  * kind 2). Client errors are already Replies (the dispatcher returns them) and never get
  * here; broken invariants are assertion failures that crash the node and are never caught.
  *
- * Mapping:
- * - ConfigError (a CONFIG SET refused by the ConfigStore) -> its Redis text, `-ERR ...`.
- * - NotLeaderError -> `-TRYAGAIN ...` (a single-node server is always the leader; the
- *   follower-to-leader routing of the next issue decides whether to forward instead).
- * - ProposalDroppedError -> `-TRYAGAIN ...` (the leader refused it without appending: safe to retry).
+ * Mapping (Redis Cluster's retry prefixes, so clients that know them retry):
+ * - ConfigError, ClusterAdminError -> their Redis text (`-ERR ...`).
+ * - ClusterDownError (no leader within the bound) -> `-CLUSTERDOWN No leader: ...`.
+ * - NotLeaderError -> `-TRYAGAIN ...` (the executor normally routes to the leader first).
+ * - ProposalDroppedError, ReadTimeoutError -> `-TRYAGAIN ...` (nothing was done: safe to retry).
+ * - LeadershipLostError, ProposalTimeoutError, OutcomeUnknownError -> `-TRYAGAIN outcome
+ *   unknown: ...` (the write may have applied: retry only if it is idempotent). Never an OK.
+ * - NodeStoppedError -> `-TRYAGAIN node stopping: ...`.
  * - anything else -> `-ERR internal error`, and a log line at error level with the stack, so
  *   an unexpected exception costs one reply, not the process.
  *
  * Must never decide what a command means, and never leak a stack trace to a client.
  */
 import { error, type Reply } from '../commands/reply.js';
-import { NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
+import {
+  LeadershipLostError,
+  NodeStoppedError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalTimeoutError,
+  ReadTimeoutError,
+} from '../raft/errors.js';
+import { ClusterAdminError } from './cluster-view.js';
+import { ClusterDownError, OutcomeUnknownError } from './raft-executor.js';
 import type { Logger } from './log.js';
 
 /** A configuration change refused; `message` is the complete Redis error text ("ERR ..."). */
@@ -35,6 +47,17 @@ export function errorToReply(thrown: unknown, log: Logger): Reply {
     );
   }
   if (thrown instanceof ProposalDroppedError) return error(`TRYAGAIN ${thrown.message}`);
+  if (thrown instanceof ClusterAdminError) return error(thrown.message);
+  if (thrown instanceof ClusterDownError) return error(`CLUSTERDOWN No leader: ${thrown.message}`);
+  if (thrown instanceof ReadTimeoutError) return error(`TRYAGAIN ${thrown.message}`);
+  if (
+    thrown instanceof LeadershipLostError ||
+    thrown instanceof ProposalTimeoutError ||
+    thrown instanceof OutcomeUnknownError
+  ) {
+    return error(`TRYAGAIN outcome unknown: ${thrown.message}`);
+  }
+  if (thrown instanceof NodeStoppedError) return error(`TRYAGAIN node stopping: ${thrown.message}`);
   log.error({ err: thrown }, 'internal error while running a command');
   return INTERNAL_ERROR;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * The command-line entry: `concord server --port 7001 --data-dir ./data/n1 ...`.
+ * The command-line entry: `concord server --node-id n1 --port 7001 --data-dir ./data/n1
+ * --cluster-secret-file S --bootstrap n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003`.
+ * Without --bootstrap or --join, an empty data directory starts a one-node cluster.
  *
  * The ONLY place that reads argv and the environment. Every flag can also be set by an
  * environment variable (named in --help); a flag beats the environment, which beats the
@@ -10,7 +12,8 @@
  * exit 0; a second signal exits at once.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CONFIG, parseMemory, type Config } from './config.js';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_CONFIG, parseBootstrap, parseMemory, type ClusterMember, type Config } from './config.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 
 function integer(min: number, max: number) {
@@ -38,6 +41,14 @@ function yesNo(text: string): boolean {
   throw new InvalidArgumentError("must be 'yes' or 'no'.");
 }
 
+function bootstrapList(text: string): ClusterMember[] {
+  try {
+    return parseBootstrap(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message} (expected id=host:port[@peerport],...).`);
+  }
+}
+
 function option(flags: string, description: string, env: string): Option {
   return new Option(flags, description).env(env);
 }
@@ -55,6 +66,25 @@ interface ServerFlags {
   clientQueryBufferLimit: number;
   clientOutputBufferLimit: number;
   logLevel: LogLevel;
+  peerPort?: number;
+  clusterSecret?: string;
+  clusterSecretFile?: string;
+  clusterId: string;
+  bootstrap?: ClusterMember[];
+  join?: boolean;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  snapshotEntries: number;
+}
+
+/** The secret from the flag/env, or read from a file (trailing newline trimmed). */
+function clusterSecret(flags: ServerFlags): string | null {
+  if (flags.clusterSecret !== undefined && flags.clusterSecret !== '') return flags.clusterSecret;
+  if (flags.clusterSecretFile === undefined || flags.clusterSecretFile === '') return null;
+  const secret = readFileSync(flags.clusterSecretFile, 'utf8').trim();
+  if (secret === '') throw new Error(`the cluster secret file ${flags.clusterSecretFile} is empty`);
+  return secret;
 }
 
 function buildConfig(flags: ServerFlags): Config {
@@ -72,11 +102,30 @@ function buildConfig(flags: ServerFlags): Config {
     clientQueryBufferLimit: flags.clientQueryBufferLimit,
     clientOutputBufferLimit: flags.clientOutputBufferLimit,
     logLevel: flags.logLevel,
+    peerPort: flags.peerPort ?? null,
+    clusterSecret: clusterSecret(flags),
+    clusterId: flags.clusterId,
+    bootstrap: flags.bootstrap ?? null,
+    join: flags.join ?? false,
+    tickMs: flags.tickMs,
+    electionTicks: flags.electionTicks,
+    heartbeatTicks: flags.heartbeatTicks,
+    snapshotEntries: flags.snapshotEntries,
   };
 }
 
 async function runServer(flags: ServerFlags): Promise<void> {
-  const config = buildConfig(flags);
+  let config: Config;
+  try {
+    config = buildConfig(flags);
+  } catch (err) {
+    process.stderr.write(`concord: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  if (config.heartbeatTicks >= config.electionTicks) {
+    process.stderr.write('concord: --heartbeat-ticks must be less than --election-ticks\n');
+    process.exit(1);
+  }
   const log = createLogger(config.logLevel);
   // Loaded only to run a server, so --help and flag errors answer without loading the commands.
   const { ConcordNode } = await import('./node.js');
@@ -85,6 +134,11 @@ async function runServer(flags: ServerFlags): Promise<void> {
     config,
     log,
     onShutdown: (reason) => void stopAndExit(reason),
+    onFatal: (err) => {
+      log.fatal({ err }, 'raft node failed: exiting');
+      process.stderr.write(`concord: raft node failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
   });
 
   async function stopAndExit(reason: string): Promise<void> {
@@ -195,6 +249,56 @@ export function buildProgram(): Command {
       )
         .argParser(memory(1024 * 1024))
         .default(DEFAULT_CONFIG.clientOutputBufferLimit, '256mb'),
+    )
+    .addOption(
+      option('--peer-port <port>', "this node's Raft peer port (default: port + 10000)", 'CONCORD_PEER_PORT').argParser(
+        integer(0, 65535),
+      ),
+    )
+    .addOption(
+      option(
+        '--cluster-secret <secret>',
+        'shared secret peers authenticate with (at least 16 bytes)',
+        'CONCORD_CLUSTER_SECRET',
+      ),
+    )
+    .addOption(
+      option('--cluster-secret-file <path>', 'read the cluster secret from this file', 'CONCORD_CLUSTER_SECRET_FILE'),
+    )
+    .addOption(
+      option('--cluster-id <name>', 'cluster name checked in the peer handshake', 'CONCORD_CLUSTER_ID').default(
+        DEFAULT_CONFIG.clusterId,
+      ),
+    )
+    .addOption(
+      option(
+        '--bootstrap <members>',
+        'founding members id=host:port[@peerport],... (used only with an empty data dir)',
+        'CONCORD_BOOTSTRAP',
+      ).argParser(bootstrapList),
+    )
+    .addOption(
+      option('--join', 'start empty and wait to be added by the leader (RAFT.NODE ADD)', 'CONCORD_JOIN'),
+    )
+    .addOption(
+      option('--tick-ms <ms>', 'Raft tick length', 'CONCORD_TICK_MS')
+        .argParser(integer(1, 60_000))
+        .default(DEFAULT_CONFIG.tickMs),
+    )
+    .addOption(
+      option('--election-ticks <n>', 'election timeout in ticks', 'CONCORD_ELECTION_TICKS')
+        .argParser(integer(2, 10_000))
+        .default(DEFAULT_CONFIG.electionTicks),
+    )
+    .addOption(
+      option('--heartbeat-ticks <n>', 'heartbeat interval in ticks', 'CONCORD_HEARTBEAT_TICKS')
+        .argParser(integer(1, 10_000))
+        .default(DEFAULT_CONFIG.heartbeatTicks),
+    )
+    .addOption(
+      option('--snapshot-entries <n>', 'take a snapshot every n applied entries (0 = never)', 'CONCORD_SNAPSHOT_ENTRIES')
+        .argParser(integer(0, 1_000_000_000))
+        .default(DEFAULT_CONFIG.snapshotEntries),
     )
     .addOption(
       option('--log-level <level>', 'log level (JSON logs on stderr)', 'CONCORD_LOG_LEVEL')

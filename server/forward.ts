@@ -1,0 +1,140 @@
+/**
+ * Follower -> leader routing: the wire format of the application requests a follower sends
+ * its leader over the peer transport (transport.request), and the leader's handler.
+ *
+ * Two requests: WRITE (an encoded Operation: the leader proposes it and answers with the
+ * encoded Result once applied) and TIME (the leader's clock, so a follower judges expiry by
+ * leader time, never its own). Every answer carries a status that tells the follower whether
+ * retrying is safe:
+ *   OK           the Result (WRITE) or the time (TIME)
+ *   NOT_LEADER   nothing was proposed; body = the leader this node knows of ('' if none)
+ *   DROPPED      the leader refused it without appending (overload): safe to retry
+ *   UNKNOWN      proposed, but leadership was lost or it timed out: the outcome is unknown
+ *   BAD_REQUEST  the bytes did not decode (version skew or a bug); nothing was proposed
+ * Layout: request [version u8][kind u8][body]; response [version u8][status u8][body].
+ *
+ * Must never propose bytes that do not decode as an Operation (every node would then fail to
+ * apply the entry), and never report OK for an entry that did not apply.
+ */
+import { CodecError, decodeOperation, encodeResult } from '../commands/codec.js';
+import type { Result } from '../commands/state-machine.js';
+import {
+  LeadershipLostError,
+  NodeStoppedError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalTimeoutError,
+} from '../raft/errors.js';
+
+export const FORWARD_VERSION = 1;
+
+export const ForwardKind = { Write: 1, Time: 2 } as const;
+export type ForwardKind = (typeof ForwardKind)[keyof typeof ForwardKind];
+
+export const ForwardStatus = { Ok: 0, NotLeader: 1, Dropped: 2, Unknown: 3, BadRequest: 4 } as const;
+export type ForwardStatus = (typeof ForwardStatus)[keyof typeof ForwardStatus];
+
+export function encodeForwardRequest(kind: ForwardKind, body: Uint8Array = new Uint8Array(0)): Buffer {
+  const out = Buffer.allocUnsafe(2 + body.byteLength);
+  out[0] = FORWARD_VERSION;
+  out[1] = kind;
+  out.set(body, 2);
+  return out;
+}
+
+export function encodeForwardResponse(status: ForwardStatus, body: Uint8Array = new Uint8Array(0)): Buffer {
+  const out = Buffer.allocUnsafe(2 + body.byteLength);
+  out[0] = FORWARD_VERSION;
+  out[1] = status;
+  out.set(body, 2);
+  return out;
+}
+
+export interface ForwardResponse {
+  readonly status: ForwardStatus;
+  readonly body: Buffer;
+}
+
+export function decodeForwardResponse(data: Buffer): ForwardResponse {
+  if (data.length < 2 || data[0] !== FORWARD_VERSION) throw new CodecError('bad forward response');
+  const status = data[1]!;
+  if (status > ForwardStatus.BadRequest) throw new CodecError(`unknown forward status ${status}`);
+  return { status: status as ForwardStatus, body: data.subarray(2) };
+}
+
+export function encodeTime(timeMs: number): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  out.writeDoubleBE(timeMs, 0);
+  return out;
+}
+
+export function decodeTime(body: Buffer): number {
+  if (body.length !== 8) throw new CodecError('bad forwarded time');
+  return body.readDoubleBE(0);
+}
+
+/** What the leader side needs of the Raft node. */
+export interface ForwardTarget {
+  readonly isLeader: boolean;
+  readonly leaderId: string | null;
+  propose(payload: Uint8Array): Promise<Result | null>;
+  /** The leader's clock for expiry (never below applied time). */
+  leaderTimeMs(): number;
+}
+
+/** The leader's handler of forwarded requests (TcpTransport.onRequest). Never rejects. */
+export async function serveForwarded(target: ForwardTarget, payload: Buffer): Promise<Uint8Array> {
+  if (payload.length < 2 || payload[0] !== FORWARD_VERSION) {
+    return encodeForwardResponse(ForwardStatus.BadRequest, Buffer.from('unknown forward version'));
+  }
+  const kind = payload[1]!;
+  const body = payload.subarray(2);
+  if (!target.isLeader) {
+    return encodeForwardResponse(ForwardStatus.NotLeader, Buffer.from(target.leaderId ?? '', 'utf8'));
+  }
+  switch (kind) {
+    case ForwardKind.Time:
+      return encodeForwardResponse(ForwardStatus.Ok, encodeTime(target.leaderTimeMs()));
+    case ForwardKind.Write: {
+      try {
+        decodeOperation(body);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return encodeForwardResponse(ForwardStatus.BadRequest, Buffer.from(message, 'utf8'));
+      }
+      try {
+        const result = await target.propose(body);
+        if (result === null) {
+          return encodeForwardResponse(ForwardStatus.Unknown, Buffer.from('entry applied without a result'));
+        }
+        return encodeForwardResponse(ForwardStatus.Ok, encodeResult(result));
+      } catch (error) {
+        return errorResponse(error, target);
+      }
+    }
+    default:
+      return encodeForwardResponse(ForwardStatus.BadRequest, Buffer.from(`unknown forward kind ${kind}`));
+  }
+}
+
+function errorResponse(error: unknown, target: ForwardTarget): Buffer {
+  if (error instanceof NotLeaderError) {
+    return encodeForwardResponse(ForwardStatus.NotLeader, Buffer.from(error.leader ?? '', 'utf8'));
+  }
+  if (error instanceof ProposalDroppedError) {
+    return encodeForwardResponse(ForwardStatus.Dropped, Buffer.from(error.message, 'utf8'));
+  }
+  if (
+    error instanceof LeadershipLostError ||
+    error instanceof ProposalTimeoutError ||
+    error instanceof NodeStoppedError
+  ) {
+    return encodeForwardResponse(ForwardStatus.Unknown, Buffer.from(error.message, 'utf8'));
+  }
+  // Anything else after propose was called: we cannot say it did not apply.
+  const message = error instanceof Error ? error.message : String(error);
+  return encodeForwardResponse(
+    ForwardStatus.Unknown,
+    Buffer.from(`${message} (leader ${target.leaderId ?? 'unknown'})`, 'utf8'),
+  );
+}

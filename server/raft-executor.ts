@@ -1,0 +1,339 @@
+/**
+ * The Raft-backed Executor (commands/executor.ts): how commands reach the replicated state
+ * machine on a cluster node.
+ *
+ * - write(op): on the leader, propose the encoded operation and resolve with the Result the
+ *   state machine returned when the entry applied (RaftNode resolves by (index, term)). On a
+ *   follower, forward it to the leader (server/forward.ts) and relay the leader's Result. While
+ *   no leader is known, wait up to `leaderWaitMs`, then fail with ClusterDownError.
+ * - read(query, arg): a ReadIndex barrier (RaftNode.readIndex: a follower asks the leader, so
+ *   followers serve linearizable reads from local state), then the query at the LEADER's time:
+ *   the leader's own clock on the leader, and on a follower a time fetched from the leader in
+ *   parallel with the barrier (batched: one request in flight). A follower's clock may be
+ *   skewed; judging expiry by it would let two nodes disagree about whether a key exists.
+ *
+ * Errors (operating errors, mapped to replies in server/errors.ts): ClusterDownError (no
+ * leader within the bound: nothing was done), OutcomeUnknownError (the write may or may not
+ * have applied: never a false OK), and raft/errors.ts ProposalDroppedError, LeadershipLostError,
+ * ProposalTimeoutError, ReadTimeoutError, NodeStoppedError.
+ *
+ * Must never: acknowledge a write before it applied, serve a read without the barrier, wait
+ * without a bound, or keep unbounded queues.
+ */
+import { decodeResult, encodeOperation } from '../commands/codec.js';
+import type { Executor } from '../commands/executor.js';
+import type { Operation, Result, StateMachine } from '../commands/state-machine.js';
+import { NodeStoppedError, NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
+import type { NodeId } from '../raft/messages.js';
+import { PeerUnreachableError, type Transport } from '../raft/transport.js';
+import {
+  decodeForwardResponse,
+  decodeTime,
+  encodeForwardRequest,
+  ForwardKind,
+  ForwardStatus,
+} from './forward.js';
+
+/** No leader could be found (or reached) within the bound; nothing was done: retry later. */
+export class ClusterDownError extends Error {
+  override readonly name = 'ClusterDownError';
+}
+
+/** A write was handed to a leader but its fate is unknown (it may have applied). */
+export class OutcomeUnknownError extends Error {
+  override readonly name = 'OutcomeUnknownError';
+}
+
+/** What the executor needs of the Raft node (RaftNode fits). */
+export interface ExecutorNode {
+  readonly id: NodeId;
+  readonly isLeader: boolean;
+  readonly leaderId: NodeId | null;
+  propose(payload: Uint8Array): Promise<Result | null>;
+  readIndex(): Promise<void>;
+}
+
+export interface RaftExecutorOptions {
+  node: ExecutorNode;
+  stateMachine: StateMachine;
+  /** Null on a node without peers (single node, no cluster secret). */
+  transport: Pick<Transport, 'request'> | null;
+  /** How long a request waits for a leader to be known and reachable (about 2 election timeouts). */
+  leaderWaitMs: number;
+  /** How long a forwarded request may take at the leader (it must outlast a proposal). */
+  forwardTimeoutMs: number;
+  /** Poll interval while waiting for a leader. */
+  pollMs: number;
+  clock?: () => number;
+  /** Reads waiting for the leader's time, at most (default 10,000). */
+  maxTimeWaiters?: number;
+}
+
+interface TimeWaiter {
+  readonly resolve: (timeMs: number) => void;
+  readonly reject: (error: Error) => void;
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class RaftExecutor implements Executor {
+  private readonly node: ExecutorNode;
+  private readonly sm: StateMachine;
+  private readonly transport: Pick<Transport, 'request'> | null;
+  private readonly leaderWaitMs: number;
+  private readonly forwardTimeoutMs: number;
+  private readonly pollMs: number;
+  private readonly clock: () => number;
+  private readonly maxTimeWaiters: number;
+  private timeWaiters: TimeWaiter[] = [];
+  /** Resolves once every write called so far has been handed off. */
+  private handOffChain: Promise<void> = Promise.resolve();
+  private writeSeq = 0;
+  /** Reads called since the last write: they run together, and the next write waits for them. */
+  private readGroup: { ready: Promise<void>; runs: Promise<unknown>[] } | null = null;
+  private readonly writesInFlight = new Map<number, Promise<Result>>();
+  private timeInFlight = false;
+  private stopped = false;
+
+  constructor(options: RaftExecutorOptions) {
+    this.node = options.node;
+    this.sm = options.stateMachine;
+    this.transport = options.transport;
+    this.leaderWaitMs = options.leaderWaitMs;
+    this.forwardTimeoutMs = options.forwardTimeoutMs;
+    this.pollMs = options.pollMs;
+    this.clock = options.clock ?? Date.now;
+    this.maxTimeWaiters = options.maxTimeWaiters ?? 10_000;
+  }
+
+  /** Fails every later request at once (the node is stopping). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /**
+   * Writes are HANDED OFF (proposed on the leader, or sent to it) strictly in call order, one
+   * after the other, so a pipeline of writes from one client applies in its order even while
+   * the first ones wait for a leader; they then complete in parallel. A write whose hand-off
+   * found nothing done (not the leader after all, leader unreachable) is retried within its
+   * bound, at the back of the queue.
+   */
+  write(op: Operation): Promise<Result> {
+    const payload = encodeOperation(op);
+    const deadline = this.clock() + this.leaderWaitMs;
+    const done = this.writeBy(payload, deadline);
+    const seq = ++this.writeSeq;
+    this.writesInFlight.set(seq, done);
+    const forget = (): void => {
+      this.writesInFlight.delete(seq);
+    };
+    done.then(forget, forget);
+    return done;
+  }
+
+  private writeBy(payload: Buffer, deadline: number): Promise<Result> {
+    this.closeReadGroup();
+    const handed = this.handOffChain.then(() => this.handOff(payload, deadline));
+    this.handOffChain = handed.then(
+      () => undefined,
+      () => undefined,
+    );
+    return handed.then(async (attempt) => {
+      const result = await attempt.outcome;
+      // Nothing was done: try again (bounded by the deadline).
+      return result ?? this.writeBy(payload, deadline);
+    });
+  }
+
+  /**
+   * Waits (bounded) for a leader, then proposes or forwards `payload`; resolves once it is
+   * handed off, with its outcome: the Result, or null when nothing was done (retry).
+   */
+  private async handOff(payload: Buffer, deadline: number): Promise<{ outcome: Promise<Result | null> }> {
+    for (;;) {
+      if (this.stopped) throw new NodeStoppedError('stopping');
+      const node = this.node;
+      if (node.isLeader) {
+        const outcome = node.propose(payload).then(
+          (result) => {
+            if (result === null) throw new OutcomeUnknownError('entry applied without a result');
+            return result;
+          },
+          async (error: unknown) => {
+            // Nothing was appended: safe to retry until the bound.
+            if (error instanceof NotLeaderError || error instanceof ProposalDroppedError) {
+              if (this.clock() >= deadline) throw error;
+              await delay(this.pollMs);
+              return null;
+            }
+            throw error;
+          },
+        );
+        return { outcome };
+      }
+      const leader = node.leaderId;
+      if (leader === null || leader === node.id || this.transport === null) {
+        await this.waitOrFail(deadline, 'no leader elected');
+        continue;
+      }
+      const outcome = this.forwardWrite(leader, payload).then(async (result) => {
+        if (result === null) await this.waitOrFail(deadline, `leader ${leader} unreachable or no longer leader`);
+        return result;
+      });
+      return { outcome };
+    }
+  }
+
+  /** The Result, or null when nothing was proposed and a retry is safe. Throws otherwise. */
+  private async forwardWrite(leader: NodeId, payload: Buffer): Promise<Result | null> {
+    const transport = this.transport;
+    if (transport === null) return null;
+    let raw: Buffer;
+    try {
+      raw = await transport.request(
+        leader,
+        encodeForwardRequest(ForwardKind.Write, payload),
+        this.forwardTimeoutMs,
+      );
+    } catch (error) {
+      if (error instanceof PeerUnreachableError) return null;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new OutcomeUnknownError(`forwarded to ${leader}: ${message}`);
+    }
+    const response = decodeForwardResponse(raw);
+    switch (response.status) {
+      case ForwardStatus.Ok:
+        return decodeResult(response.body);
+      case ForwardStatus.NotLeader:
+        return null;
+      case ForwardStatus.Dropped:
+        throw new ProposalDroppedError(`at leader ${leader}: ${response.body.toString('utf8')}`);
+      case ForwardStatus.Unknown:
+        throw new OutcomeUnknownError(`at leader ${leader}: ${response.body.toString('utf8')}`);
+      case ForwardStatus.BadRequest:
+        throw new Error(`leader ${leader} refused a forwarded write: ${response.body.toString('utf8')}`);
+      default: {
+        const never: never = response.status;
+        throw new Error(`unknown forward status ${String(never)}`);
+      }
+    }
+  }
+
+  private async waitOrFail(deadline: number, why: string): Promise<void> {
+    const left = deadline - this.clock();
+    if (left <= 0) throw new ClusterDownError(`${why} within ${this.leaderWaitMs} ms`);
+    await delay(Math.min(this.pollMs, left));
+  }
+
+  /**
+   * Reads keep their place among writes (a pipelined GET after a SET sees the SET, and does
+   * not see a DEL sent after it): a read waits until every write called before it has
+   * completed, and writes called after it are handed off only once it has been served.
+   * Consecutive reads form one group and run together (one ReadIndex batch).
+   */
+  read<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): Promise<T> {
+    let group = this.readGroup;
+    if (group === null) {
+      const priorWrites = [...this.writesInFlight.values()];
+      const tail = this.handOffChain;
+      group = {
+        ready:
+          priorWrites.length === 0 ? tail : tail.then(() => Promise.allSettled(priorWrites)).then(() => undefined),
+        runs: [],
+      };
+      this.readGroup = group;
+    }
+    const run = group.ready.then(() => this.readNow(query, arg));
+    group.runs.push(run);
+    return run;
+  }
+
+  /** Writes called after the open read group wait for all of its reads. */
+  private closeReadGroup(): void {
+    const group = this.readGroup;
+    if (group === null) return;
+    this.readGroup = null;
+    this.handOffChain = Promise.allSettled(group.runs).then(() => undefined);
+  }
+
+  private async readNow<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): Promise<T> {
+    const deadline = this.clock() + this.leaderWaitMs;
+    for (;;) {
+      if (this.stopped) throw new NodeStoppedError('stopping');
+      const node = this.node;
+      const leader = node.leaderId;
+      if (leader === null) {
+        await this.waitOrFail(deadline, 'no leader elected');
+        continue;
+      }
+      // The leader's time, fetched while the barrier runs (its clock at a moment after the read began).
+      const leaderTime = node.isLeader ? null : this.leaderTime();
+      leaderTime?.catch(() => undefined);
+      try {
+        await node.readIndex();
+        const timeMs = leaderTime === null ? this.clock() : await leaderTime;
+        return query(this.sm, arg, this.sm.readTime(timeMs));
+      } catch (error) {
+        // Leadership moved or the leader is not reachable: retry within the bound.
+        if (error instanceof NotLeaderError || error instanceof ClusterDownError) {
+          await this.waitOrFail(deadline, error.message);
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** The leader's clock, one request in flight for every read waiting (batched). */
+  private leaderTime(): Promise<number> {
+    if (this.timeWaiters.length >= this.maxTimeWaiters) {
+      return Promise.reject(new ProposalDroppedError('too many reads waiting for the leader time'));
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.timeWaiters.push({ resolve, reject });
+      this.pumpTime();
+    });
+  }
+
+  private pumpTime(): void {
+    if (this.timeInFlight || this.timeWaiters.length === 0) return;
+    const batch = this.timeWaiters;
+    this.timeWaiters = [];
+    this.timeInFlight = true;
+    this.fetchTime()
+      .then(
+        (timeMs) => {
+          for (const w of batch) w.resolve(timeMs);
+        },
+        (error: unknown) => {
+          const err = error instanceof Error ? error : new Error(String(error));
+          for (const w of batch) w.reject(err);
+        },
+      )
+      .finally(() => {
+        this.timeInFlight = false;
+        this.pumpTime();
+      });
+  }
+
+  private async fetchTime(): Promise<number> {
+    const leader = this.node.leaderId;
+    if (leader === null) throw new NotLeaderError(null);
+    if (leader === this.node.id) return this.clock();
+    if (this.transport === null) throw new ClusterDownError('no peer transport');
+    let raw: Buffer;
+    try {
+      raw = await this.transport.request(leader, encodeForwardRequest(ForwardKind.Time), this.forwardTimeoutMs);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new ClusterDownError(`leader ${leader}: ${message}`);
+    }
+    const response = decodeForwardResponse(raw);
+    if (response.status === ForwardStatus.Ok) return decodeTime(response.body);
+    if (response.status === ForwardStatus.NotLeader) {
+      const hint = response.body.toString('utf8');
+      throw new NotLeaderError(hint === '' ? null : hint);
+    }
+    throw new ClusterDownError(`leader ${leader} answered status ${response.status} for its time`);
+  }
+}
