@@ -370,6 +370,33 @@ export class Cluster {
     );
   }
 
+  /**
+   * Polls until a SET through each of `nodes` (default: every running node) answers OK: the
+   * cluster serves writes from any node. Returns the ms it took.
+   */
+  async waitUntilServing(
+    deadlineMs = 10_000,
+    nodes: readonly ClusterNode[] = this.running(),
+  ): Promise<number> {
+    const started = Date.now();
+    await Promise.all(
+      nodes.map(async (node) => {
+        const redis = client(node.port, 1_000);
+        try {
+          await waitFor(
+            `${node.id} to acknowledge a write`,
+            async () =>
+              (await redis.set(`probe:${node.id}`, String(Date.now()))) === 'OK' ? true : undefined,
+            deadlineMs,
+          );
+        } finally {
+          redis.disconnect();
+        }
+      }),
+    );
+    return Date.now() - started;
+  }
+
   /** Polls until every node in `nodes` reports raft_applied_index >= index. */
   async waitForApplied(index: number, nodes: readonly ClusterNode[], deadlineMs = 20_000): Promise<void> {
     await waitFor(
