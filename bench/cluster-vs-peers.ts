@@ -300,11 +300,15 @@ async function profileConcord(params: {
 function gitRevision(): { head: string; uncommittedFiles: string[] } {
   try {
     const git = (...args: string[]): string =>
-      execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+      execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' });
+    // Porcelain lines are `XY path`: the status columns may start with a space, so no trim().
     const dirty = git('status', '--porcelain', '--', 'server', 'commands', 'raft');
     return {
-      head: git('rev-parse', 'HEAD'),
-      uncommittedFiles: dirty === '' ? [] : dirty.split('\n').map((line) => line.slice(3)),
+      head: git('rev-parse', 'HEAD').trim(),
+      uncommittedFiles: dirty
+        .split('\n')
+        .filter((line) => line.length > 3)
+        .map((line) => line.slice(3)),
     };
   } catch (err) {
     return { head: `unknown (${err instanceof Error ? err.message : String(err)})`, uncommittedFiles: [] };
