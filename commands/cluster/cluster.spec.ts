@@ -59,6 +59,10 @@ describe('CLUSTER commands', () => {
     const { run } = setup(c);
     expect(plain(await run('CLUSTER', 'SLOTS'))).to.deep.equal([]);
     expect(plain(await run('CLUSTER', 'SHARDS'))).to.deep.equal([]);
+    // A leader whose address is not known yet counts as none.
+    c.leader = 'n9';
+    expect(plain(await run('CLUSTER', 'SLOTS'))).to.deep.equal([]);
+    c.leader = null;
     const info = fields(plain(await run('CLUSTER', 'INFO')) as string);
     expect(info.get('cluster_state')).to.equal('fail');
     expect(info.get('cluster_slots_ok')).to.equal('0');

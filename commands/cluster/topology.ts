@@ -55,7 +55,9 @@ export interface Topology {
 export function topology(cluster: ClusterView): Topology {
   const members = cluster.members();
   const leaderId = cluster.leaderId();
-  const master = leaderId === null ? null : (members.find((m) => m.id === leaderId) ?? null);
+  // A leader whose address this node does not know yet (membership not applied) serves nothing.
+  const known = leaderId !== null && cluster.leaderAddress() !== null;
+  const master = known ? (members.find((m) => m.id === leaderId) ?? null) : null;
   const replicas = master === null ? members : members.filter((m) => m !== master);
   return { master, replicas, members };
 }
