@@ -24,15 +24,22 @@ interface Proc {
   exited: Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
+/** `n` distinct loopback ports that were free a moment ago (all held open while choosing). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
 }
 
 async function poll<T>(what: string, check: () => Promise<T | undefined>, deadlineMs = DEADLINE_MS): Promise<T> {
@@ -140,7 +147,8 @@ describe('cluster: three real processes', function () {
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'concord-cluster-spec-'));
-    for (const id of ids) ports.set(id, { port: await freePort(), peerPort: await freePort() });
+    const free = await freePorts(2 * ids.length);
+    ids.forEach((id, i) => ports.set(id, { port: free[2 * i]!, peerPort: free[2 * i + 1]! }));
     bootstrap = ids.map((id) => `${id}=127.0.0.1:${ports.get(id)!.port}@${ports.get(id)!.peerPort}`).join(',');
     for (const id of ids) start(id);
   });
@@ -158,6 +166,13 @@ describe('cluster: three real processes', function () {
   });
 
   let leader = '';
+
+  afterEach(function () {
+    if (this.currentTest?.state !== 'failed') return;
+    for (const proc of procs.values()) {
+      process.stderr.write(`--- ${proc.id} stderr (tail) ---\n${proc.stderr.slice(-4000)}\n`);
+    }
+  });
 
   it('elects a leader; a SET on a follower is read on every node; INCR through a follower', async () => {
     leader = await poll('a leader', () => Promise.resolve(reportedLeader(ids)));

@@ -4,7 +4,9 @@
  *
  * Two requests: WRITE (an encoded Operation: the leader proposes it and answers with the
  * encoded Result once applied) and TIME (the leader's clock, so a follower judges expiry by
- * leader time, never its own). Every answer carries a status that tells the follower whether
+ * leader time, never its own), and MEMBERS, the other way: the leader tells a learner that
+ * has not caught up the peer addresses of the members (a node started with --join knows no
+ * one, so its answers to the leader could not leave before it has replayed the log). Every answer carries a status that tells the follower whether
  * retrying is safe:
  *   OK           the Result (WRITE) or the time (TIME)
  *   NOT_LEADER   nothing was proposed; body = the leader this node knows of ('' if none)
@@ -28,7 +30,7 @@ import {
 
 export const FORWARD_VERSION = 1;
 
-export const ForwardKind = { Write: 1, Time: 2 } as const;
+export const ForwardKind = { Write: 1, Time: 2, Members: 3 } as const;
 export type ForwardKind = (typeof ForwardKind)[keyof typeof ForwardKind];
 
 export const ForwardStatus = { Ok: 0, NotLeader: 1, Dropped: 2, Unknown: 3, BadRequest: 4 } as const;
@@ -80,6 +82,30 @@ export interface ForwardTarget {
   propose(payload: Uint8Array): Promise<Result | null>;
   /** The leader's clock for expiry (never below applied time). */
   leaderTimeMs(): number;
+  /** Peer addresses (`host:peerPort`) sent by the leader to a node still catching up. */
+  learnPeers(peers: readonly { id: string; address: string }[]): void;
+}
+
+export function encodeMembersHint(peers: readonly { id: string; address: string }[]): Buffer {
+  return encodeForwardRequest(ForwardKind.Members, Buffer.from(JSON.stringify(peers), 'utf8'));
+}
+
+function decodeMembersHint(body: Buffer): { id: string; address: string }[] | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(parsed) || parsed.length > 1000) return null;
+  const out: { id: string; address: string }[] = [];
+  for (const item of parsed as unknown[]) {
+    if (typeof item !== 'object' || item === null) return null;
+    const { id, address } = item as { id?: unknown; address?: unknown };
+    if (typeof id !== 'string' || typeof address !== 'string') return null;
+    out.push({ id, address });
+  }
+  return out;
 }
 
 /** The leader's handler of forwarded requests (TcpTransport.onRequest). Never rejects. */
@@ -89,6 +115,12 @@ export async function serveForwarded(target: ForwardTarget, payload: Buffer): Pr
   }
   const kind = payload[1]!;
   const body = payload.subarray(2);
+  if (kind === ForwardKind.Members) {
+    const peers = decodeMembersHint(body);
+    if (peers === null) return encodeForwardResponse(ForwardStatus.BadRequest, Buffer.from('bad members hint'));
+    target.learnPeers(peers);
+    return encodeForwardResponse(ForwardStatus.Ok);
+  }
   if (!target.isLeader) {
     return encodeForwardResponse(ForwardStatus.NotLeader, Buffer.from(target.leaderId ?? '', 'utf8'));
   }

@@ -43,7 +43,7 @@ import {
   parseMemberAddress,
   type Config,
 } from './config.js';
-import { serveForwarded } from './forward.js';
+import { encodeMembersHint, serveForwarded } from './forward.js';
 import { RespServer } from './listener.js';
 import type { Logger } from './log.js';
 import { RaftExecutor, type ExecutorNode } from './raft-executor.js';
@@ -204,6 +204,11 @@ function percentile(sorted: readonly number[], p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 
+/** A member's Raft peer address as the transport takes it: `host:peerPort`. */
+function peerAddress(a: MemberAddress): string {
+  return `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.peerPort}`;
+}
+
 /** A learner within this many entries of the leader's last index is caught up and promoted. */
 const PROMOTE_LAG_ENTRIES = 100;
 
@@ -223,6 +228,10 @@ export class ConcordNode implements ClusterView {
   private self: MemberAddress | null = null;
   private readonly peerAddresses = new Map<NodeId, string>();
   private promoteTimer: NodeJS.Timeout | null = null;
+  /** On the leader: where each learner's AddLearner entry applied (it must catch up past it). */
+  private readonly learnerAddedAt = new Map<NodeId, number>();
+  /** On the leader: when each lagging learner was last sent the members' addresses. */
+  private readonly hintSentAt = new Map<NodeId, number>();
   private stopping: Promise<void> | null = null;
 
   constructor(options: NodeOptions) {
@@ -360,6 +369,12 @@ export class ConcordNode implements ClusterView {
       switch (e.type) {
         case 'conf-changed':
           this.application.applyConfChange(e.change);
+          if (e.change.type === ConfChangeType.AddLearner) {
+            this.learnerAddedAt.set(e.change.node, raft.appliedIndex + 1);
+          } else {
+            this.learnerAddedAt.delete(e.change.node);
+            this.hintSentAt.delete(e.change.node);
+          }
           // After the Ready turn that applied it (the core campaigns only with no conf change unapplied).
           setImmediate(() => this.campaignIfAlone());
           break;
@@ -408,7 +423,7 @@ export class ConcordNode implements ClusterView {
     const self = this.config.current.nodeId;
     for (const [id, m] of this.application.members) {
       if (id === self || m.address === null) continue;
-      const address = `${m.address.host.includes(':') ? `[${m.address.host}]` : m.address.host}:${m.address.peerPort}`;
+      const address = peerAddress(m.address);
       if (this.peerAddresses.get(id) === address) continue;
       this.peerAddresses.set(id, address);
       transport.addPeer(id, address);
@@ -420,14 +435,22 @@ export class ConcordNode implements ClusterView {
     }
   }
 
-  /** On the leader: a learner whose log caught up becomes a voter (one change at a time). */
+  /**
+   * On the leader: a learner whose log caught up (past its own AddLearner entry, and within
+   * PROMOTE_LAG_ENTRIES of the commit index) becomes a voter, one change at a time. A learner
+   * that has not answered yet is sent the members' peer addresses (at most once per election
+   * timeout): a --join node knows no one until it has replayed the log.
+   */
   private promoteCaughtUpLearners(): void {
     const raft = this.raft;
     if (raft === null || !raft.isLeader) return;
     const status = raft.status();
     for (const id of status.confState.learners) {
       const pr = raft.progressOf(id);
-      if (pr === undefined || status.lastIndex - pr.match > PROMOTE_LAG_ENTRIES) continue;
+      if (pr === undefined) continue;
+      if (pr.match === 0) this.sendMembersHint(id);
+      const addedAt = this.learnerAddedAt.get(id) ?? status.commit;
+      if (pr.match < addedAt || status.commit - pr.match > PROMOTE_LAG_ENTRIES) continue;
       const address = this.application.members.get(id)?.address;
       const cc: ConfChange =
         address === undefined || address === null
@@ -441,6 +464,37 @@ export class ConcordNode implements ClusterView {
     }
   }
 
+  private sendMembersHint(id: NodeId): void {
+    const transport = this.transport;
+    if (transport === null) return;
+    const c = this.config.current;
+    const now = Date.now();
+    if (now - (this.hintSentAt.get(id) ?? 0) < c.tickMs * c.electionTicks) return;
+    this.hintSentAt.set(id, now);
+    const peers: { id: string; address: string }[] = [];
+    for (const [member, record] of this.application.members) {
+      const address = member === this.myId() ? this.self : record.address;
+      if (address === null) continue;
+      peers.push({ id: member, address: peerAddress(address) });
+    }
+    transport.request(id, encodeMembersHint(peers), c.tickMs * c.electionTicks).then(
+      () => this.log.debug({ node: id }, 'sent the members to a learner'),
+      (error: unknown) => this.log.debug({ node: id, err: error }, 'could not send the members to a learner'),
+    );
+  }
+
+  /** A members hint from the leader: connect to peers this node does not know yet. */
+  private learnPeers(peers: readonly { id: string; address: string }[]): void {
+    const transport = this.transport;
+    if (transport === null) return;
+    for (const { id, address } of peers) {
+      if (id === this.myId() || this.peerAddresses.has(id)) continue;
+      if (!/^(\[[^\]]+\]|[^:\s[\]]+):\d{1,5}$/.test(address)) continue;
+      this.peerAddresses.set(id, address);
+      transport.addPeer(id, address);
+    }
+  }
+
   private forwardTarget(): Parameters<typeof serveForwarded>[0] {
     const raft = this.raft;
     const sm = this.stateMachine;
@@ -450,6 +504,7 @@ export class ConcordNode implements ClusterView {
       propose: (payload) =>
         raft === null ? Promise.reject(new NodeStoppedError('not started')) : raft.propose(payload),
       leaderTimeMs: () => sm.readTime(Date.now()),
+      learnPeers: (peers) => this.learnPeers(peers),
     };
   }
 
