@@ -356,6 +356,8 @@ export class ConcordNode implements ClusterView {
       heartbeatTicks: c.heartbeatTicks,
       snapshotEntries: c.snapshotEntries,
       proposalTimeoutMs: 3 * electionMs,
+      // One election timeout: a lost ReadIndex is asked again within the executor's bound.
+      readTimeoutMs: electionMs,
       ...(bootstrap === undefined
         ? {}
         : {

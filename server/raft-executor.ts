@@ -23,7 +23,7 @@
 import { decodeResult, encodeOperation } from '../commands/codec.js';
 import type { Executor } from '../commands/executor.js';
 import type { Operation, Result, StateMachine } from '../commands/state-machine.js';
-import { NodeStoppedError, NotLeaderError, ProposalDroppedError } from '../raft/errors.js';
+import { NodeStoppedError, NotLeaderError, ProposalDroppedError, ReadTimeoutError } from '../raft/errors.js';
 import type { NodeId } from '../raft/messages.js';
 import { PeerUnreachableError, type Transport } from '../raft/transport.js';
 import {
@@ -275,7 +275,9 @@ export class RaftExecutor implements Executor {
         return query(this.sm, arg, this.sm.readTime(timeMs));
       } catch (error) {
         // Leadership moved or the leader is not reachable: retry within the bound.
-        if (error instanceof NotLeaderError || error instanceof ClusterDownError) {
+        // A ReadIndex request or its answer may be lost on the way (a reconnect drops queued
+        // messages): the node times it out after one election timeout and it is asked again.
+        if (error instanceof NotLeaderError || error instanceof ClusterDownError || error instanceof ReadTimeoutError) {
           await this.waitOrFail(deadline, error.message);
           continue;
         }

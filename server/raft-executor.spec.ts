@@ -1,0 +1,179 @@
+/**
+ * RaftExecutor over three real RaftNodes (MemoryStorage, in-process LocalNetwork): writes on a
+ * follower are forwarded and applied everywhere; a pipeline keeps its order (a read between
+ * writes sees exactly the writes before it); reads on a follower use the leader's time for
+ * expiry; a node cut off from the others fails with CLUSTERDOWN within its bound, never hangs.
+ */
+import { expect } from 'chai';
+import type { Result } from '../commands/state-machine.js';
+import { StateMachine } from '../commands/state-machine.js';
+import { LocalNetwork } from '../raft/local-transport.js';
+import { RaftNode } from '../raft/node.js';
+import { MemoryStorage } from '../raft/storage.js';
+import { serveForwarded } from './forward.js';
+import { ConcordApplication } from './node.js';
+import { ClusterDownError, RaftExecutor } from './raft-executor.js';
+
+const IDS = ['a', 'b', 'c'];
+const TICK_MS = 10;
+const ELECTION_TICKS = 10;
+
+interface Member {
+  readonly id: string;
+  readonly sm: StateMachine;
+  readonly node: RaftNode<Result | null>;
+  readonly executor: RaftExecutor;
+}
+
+const key = (s: string): Buffer => Buffer.from(s);
+const set = (k: string, v: string, ttlMs = 0) =>
+  ({
+    type: 'keys.set',
+    key: key(k),
+    value: key(v),
+    condition: 'always',
+    expire: ttlMs > 0 ? 'ttl' : 'none',
+    expireMs: ttlMs,
+    get: false,
+  }) as const;
+const get = (sm: StateMachine, k: string, nowMs: number): string | null =>
+  sm.keys.get(key(k), nowMs)?.toString() ?? null;
+
+async function until<T>(what: string, check: () => T | undefined, deadlineMs = 5000): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('server/raft-executor over three Raft nodes', function () {
+  this.timeout(30_000);
+  let net: LocalNetwork;
+  let members: Member[];
+  /** Added to each node's clock for expiry checks (a follower's skewed clock). */
+  const skew = new Map<string, number>();
+
+  beforeEach(async () => {
+    net = new LocalNetwork();
+    members = [];
+    skew.clear();
+    for (const id of IDS) {
+      const transport = net.connect(id);
+      const sm = new StateMachine();
+      const node = await RaftNode.start<Result | null>({
+        id,
+        storage: new MemoryStorage(),
+        transport,
+        application: new ConcordApplication(sm),
+        tickMs: TICK_MS,
+        electionTicks: ELECTION_TICKS,
+        heartbeatTicks: 1,
+        bootstrap: IDS,
+        onFatal: (error) => {
+          throw error;
+        },
+      });
+      transport.onRequest((_from, payload) =>
+        serveForwarded(
+          {
+            get isLeader() {
+              return node.isLeader;
+            },
+            get leaderId() {
+              return node.leaderId;
+            },
+            propose: (p) => node.propose(p),
+            leaderTimeMs: () => sm.readTime(Date.now() + (skew.get(id) ?? 0)),
+            learnPeers: () => undefined,
+          },
+          payload,
+        ),
+      );
+      const executor = new RaftExecutor({
+        node,
+        stateMachine: sm,
+        transport,
+        leaderWaitMs: 2 * TICK_MS * ELECTION_TICKS,
+        forwardTimeoutMs: 4 * TICK_MS * ELECTION_TICKS,
+        pollMs: TICK_MS / 2,
+        clock: () => Date.now() + (skew.get(id) ?? 0),
+      });
+      members.push({ id, sm, node, executor });
+    }
+  });
+
+  afterEach(async () => {
+    for (const m of members) {
+      m.executor.stop();
+      await m.node.stop();
+    }
+  });
+
+  const leader = (): Promise<Member> =>
+    until('a leader', () => members.find((m) => m.node.isLeader && m.node.leaderId === m.id));
+
+  it('a write on a follower is forwarded, applied everywhere, and its Result relayed', async () => {
+    const l = await leader();
+    const follower = members.find((m) => m !== l)!;
+    expect(await follower.executor.write(set('k', 'v'))).to.deep.equal({ type: 'set', written: true, previous: null });
+    const incr = await follower.executor.write({ type: 'keys.incrby', key: key('n'), delta: 5n });
+    expect(incr).to.deep.equal({ type: 'integer', value: 5n });
+    for (const m of members) {
+      const value = await m.executor.read((sm, k: string, now) => get(sm, k, now), 'k');
+      expect(value, `read on ${m.id}`).to.equal('v');
+    }
+  });
+
+  it('keeps a pipeline in order: each read sees exactly the writes called before it', async () => {
+    await leader();
+    for (const m of members) {
+      const e = m.executor;
+      const pipeline: Promise<unknown>[] = [];
+      for (let i = 0; i < 20; i++) {
+        pipeline.push(e.write(set(`p-${m.id}`, `v${i}`)));
+        pipeline.push(e.read((sm, k: string, now) => get(sm, k, now), `p-${m.id}`));
+      }
+      pipeline.push(e.write({ type: 'keys.del', keys: [key(`p-${m.id}`)] }));
+      pipeline.push(e.read((sm, k: string, now) => get(sm, k, now), `p-${m.id}`));
+      const replies = await Promise.all(pipeline);
+      const reads = replies.filter((_, i) => i % 2 === 1);
+      expect(reads, `pipeline on ${m.id}`).to.deep.equal([...Array.from({ length: 20 }, (_, i) => `v${i}`), null]);
+    }
+  });
+
+  it("judges expiry on a follower by the leader's time, not the follower's clock", async () => {
+    const l = await leader();
+    const follower = members.find((m) => m !== l)!;
+    await l.executor.write(set('ttl', 'x', 60_000));
+    // The follower's clock runs two minutes ahead: by its own clock the key would be gone.
+    skew.set(follower.id, 120_000);
+    expect(await follower.executor.read((sm, k: string, now) => get(sm, k, now), 'ttl')).to.equal('x');
+    // The leader's clock moving past the expiry does expire it on the follower too.
+    skew.set(l.id, 120_000);
+    expect(await follower.executor.read((sm, k: string, now) => get(sm, k, now), 'ttl')).to.equal(null);
+  });
+
+  it('a node cut off from the others fails with ClusterDownError within its bound', async () => {
+    const l = await leader();
+    const lonely = members.find((m) => m !== l)!;
+    net.isolate(lonely.id, IDS);
+    const started = Date.now();
+    const outcome = await lonely.executor.write(set('lost', 'x')).then(
+      () => 'ok',
+      (error: unknown) => error,
+    );
+    const tookMs = Date.now() - started;
+    expect(outcome).to.be.instanceOf(Error);
+    expect(outcome).to.not.equal('ok');
+    const read = await lonely.executor.read((sm, k: string, now) => get(sm, k, now), 'lost').then(
+      () => 'ok',
+      (error: unknown) => error,
+    );
+    expect(read).to.be.instanceOf(ClusterDownError);
+    // Bounded: the forwarding timeout plus the leader wait, far below any hang.
+    expect(tookMs).to.be.below(8 * TICK_MS * ELECTION_TICKS);
+  });
+});
