@@ -1,5 +1,13 @@
 import { expect } from 'chai';
-import { DEFAULT_CONFIG, ServerConfig, globMatch, parseMemory } from './config.js';
+import {
+  DEFAULT_CONFIG,
+  ServerConfig,
+  formatMemberAddress,
+  globMatch,
+  parseBootstrap,
+  parseMemberAddress,
+  parseMemory,
+} from './config.js';
 import { ConfigError } from './errors.js';
 
 function expectConfigError(run: () => void, message: string): void {
@@ -108,5 +116,30 @@ describe('config', () => {
     expect(globMatch('a\\*', 'ab')).to.equal(false);
     expect(globMatch('*', '')).to.equal(true);
     expect(globMatch('*a*a*a*a*b', 'a'.repeat(200))).to.equal(false);
+  });
+
+  it('parses member addresses: host:port gets peer port + 10000, @peerport overrides, IPv6 in brackets', () => {
+    expect(parseMemberAddress('127.0.0.1:7001')).to.deep.equal({ host: '127.0.0.1', port: 7001, peerPort: 17001 });
+    expect(parseMemberAddress('db1.example:6379@16400')).to.deep.equal({
+      host: 'db1.example',
+      port: 6379,
+      peerPort: 16400,
+    });
+    expect(parseMemberAddress('[::1]:7001')).to.deep.equal({ host: '::1', port: 7001, peerPort: 17001 });
+    expect(formatMemberAddress({ host: '::1', port: 7001, peerPort: 17001 })).to.equal('[::1]:7001@17001');
+    for (const bad of ['7001', 'host:', 'host:0', 'host:70000', 'host:60000', 'a b:1', 'host:1@x']) {
+      expect(parseMemberAddress(bad), bad).to.equal(null);
+    }
+  });
+
+  it('parses --bootstrap lists and names what is wrong', () => {
+    expect(parseBootstrap('n1=127.0.0.1:7001, n2=127.0.0.1:7002@9002')).to.deep.equal([
+      { id: 'n1', host: '127.0.0.1', port: 7001, peerPort: 17001 },
+      { id: 'n2', host: '127.0.0.1', port: 7002, peerPort: 9002 },
+    ]);
+    expect(() => parseBootstrap('n1=127.0.0.1:7001,n1=127.0.0.1:7002')).to.throw(/given twice/);
+    expect(() => parseBootstrap('127.0.0.1:7001')).to.throw(/not id=host:port/);
+    expect(() => parseBootstrap('n1=nowhere')).to.throw(/not host:port/);
+    expect(() => parseBootstrap(' , ')).to.throw(/no members/);
   });
 });

@@ -90,7 +90,7 @@ export class RaftExecutor implements Executor {
   private handOffChain: Promise<void> = Promise.resolve();
   private writeSeq = 0;
   /** Reads called since the last write: they run together, and the next write waits for them. */
-  private readGroup: { ready: Promise<void>; runs: Promise<unknown>[] } | null = null;
+  private readGroup: { ready: Promise<void>; runs: Promise<unknown>[]; pending: number } | null = null;
   private readonly writesInFlight = new Map<number, Promise<Result>>();
   private timeInFlight = false;
   private stopped = false;
@@ -240,11 +240,20 @@ export class RaftExecutor implements Executor {
         ready:
           priorWrites.length === 0 ? tail : tail.then(() => Promise.allSettled(priorWrites)).then(() => undefined),
         runs: [],
+        pending: 0,
       };
       this.readGroup = group;
     }
-    const run = group.ready.then(() => this.readNow(query, arg));
-    group.runs.push(run);
+    const open = group;
+    const run = open.ready.then(() => this.readNow(query, arg));
+    open.runs.push(run);
+    open.pending++;
+    const settled = (): void => {
+      // Every read of the open group answered: later writes need not wait for it (and a
+      // read-only stream never grows one group without bound).
+      if (--open.pending === 0 && this.readGroup === open) this.readGroup = null;
+    };
+    run.then(settled, settled);
     return run;
   }
 
