@@ -269,7 +269,9 @@ export class ConcordNode implements ClusterView {
             ? Promise.reject(new NodeStoppedError('no peer transport'))
             : this.transport.request(peer, payload, timeoutMs),
       },
-      leaderWaitMs: 2 * electionMs,
+      // Failover takes up to two (randomized) election timeouts to notice, then a vote.
+      leaderWaitMs: 3 * electionMs,
+      isConnected: (peer) => this.transport?.isConnected(peer) ?? false,
       forwardTimeoutMs: 4 * electionMs,
       pollMs: Math.max(10, Math.floor(config.current.tickMs / 2)),
     });

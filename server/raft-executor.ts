@@ -58,6 +58,12 @@ export interface RaftExecutorOptions {
   stateMachine: StateMachine;
   /** Null on a node without peers (single node, no cluster secret). */
   transport: Pick<Transport, 'request'> | null;
+  /**
+   * Whether a live connection to `peer` is open. A request to a leader that is not connected
+   * would wait in a queue until it times out with an unknown outcome (the leader may be dead):
+   * instead the executor waits, bounded, for the connection or a new leader. Default: always.
+   */
+  isConnected?: (peer: NodeId) => boolean;
   /** How long a request waits for a leader to be known and reachable (about 2 election timeouts). */
   leaderWaitMs: number;
   /** How long a forwarded request may take at the leader (it must outlast a proposal). */
@@ -85,6 +91,7 @@ export class RaftExecutor implements Executor {
   private readonly pollMs: number;
   private readonly clock: () => number;
   private readonly maxTimeWaiters: number;
+  private readonly isConnected: (peer: NodeId) => boolean;
   private timeWaiters: TimeWaiter[] = [];
   /** Resolves once every write called so far has been handed off. */
   private handOffChain: Promise<void> = Promise.resolve();
@@ -104,6 +111,7 @@ export class RaftExecutor implements Executor {
     this.pollMs = options.pollMs;
     this.clock = options.clock ?? Date.now;
     this.maxTimeWaiters = options.maxTimeWaiters ?? 10_000;
+    this.isConnected = options.isConnected ?? (() => true);
   }
 
   /** Fails every later request at once (the node is stopping). */
@@ -174,6 +182,10 @@ export class RaftExecutor implements Executor {
       const leader = node.leaderId;
       if (leader === null || leader === node.id || this.transport === null) {
         await this.waitOrFail(deadline, 'no leader elected');
+        continue;
+      }
+      if (!this.isConnected(leader)) {
+        await this.waitOrFail(deadline, `leader ${leader} not reachable`);
         continue;
       }
       const outcome = this.forwardWrite(leader, payload).then(async (result) => {
@@ -332,6 +344,7 @@ export class RaftExecutor implements Executor {
     if (leader === null) throw new NotLeaderError(null);
     if (leader === this.node.id) return this.clock();
     if (this.transport === null) throw new ClusterDownError('no peer transport');
+    if (!this.isConnected(leader)) throw new ClusterDownError(`leader ${leader} not reachable`);
     let raw: Buffer;
     try {
       raw = await this.transport.request(leader, encodeForwardRequest(ForwardKind.Time), this.forwardTimeoutMs);
