@@ -209,6 +209,9 @@ function peerAddress(a: MemberAddress): string {
   return `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.peerPort}`;
 }
 
+/** Largest operation replicated to peers (the peer transport's frames are at most 64 MiB). */
+const MAX_REPLICATED_ENTRY_BYTES = 32 * 1024 * 1024;
+
 /** A learner within this many entries of the leader's last index is caught up and promoted. */
 const PROMOTE_LAG_ENTRIES = 100;
 
@@ -272,6 +275,8 @@ export class ConcordNode implements ClusterView {
       // Failover takes up to two (randomized) election timeouts to notice, then a vote.
       leaderWaitMs: 3 * electionMs,
       isConnected: (peer) => this.transport?.isConnected(peer) ?? false,
+      // A peer frame is at most 64 MiB (TcpTransport default): leave room for the message around it.
+      maxEntryBytes: config.current.clusterSecret === null ? Infinity : MAX_REPLICATED_ENTRY_BYTES,
       forwardTimeoutMs: 4 * electionMs,
       pollMs: Math.max(10, Math.floor(config.current.tickMs / 2)),
     });

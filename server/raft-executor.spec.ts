@@ -127,6 +127,25 @@ describe('server/raft-executor over three Raft nodes', function () {
     }
   });
 
+  it('refuses an operation larger than a replicated entry may be, proposing nothing', async () => {
+    const l = await leader();
+    const small = new RaftExecutor({
+      node: l.node,
+      stateMachine: l.sm,
+      transport: null,
+      leaderWaitMs: 1000,
+      forwardTimeoutMs: 1000,
+      pollMs: 5,
+      maxEntryBytes: 1024,
+    });
+    const before = l.node.status().lastIndex;
+    const result = await small.write(set('big', 'x'.repeat(2048)));
+    expect(result.type).to.equal('error');
+    expect(result.type === 'error' && result.message).to.match(/^ERR operation of \d+ bytes exceeds the 1024 bytes/);
+    expect(l.node.status().lastIndex).to.equal(before);
+    expect(await small.write(set('small', 'x'))).to.deep.equal({ type: 'set', written: true, previous: null });
+  });
+
   it('keeps a pipeline in order: each read sees exactly the writes called before it', async () => {
     await leader();
     for (const m of members) {

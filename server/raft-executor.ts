@@ -71,6 +71,12 @@ export interface RaftExecutorOptions {
   /** Poll interval while waiting for a leader. */
   pollMs: number;
   clock?: () => number;
+  /**
+   * Largest encoded operation replicated (default unlimited). A bigger one would not fit a
+   * peer frame and would wedge replication behind it, so it is refused before proposing with
+   * a client error Result.
+   */
+  maxEntryBytes?: number;
   /** Reads waiting for the leader's time, at most (default 10,000). */
   maxTimeWaiters?: number;
 }
@@ -92,6 +98,7 @@ export class RaftExecutor implements Executor {
   private readonly clock: () => number;
   private readonly maxTimeWaiters: number;
   private readonly isConnected: (peer: NodeId) => boolean;
+  private readonly maxEntryBytes: number;
   private timeWaiters: TimeWaiter[] = [];
   /** Resolves once every write called so far has been handed off. */
   private handOffChain: Promise<void> = Promise.resolve();
@@ -112,6 +119,7 @@ export class RaftExecutor implements Executor {
     this.clock = options.clock ?? Date.now;
     this.maxTimeWaiters = options.maxTimeWaiters ?? 10_000;
     this.isConnected = options.isConnected ?? (() => true);
+    this.maxEntryBytes = options.maxEntryBytes ?? Infinity;
   }
 
   /** Fails every later request at once (the node is stopping). */
@@ -128,6 +136,12 @@ export class RaftExecutor implements Executor {
    */
   write(op: Operation): Promise<Result> {
     const payload = encodeOperation(op);
+    if (payload.length > this.maxEntryBytes) {
+      return Promise.resolve({
+        type: 'error',
+        message: `ERR operation of ${payload.length} bytes exceeds the ${this.maxEntryBytes} bytes a replicated entry may take`,
+      });
+    }
     const deadline = this.clock() + this.leaderWaitMs;
     const done = this.writeBy(payload, deadline);
     const seq = ++this.writeSeq;
