@@ -5,7 +5,7 @@
  *
  * Run: `npx tsc -p tsconfig.json && node dist/bench/cluster-vs-peers.js [--rounds 3]
  *       [--requests 100000] [--clients 50] [--single-client-requests 10000] [--no-follower]
- *       [--profile] [--out bench/results/cluster-vs-peers.json]`
+ *       [--profile] [--systems redis,concord,etcd] [--out bench/results/cluster-vs-peers.json]`
  * Needs /usr/bin/redis-server, /usr/bin/redis-benchmark and /usr/bin/etcd (the script says how
  * to install what is missing) and a built dist/.
  *
