@@ -129,9 +129,11 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
       const cluster = server.cluster;
       if (cluster === undefined) return ['role:master', 'connected_slaves:0'];
       const t = topology(cluster);
-      if (t.master?.self === true) return ['role:master', `connected_slaves:${t.replicas.length}`];
+      if (t.leaderKnown && t.master?.self === true) {
+        return ['role:master', `connected_slaves:${t.replicas.length}`];
+      }
       const lines = ['role:slave'];
-      if (t.master !== null) {
+      if (t.leaderKnown && t.master !== null) {
         lines.push(
           `master_host:${t.master.host}`,
           `master_port:${t.master.port}`,

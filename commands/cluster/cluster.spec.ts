@@ -54,23 +54,31 @@ describe('CLUSTER commands', () => {
     expect(after[0]![2]).to.deep.equal(['127.0.0.1', 7003n, sha1('n3'), {}]);
   });
 
-  it('CLUSTER SLOTS and SHARDS are empty while no leader is known; INFO says fail', async () => {
+  it('while no leader is known the answering node is named master; INFO says fail', async () => {
     const c = new FakeCluster('n2', ['n1', 'n2', 'n3'], null);
     const { run } = setup(c);
-    expect(plain(await run('CLUSTER', 'SLOTS'))).to.deep.equal([]);
-    expect(plain(await run('CLUSTER', 'SHARDS'))).to.deep.equal([]);
-    // A leader whose address is not known yet counts as none.
-    c.leader = 'n9';
-    expect(plain(await run('CLUSTER', 'SLOTS'))).to.deep.equal([]);
-    c.leader = null;
+    const slots = plain(await run('CLUSTER', 'SLOTS')) as unknown[][];
+    expect(slots).to.have.length(1);
+    expect(slots[0]!.slice(0, 3)).to.deep.equal([0n, 16383n, ['127.0.0.1', 7002n, sha1('n2'), {}]]);
+    expect(slots[0]!.slice(3).map((n) => (n as unknown[])[2])).to.deep.equal([sha1('n1'), sha1('n3')]);
+    const shards = plain(await run('CLUSTER', 'SHARDS')) as Record<string, Record<string, unknown>[]>[];
+    expect(shards[0]!.nodes!.map((n) => [n.id, n.role])).to.deep.equal([
+      [sha1('n2'), 'master'],
+      [sha1('n1'), 'replica'],
+      [sha1('n3'), 'replica'],
+    ]);
     const info = fields(plain(await run('CLUSTER', 'INFO')) as string);
     expect(info.get('cluster_state')).to.equal('fail');
     expect(info.get('cluster_slots_ok')).to.equal('0');
     expect(info.get('cluster_slots_fail')).to.equal('16384');
     expect(info.get('cluster_size')).to.equal('0');
     const nodes = (plain(await run('CLUSTER', 'NODES')) as string).trimEnd().split('\n');
-    expect(nodes).to.have.length(3);
-    for (const line of nodes) expect(line.split(' ')).to.have.length(8); // no slots anywhere
+    expect(nodes[1]).to.equal(`${sha1('n2')} 127.0.0.1:7002@17002 myself,master - 0 0 7 connected 0-16383`);
+    // A leader whose address is not known yet counts as none.
+    c.leader = 'n9';
+    const again = plain(await run('CLUSTER', 'SLOTS')) as unknown[][];
+    expect((again[0]![2] as unknown[])[2]).to.equal(sha1('n2'));
+    expect(fields(plain(await run('INFO', 'replication')) as string).get('role')).to.equal('slave');
   });
 
   it('CLUSTER SHARDS: Redis 7 shape with roles, offsets and health', async () => {

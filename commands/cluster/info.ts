@@ -22,7 +22,7 @@ import { requireCluster, topology } from './topology.js';
 export function clusterInfoLines(cluster: ClusterView): string[] {
   const t = topology(cluster);
   const term = cluster.raftInfo().term;
-  const ok = t.master !== null;
+  const ok = t.leaderKnown;
   return [
     `cluster_state:${ok ? 'ok' : 'fail'}`,
     `cluster_slots_assigned:${SLOT_COUNT}`,

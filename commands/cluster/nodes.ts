@@ -13,8 +13,8 @@
  *   `slave` for the other members, `fail?` for a member this node has no live peer link to;
  *   master is the leader's id for replicas and `-` for the leader; ping-sent and pong-recv are
  *   0 (Concord keeps no gossip timestamps); config-epoch is the current Raft term; link-state is
- *   connected or disconnected. While no leader is known every member is shown as a master
- *   without slots (Redis's way of showing a node that serves nothing).
+ *   connected or disconnected. While no leader is known the answering node is shown as the
+ *   master, as in CLUSTER SLOTS.
  */
 import { verbatim, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
@@ -49,6 +49,7 @@ function line(
 export function clusterNodesText(cluster: ClusterView): string {
   const t = topology(cluster);
   const epoch = cluster.raftInfo().term;
+  // Only before this node has an address in the membership: nobody owns the slots.
   if (t.master === null) return t.members.map((m) => line(m, 'master', '-', epoch, '')).join('');
   const master = t.master;
   const masterId = clusterNodeId(master.id);

@@ -10,8 +10,8 @@
  *   array of maps with id, port, ip, endpoint, role (master for the leader, replica for the
  *   others), replication-offset (the leader's match index for the member; the last log index
  *   for the leader; 0 when unknown, on a follower) and health (online; failed when this node
- *   has no live peer link to it; loading for a learner still catching up). An empty array
- *   while no leader is known.
+ *   has no live peer link to it; loading for a learner still catching up). While no leader
+ *   is known the answering node is named master, as in CLUSTER SLOTS.
  */
 import { array, bulk, integer, map, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
@@ -50,7 +50,7 @@ export const clusterShards: CommandSpec = {
     complexity: 'O(N) where N is the total number of cluster nodes',
     format: 'CLUSTER SHARDS',
     reply:
-      'Array of shard maps (`slots` -> [0, 16383], `nodes` -> maps of id, port, ip, endpoint, role, replication-offset, health); one shard whose master is the leader; empty while no leader is known.',
+      'Array of shard maps (`slots` -> [0, 16383], `nodes` -> maps of id, port, ip, endpoint, role, replication-offset, health); one shard whose master is the leader (the answering node while no leader is known).',
   },
   handler: {
     kind: 'local',

@@ -10,8 +10,9 @@
  * Reply:
  *   Array of ranges, exactly Redis 7's shape: `[start, end, [host, port, node-id, {}], replica
  *   entries...]` (the fourth element of each node is an empty map, an empty array in RESP2).
- *   One range 0-16383 while a leader is known; an empty array while there is none (cluster
- *   clients then retry instead of being sent to a node that cannot serve).
+ *   One range 0-16383. While no leader is known the answering node names itself master (it
+ *   is alive and serves by waiting for a leader; see topology.ts), so cluster clients keep a
+ *   live node and find the leader at their next refresh.
  */
 import { array, bulk, integer, map, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
@@ -37,7 +38,7 @@ export const clusterSlots: CommandSpec = {
     complexity: 'O(N) where N is the total number of Cluster nodes',
     format: 'CLUSTER SLOTS',
     reply:
-      'Array of `[start, end, [host, port, node-id, {}], replicas...]`: one range 0-16383 whose master is the Raft leader and whose replicas are the other members; an empty array while no leader is known.',
+      'Array of `[start, end, [host, port, node-id, {}], replicas...]`: one range 0-16383 whose master is the Raft leader and whose replicas are the other members; while no leader is known, the answering node is named master.',
   },
   handler: {
     kind: 'local',

@@ -8,9 +8,15 @@
  * deterministically as the SHA-1 of the member id (`n1` -> sha1("n1")), so every node shows
  * the same id for a member, across restarts, without storing anything.
  *
- * Without a known leader no node owns the slots: the topology has no master, CLUSTER SLOTS and
- * SHARDS answer an empty array and CLUSTER INFO says cluster_state:fail (a stale leader would
- * send clients to a node that cannot serve; an empty answer makes cluster clients retry).
+ * Without a known leader (an election is running, or this node is cut off) the answering node
+ * names itself master of the slots, and CLUSTER INFO says cluster_state:fail. Not an empty
+ * table: on an empty CLUSTER SLOTS ioredis resets its pool to no nodes, disconnecting every
+ * connection ("does not hold any slot"), and starts over from its seed nodes. Not the last
+ * known leader:
+ * that is most likely the node that just died. The answering node is certainly alive and
+ * serves any command (it waits a bounded time for a leader and forwards, or with
+ * cluster-redirect answers -MOVED once one is known), so clients keep working and move to the
+ * leader at their next slot refresh.
  *
  * Owns only this mapping; must never change membership or reach Raft except through the view.
  */
@@ -44,7 +50,12 @@ export function requireCluster(ctx: CommandContext): ClusterView {
 }
 
 export interface Topology {
-  /** The leader as the slots' owner, or null while no leader (with a known address) exists. */
+  /** Whether a leader with a known address exists (cluster_state:ok). */
+  readonly leaderKnown: boolean;
+  /**
+   * The slots' owner: the leader; while there is none, this node; null only if this node has
+   * no address in the membership yet.
+   */
   readonly master: MemberInfo | null;
   /** Every other member, in id order. */
   readonly replicas: readonly MemberInfo[];
@@ -55,11 +66,14 @@ export interface Topology {
 export function topology(cluster: ClusterView): Topology {
   const members = cluster.members();
   const leaderId = cluster.leaderId();
-  // A leader whose address this node does not know yet (membership not applied) serves nothing.
-  const known = leaderId !== null && cluster.leaderAddress() !== null;
-  const master = known ? (members.find((m) => m.id === leaderId) ?? null) : null;
+  // A leader whose address this node does not know yet (membership not applied) counts as none.
+  const leader =
+    leaderId !== null && cluster.leaderAddress() !== null
+      ? members.find((m) => m.id === leaderId)
+      : undefined;
+  const master = leader ?? members.find((m) => m.self && m.port > 0) ?? null;
   const replicas = master === null ? members : members.filter((m) => m !== master);
-  return { master, replicas, members };
+  return { leaderKnown: leader !== undefined, master, replicas, members };
 }
 
 /** `host:port@peerPort`, as CLUSTER NODES and RAFT.INFO show an address. */
