@@ -351,10 +351,7 @@ describe('cluster-aware clients against three Concord nodes', function () {
     expect(await failure(leader, 'RAFT.NODE', 'ADD', 'n5', 'nohost')).to.match(/^ERR invalid address/);
   });
 
-  // Skipped until a --join node catches up: at 1061f5b the leader promotes n4 to voter with
-  // match_index 0 and never replicates to it (reachable=yes, lag stays at the log length). The
-  // cluster wiring's learnPeers work in progress addresses it; unskip once it lands.
-  it.skip('RAFT.NODE ADD of a --join node makes it a learner, then a voter; REMOVE takes it out', async function () {
+  it('RAFT.NODE ADD of a --join node makes it a learner, then a voter; REMOVE takes it out', async function () {
     const leader = await agreedLeader();
     const id = 'n4';
     nodes.set(id, {
@@ -400,6 +397,13 @@ describe('cluster-aware clients against three Concord nodes', function () {
       throw new Error(`${(e as Error).message}; the leader's RAFT.INFO:\n${lastInfo}`);
     });
     expect(replicated).to.match(/voter=yes,match_index=\d+,lag=0,reachable=yes/);
+    // The new node serves clients like any other: a linearizable read of data written before it joined.
+    const value = await waitFor(
+      'n4 to serve a read',
+      async () => ((await client(id).get('ioc:49')) === '49' ? true : undefined),
+      DEADLINE_MS,
+    );
+    expect(value).to.equal(true);
     const nodesText = (await client(leader).call('CLUSTER', 'NODES')) as string;
     expect(nodesText).to.include(`${sha1(id)} ${HOST}:${n4.port}@${n4.peerPort} slave ${sha1(leader)}`);
     expect(await client(leader).call('RAFT.NODE', 'REMOVE', id)).to.equal('OK');
