@@ -10,7 +10,8 @@
  *   the highest match index (the one that can take over soonest). Transferring to the current
  *   leader is OK at once. Errors: `-ERR unknown node 'x'`, `-ERR node 'x' is a learner`,
  *   `-ERR no other voter to transfer leadership to`; on a follower `-TRYAGAIN not the leader,
- *   try <id>`; a -TRYAGAIN when the target did not take over within the bound.
+ *   try <id>`; `-ERR Leadership transfer to x did not complete in time` when the target did
+ *   not take over within two election timeouts.
  */
 import { fail } from '../args.js';
 import { OK, type Reply } from '../reply.js';
@@ -44,7 +45,7 @@ export const raftTransferLeader: CommandSpec = {
     arguments: [{ name: 'node-id', type: 'string', optional: true }],
     format: 'RAFT.TRANSFER-LEADER [node-id]',
     reply:
-      "OK once the target is leader (without node-id: the reachable voter with the highest match index). `-ERR unknown node 'x'`, `-ERR node 'x' is a learner`; on a follower `-TRYAGAIN not the leader, try <id>`.",
+      "OK once the target is leader (without node-id: the reachable voter with the highest match index). `-ERR unknown node 'x'`, `-ERR node 'x' is a learner`; on a follower `-TRYAGAIN not the leader, try <id>`; `-ERR Leadership transfer ... did not complete in time` after two election timeouts.",
   },
   handler: {
     kind: 'local',
