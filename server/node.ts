@@ -384,6 +384,9 @@ export class ConcordNode implements ClusterView {
             this.learnerAddedAt.delete(e.change.node);
             this.hintSentAt.delete(e.change.node);
           }
+          if (e.change.type === ConfChangeType.RemoveNode && e.change.node === c.nodeId) {
+            this.log.warn({ node: c.nodeId }, 'this node was removed from the cluster: it no longer votes or serves writes');
+          }
           // After the Ready turn that applied it (the core campaigns only with no conf change unapplied).
           setImmediate(() => this.campaignIfAlone());
           break;
