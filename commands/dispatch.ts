@@ -11,6 +11,7 @@
  * Must never touch a socket or keep per-request state.
  */
 import { ArgCursor, CommandError } from './args.js';
+import { movedReply } from './cluster/redirect.js';
 import type { CommandContext } from './context.js';
 import type { Executor } from './executor.js';
 import { error, type Reply } from './reply.js';
@@ -90,8 +91,14 @@ export class Dispatcher {
     const arity = spec.arity;
     if (arity > 0 ? argv.length !== arity : argv.length < -arity) return wrongArity(spec.name);
     if (!entry.noAuth && !ctx.session.authenticated && this.requirePass() !== null) return NOAUTH;
-    const args = new ArgCursor(argv, start);
     const h = spec.handler;
+    // Cluster-mode clients get -MOVED from a follower when `cluster-redirect` is on (see
+    // commands/cluster/redirect.ts); everyone else is served here, the follower forwarding.
+    if (h.kind !== 'local') {
+      const moved = movedReply(ctx, spec, argv);
+      if (moved !== null) return moved;
+    }
+    const args = new ArgCursor(argv, start);
     try {
       switch (h.kind) {
         case 'local': {

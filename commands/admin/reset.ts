@@ -10,6 +10,7 @@
  */
 import { simple, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
+import { setReadonly } from '../cluster/redirect.js';
 
 const RESET: Reply = Object.freeze(simple('RESET'));
 
@@ -34,6 +35,7 @@ export const reset: CommandSpec = {
       session.protocol = 2;
       session.db = 0;
       session.name = '';
+      setReadonly(session, false); // Redis's RESET returns the connection to READWRITE
       session.authenticated = info.requirePass() === null;
       return RESET;
     },
