@@ -22,6 +22,12 @@ export interface Executor {
    * the time to judge expiry by. `arg` is passed through so callers need no closure.
    */
   read<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T | Promise<T>;
+  /**
+   * Runs `query` at once against this node's state machine, with no barrier: a possibly stale
+   * local view, for diagnostics only (INFO's keyspace figures), so that they answer on a node
+   * that has no leader, as Redis's INFO does on a replica. Never use it to serve data.
+   */
+  readLocal<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T;
 }
 
 /** Single node: applies at once, stamping entries with the local clock. */
@@ -42,5 +48,9 @@ export class LocalExecutor implements Executor {
   read<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T {
     const sm = this.stateMachine;
     return query(sm, arg, sm.readTime(this.clock()));
+  }
+
+  readLocal<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T {
+    return this.read(query, arg);
   }
 }

@@ -45,7 +45,9 @@ const children = new Map();
 let stopping = false;
 
 function prefixLines(stream, prefix, out) {
-  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${prefix} ${line}\n`));
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
+    out.write(`${prefix} ${line}\n`),
+  );
 }
 
 for (const node of NODES) {

@@ -42,7 +42,11 @@ async function freePorts(n: number): Promise<number[]> {
   }
 }
 
-async function poll<T>(what: string, check: () => Promise<T | undefined>, deadlineMs = DEADLINE_MS): Promise<T> {
+async function poll<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  deadlineMs = DEADLINE_MS,
+): Promise<T> {
   const until = Date.now() + deadlineMs;
   let last: unknown;
   for (;;) {
@@ -126,7 +130,10 @@ describe('cluster: three real processes', function () {
   function reportedLeader(live: readonly string[]): string | undefined {
     let best: { term: number; leader: string } | undefined;
     for (const id of live) {
-      const lines = procs.get(id)!.stderr.split('\n').filter((l) => l.includes('"leader changed"'));
+      const lines = procs
+        .get(id)!
+        .stderr.split('\n')
+        .filter((l) => l.includes('"leader changed"'));
       const last = lines.at(-1);
       if (last === undefined) continue;
       const entry = JSON.parse(last) as { leader: string | null; term: number };
@@ -149,7 +156,9 @@ describe('cluster: three real processes', function () {
     dir = await mkdtemp(path.join(os.tmpdir(), 'concord-cluster-spec-'));
     const free = await freePorts(2 * ids.length);
     ids.forEach((id, i) => ports.set(id, { port: free[2 * i]!, peerPort: free[2 * i + 1]! }));
-    bootstrap = ids.map((id) => `${id}=127.0.0.1:${ports.get(id)!.port}@${ports.get(id)!.peerPort}`).join(',');
+    bootstrap = ids
+      .map((id) => `${id}=127.0.0.1:${ports.get(id)!.port}@${ports.get(id)!.peerPort}`)
+      .join(',');
     for (const id of ids) start(id);
   });
 
@@ -159,7 +168,8 @@ describe('cluster: three real processes', function () {
       if (proc.child.exitCode === null && proc.child.signalCode === null) {
         process.kill(proc.child.pid!, 'SIGTERM');
         await Promise.race([proc.exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-        if (proc.child.exitCode === null && proc.child.signalCode === null) process.kill(proc.child.pid!, 'SIGKILL');
+        if (proc.child.exitCode === null && proc.child.signalCode === null)
+          process.kill(proc.child.pid!, 'SIGKILL');
       }
     }
     if (dir !== '') await rm(dir, { recursive: true, force: true });
@@ -177,7 +187,11 @@ describe('cluster: three real processes', function () {
   it('elects a leader; a SET on a follower is read on every node; INCR through a follower', async () => {
     leader = await poll('a leader', () => Promise.resolve(reportedLeader(ids)));
     const follower = ids.find((id) => id !== leader)!;
-    expect(await poll('a write', async () => ((await client(follower).set('greeting', 'hello')) === 'OK' ? true : undefined))).to.equal(true);
+    expect(
+      await poll('a write', async () =>
+        (await client(follower).set('greeting', 'hello')) === 'OK' ? true : undefined,
+      ),
+    ).to.equal(true);
     for (const id of ids) expect(await client(id).get('greeting')).to.equal('hello');
     expect(await client(follower).incr('counter')).to.equal(1);
     const other = ids.find((id) => id !== leader && id !== follower)!;

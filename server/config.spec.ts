@@ -119,7 +119,11 @@ describe('config', () => {
   });
 
   it('parses member addresses: host:port gets peer port + 10000, @peerport overrides, IPv6 in brackets', () => {
-    expect(parseMemberAddress('127.0.0.1:7001')).to.deep.equal({ host: '127.0.0.1', port: 7001, peerPort: 17001 });
+    expect(parseMemberAddress('127.0.0.1:7001')).to.deep.equal({
+      host: '127.0.0.1',
+      port: 7001,
+      peerPort: 17001,
+    });
     expect(parseMemberAddress('db1.example:6379@16400')).to.deep.equal({
       host: 'db1.example',
       port: 6379,

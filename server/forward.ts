@@ -117,7 +117,8 @@ export async function serveForwarded(target: ForwardTarget, payload: Buffer): Pr
   const body = payload.subarray(2);
   if (kind === ForwardKind.Members) {
     const peers = decodeMembersHint(body);
-    if (peers === null) return encodeForwardResponse(ForwardStatus.BadRequest, Buffer.from('bad members hint'));
+    if (peers === null)
+      return encodeForwardResponse(ForwardStatus.BadRequest, Buffer.from('bad members hint'));
     target.learnPeers(peers);
     return encodeForwardResponse(ForwardStatus.Ok);
   }

@@ -136,7 +136,9 @@ async function runServer(flags: ServerFlags): Promise<void> {
     onShutdown: (reason) => void stopAndExit(reason),
     onFatal: (err) => {
       log.fatal({ err }, 'raft node failed: exiting');
-      process.stderr.write(`concord: raft node failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(
+        `concord: raft node failed: ${err instanceof Error ? err.message : String(err)}\n`,
+      );
       process.exit(1);
     },
   });
@@ -251,9 +253,11 @@ export function buildProgram(): Command {
         .default(DEFAULT_CONFIG.clientOutputBufferLimit, '256mb'),
     )
     .addOption(
-      option('--peer-port <port>', "this node's Raft peer port (default: port + 10000)", 'CONCORD_PEER_PORT').argParser(
-        integer(0, 65535),
-      ),
+      option(
+        '--peer-port <port>',
+        "this node's Raft peer port (default: port + 10000)",
+        'CONCORD_PEER_PORT',
+      ).argParser(integer(0, 65535)),
     )
     .addOption(
       option(
@@ -263,12 +267,18 @@ export function buildProgram(): Command {
       ),
     )
     .addOption(
-      option('--cluster-secret-file <path>', 'read the cluster secret from this file', 'CONCORD_CLUSTER_SECRET_FILE'),
+      option(
+        '--cluster-secret-file <path>',
+        'read the cluster secret from this file',
+        'CONCORD_CLUSTER_SECRET_FILE',
+      ),
     )
     .addOption(
-      option('--cluster-id <name>', 'cluster name checked in the peer handshake', 'CONCORD_CLUSTER_ID').default(
-        DEFAULT_CONFIG.clusterId,
-      ),
+      option(
+        '--cluster-id <name>',
+        'cluster name checked in the peer handshake',
+        'CONCORD_CLUSTER_ID',
+      ).default(DEFAULT_CONFIG.clusterId),
     )
     .addOption(
       option(
@@ -296,7 +306,11 @@ export function buildProgram(): Command {
         .default(DEFAULT_CONFIG.heartbeatTicks),
     )
     .addOption(
-      option('--snapshot-entries <n>', 'take a snapshot every n applied entries (0 = never)', 'CONCORD_SNAPSHOT_ENTRIES')
+      option(
+        '--snapshot-entries <n>',
+        'take a snapshot every n applied entries (0 = never)',
+        'CONCORD_SNAPSHOT_ENTRIES',
+      )
         .argParser(integer(0, 1_000_000_000))
         .default(DEFAULT_CONFIG.snapshotEntries),
     )

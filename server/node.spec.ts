@@ -17,17 +17,31 @@ describe('server/node ConcordApplication', () => {
     const conf = (type: ConfChangeType, node: string, context?: string): void => {
       const change = context === undefined ? { type, node } : { type, node, context };
       const payload = encodeConfChange(change);
-      expect(app.apply({ index: ++index, term: 1, type: EntryType.ConfChange, timeMs: 0, payload })).to.equal(null);
+      expect(app.apply({ index: ++index, term: 1, type: EntryType.ConfChange, timeMs: 0, payload })).to.equal(
+        null,
+      );
       app.applyConfChange(change);
     };
     conf(ConfChangeType.AddVoter, 'n1', '127.0.0.1:7001@17001');
     conf(ConfChangeType.AddVoter, 'n2', '127.0.0.1:7002@9002');
-    expect(app.apply({ index: ++index, term: 2, type: EntryType.Empty, timeMs: 0, payload: new Uint8Array(0) })).to.equal(
-      null,
-    );
+    expect(
+      app.apply({ index: ++index, term: 2, type: EntryType.Empty, timeMs: 0, payload: new Uint8Array(0) }),
+    ).to.equal(null);
     const op = { type: 'keys.incrby', key: Buffer.from('n'), delta: 2n } as const;
-    const first = app.apply({ index: ++index, term: 2, type: EntryType.Normal, timeMs: 1000, payload: encodeOperation(op) });
-    const second = app.apply({ index: ++index, term: 2, type: EntryType.Normal, timeMs: 2000, payload: encodeOperation(op) });
+    const first = app.apply({
+      index: ++index,
+      term: 2,
+      type: EntryType.Normal,
+      timeMs: 1000,
+      payload: encodeOperation(op),
+    });
+    const second = app.apply({
+      index: ++index,
+      term: 2,
+      type: EntryType.Normal,
+      timeMs: 2000,
+      payload: encodeOperation(op),
+    });
     expect([first, second]).to.deep.equal([
       { type: 'integer', value: 2n },
       { type: 'integer', value: 4n },
@@ -47,7 +61,10 @@ describe('server/node ConcordApplication', () => {
     expect(restored.stateMachine.snapshot().equals(app.stateMachine.snapshot())).to.equal(true);
     expect(restored.appliedTimeMs()).to.equal(2000);
     expect(() =>
-      restored.restore({ metadata: { index, term: 2, confState: { voters: [], learners: [] } }, data: new Uint8Array(20) }),
+      restored.restore({
+        metadata: { index, term: 2, confState: { voters: [], learners: [] } },
+        data: new Uint8Array(20),
+      }),
     ).to.throw(/not a Concord node snapshot/);
   });
 });

@@ -26,7 +26,13 @@ import { NodeStoppedError, NotLeaderError } from '../raft/errors.js';
 import { FileStorage } from '../raft/file-storage.js';
 import { ConfChangeType, EntryType, Role } from '../raft/messages.js';
 import type { ConfChange, Message, NodeId, Snapshot } from '../raft/messages.js';
-import { RaftNode, readChunks, type AppliedEntry, type PeerTransport, type RaftApplication } from '../raft/node.js';
+import {
+  RaftNode,
+  readChunks,
+  type AppliedEntry,
+  type PeerTransport,
+  type RaftApplication,
+} from '../raft/node.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
 import {
   ClusterAdminError,
@@ -145,7 +151,8 @@ export class ConcordApplication implements RaftApplication<Result | null> {
   restore(snapshot: Snapshot): void {
     const d = snapshot.data;
     const data = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-    if (data.length < 9 || data.readUInt32BE(0) !== ENVELOPE_MAGIC) throw new Error('not a Concord node snapshot');
+    if (data.length < 9 || data.readUInt32BE(0) !== ENVELOPE_MAGIC)
+      throw new Error('not a Concord node snapshot');
     const version = data.readUInt8(4);
     if (version !== ENVELOPE_VERSION) throw new Error(`unsupported node snapshot version ${version}`);
     const length = data.readUInt32BE(5);
@@ -165,11 +172,13 @@ export class ConcordApplication implements RaftApplication<Result | null> {
   }
 
   private membersJson(): { id: string; address: MemberAddress | null; voter: boolean }[] {
-    return [...this.members].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, m]) => ({
-      id,
-      address: m.address,
-      voter: m.voter,
-    }));
+    return [...this.members]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([id, m]) => ({
+        id,
+        address: m.address,
+        voter: m.voter,
+      }));
   }
 }
 
@@ -346,12 +355,16 @@ export class ConcordNode implements ClusterView {
       boundPeerPort = Number(tcp.address().split(':').pop());
       tcp.onRequest((_from, payload) => serveForwarded(this.forwardTarget(), payload));
     } else if (multi) {
-      throw new Error('a cluster of several nodes needs a cluster secret (--cluster-secret or --cluster-secret-file)');
+      throw new Error(
+        'a cluster of several nodes needs a cluster secret (--cluster-secret or --cluster-secret-file)',
+      );
     }
     this.self = { host: listed?.host ?? c.bind, port: address.port, peerPort: boundPeerPort };
     const bootstrap = c.join
       ? undefined
-      : (c.bootstrap ?? [{ id: c.nodeId, host: this.self.host, port: this.self.port, peerPort: boundPeerPort }]);
+      : (c.bootstrap ?? [
+          { id: c.nodeId, host: this.self.host, port: this.self.port, peerPort: boundPeerPort },
+        ]);
     const electionMs = c.tickMs * c.electionTicks;
     const raft = await RaftNode.start<Result | null>({
       id: c.nodeId,
@@ -385,7 +398,10 @@ export class ConcordNode implements ClusterView {
             this.hintSentAt.delete(e.change.node);
           }
           if (e.change.type === ConfChangeType.RemoveNode && e.change.node === c.nodeId) {
-            this.log.warn({ node: c.nodeId }, 'this node was removed from the cluster: it no longer votes or serves writes');
+            this.log.warn(
+              { node: c.nodeId },
+              'this node was removed from the cluster: it no longer votes or serves writes',
+            );
           }
           // After the Ready turn that applied it (the core campaigns only with no conf change unapplied).
           setImmediate(() => this.campaignIfAlone());
@@ -412,10 +428,13 @@ export class ConcordNode implements ClusterView {
       }
     });
     this.campaignIfAlone();
-    this.promoteTimer = setInterval(() => {
-      this.campaignIfAlone();
-      this.promoteCaughtUpLearners();
-    }, Math.max(50, electionMs / 4));
+    this.promoteTimer = setInterval(
+      () => {
+        this.campaignIfAlone();
+        this.promoteCaughtUpLearners();
+      },
+      Math.max(50, electionMs / 4),
+    );
     this.promoteTimer.unref();
   }
 
@@ -626,7 +645,9 @@ export class ConcordNode implements ClusterView {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new ClusterAdminError(`ERR Invalid node id '${id}'`);
     const parsed = parseMemberAddress(address);
     if (parsed === null) {
-      throw new ClusterAdminError(`ERR Invalid node address '${address}' (expected host:port or host:port@peerport)`);
+      throw new ClusterAdminError(
+        `ERR Invalid node address '${address}' (expected host:port or host:port@peerport)`,
+      );
     }
     if (this.transport === null) {
       throw new ClusterAdminError('ERR this node runs without a cluster secret: it cannot have peers');
@@ -654,7 +675,8 @@ export class ConcordNode implements ClusterView {
 
   async transferLeader(id: NodeId): Promise<void> {
     const raft = this.leaderRaft();
-    if (!raft.status().confState.voters.includes(id)) throw new ClusterAdminError(`ERR Node ${id} is not a voter`);
+    if (!raft.status().confState.voters.includes(id))
+      throw new ClusterAdminError(`ERR Node ${id} is not a voter`);
     if (id === raft.id) return;
     raft.transferLeadership(id);
     const c = this.config.current;

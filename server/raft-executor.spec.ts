@@ -118,7 +118,11 @@ describe('server/raft-executor over three Raft nodes', function () {
   it('a write on a follower is forwarded, applied everywhere, and its Result relayed', async () => {
     const l = await leader();
     const follower = members.find((m) => m !== l)!;
-    expect(await follower.executor.write(set('k', 'v'))).to.deep.equal({ type: 'set', written: true, previous: null });
+    expect(await follower.executor.write(set('k', 'v'))).to.deep.equal({
+      type: 'set',
+      written: true,
+      previous: null,
+    });
     const incr = await follower.executor.write({ type: 'keys.incrby', key: key('n'), delta: 5n });
     expect(incr).to.deep.equal({ type: 'integer', value: 5n });
     for (const m of members) {
@@ -141,9 +145,15 @@ describe('server/raft-executor over three Raft nodes', function () {
     const before = l.node.status().lastIndex;
     const result = await small.write(set('big', 'x'.repeat(2048)));
     expect(result.type).to.equal('error');
-    expect(result.type === 'error' && result.message).to.match(/^ERR operation of \d+ bytes exceeds the 1024 bytes/);
+    expect(result.type === 'error' && result.message).to.match(
+      /^ERR operation of \d+ bytes exceeds the 1024 bytes/,
+    );
     expect(l.node.status().lastIndex).to.equal(before);
-    expect(await small.write(set('small', 'x'))).to.deep.equal({ type: 'set', written: true, previous: null });
+    expect(await small.write(set('small', 'x'))).to.deep.equal({
+      type: 'set',
+      written: true,
+      previous: null,
+    });
   });
 
   it('keeps a pipeline in order: each read sees exactly the writes called before it', async () => {
@@ -159,7 +169,10 @@ describe('server/raft-executor over three Raft nodes', function () {
       pipeline.push(e.read((sm, k: string, now) => get(sm, k, now), `p-${m.id}`));
       const replies = await Promise.all(pipeline);
       const reads = replies.filter((_, i) => i % 2 === 1);
-      expect(reads, `pipeline on ${m.id}`).to.deep.equal([...Array.from({ length: 20 }, (_, i) => `v${i}`), null]);
+      expect(reads, `pipeline on ${m.id}`).to.deep.equal([
+        ...Array.from({ length: 20 }, (_, i) => `v${i}`),
+        null,
+      ]);
     }
   });
 
@@ -187,10 +200,12 @@ describe('server/raft-executor over three Raft nodes', function () {
     const tookMs = Date.now() - started;
     expect(outcome).to.be.instanceOf(Error);
     expect(outcome).to.not.equal('ok');
-    const read = await lonely.executor.read((sm, k: string, now) => get(sm, k, now), 'lost').then(
-      () => 'ok',
-      (error: unknown) => error,
-    );
+    const read = await lonely.executor
+      .read((sm, k: string, now) => get(sm, k, now), 'lost')
+      .then(
+        () => 'ok',
+        (error: unknown) => error,
+      );
     expect(read).to.be.instanceOf(ClusterDownError);
     // Bounded: the forwarding timeout plus the leader wait, far below any hang.
     expect(tookMs).to.be.below(8 * TICK_MS * ELECTION_TICKS);

@@ -203,7 +203,8 @@ export class RaftExecutor implements Executor {
         continue;
       }
       const outcome = this.forwardWrite(leader, payload).then(async (result) => {
-        if (result === null) await this.waitOrFail(deadline, `leader ${leader} unreachable or no longer leader`);
+        if (result === null)
+          await this.waitOrFail(deadline, `leader ${leader} unreachable or no longer leader`);
         return result;
       });
       return { outcome };
@@ -264,7 +265,9 @@ export class RaftExecutor implements Executor {
       const tail = this.handOffChain;
       group = {
         ready:
-          priorWrites.length === 0 ? tail : tail.then(() => Promise.allSettled(priorWrites)).then(() => undefined),
+          priorWrites.length === 0
+            ? tail
+            : tail.then(() => Promise.allSettled(priorWrites)).then(() => undefined),
         runs: [],
         pending: 0,
       };
@@ -281,6 +284,10 @@ export class RaftExecutor implements Executor {
     };
     run.then(settled, settled);
     return run;
+  }
+
+  readLocal<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T {
+    return query(this.sm, arg, this.sm.readTime(this.clock()));
   }
 
   /** Writes called after the open read group wait for all of its reads. */
@@ -312,7 +319,11 @@ export class RaftExecutor implements Executor {
         // Leadership moved or the leader is not reachable: retry within the bound.
         // A ReadIndex request or its answer may be lost on the way (a reconnect drops queued
         // messages): the node times it out after one election timeout and it is asked again.
-        if (error instanceof NotLeaderError || error instanceof ClusterDownError || error instanceof ReadTimeoutError) {
+        if (
+          error instanceof NotLeaderError ||
+          error instanceof ClusterDownError ||
+          error instanceof ReadTimeoutError
+        ) {
           await this.waitOrFail(deadline, error.message);
           continue;
         }
@@ -361,7 +372,11 @@ export class RaftExecutor implements Executor {
     if (!this.isConnected(leader)) throw new ClusterDownError(`leader ${leader} not reachable`);
     let raw: Buffer;
     try {
-      raw = await this.transport.request(leader, encodeForwardRequest(ForwardKind.Time), this.forwardTimeoutMs);
+      raw = await this.transport.request(
+        leader,
+        encodeForwardRequest(ForwardKind.Time),
+        this.forwardTimeoutMs,
+      );
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new ClusterDownError(`leader ${leader}: ${message}`);

@@ -221,12 +221,12 @@ export const info: CommandSpec = {
   },
   handler: {
     kind: 'local',
-    run(ctx, args, runtime): Reply | Promise<Reply> {
+    run(ctx, args, runtime): Reply {
       const sections = resolveSections(args.rest().map((a) => a.toString()));
       if (!sections.includes('keyspace')) return verbatim(infoText(ctx, sections, null));
-      const figures = runtime.executor.read(keyspaceFigures, undefined);
-      if (figures instanceof Promise) return figures.then((k) => verbatim(infoText(ctx, sections, k)));
-      return verbatim(infoText(ctx, sections, figures));
+      // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
+      // (ioredis sends it as its ready check).
+      return verbatim(infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined)));
     },
   },
 };
