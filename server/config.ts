@@ -31,6 +31,12 @@ export interface Config {
   clientQueryBufferLimit: number;
   /** Refuse non-loopback clients while no password is set (Redis protected-mode). */
   protectedMode: boolean;
+  /**
+   * Answer `-MOVED <slot> <leader>` on a follower for key commands instead of forwarding them,
+   * for cluster-mode clients (commands/cluster/redirect.ts). Off by default: plain clients
+   * connected to a follower need forwarding.
+   */
+  clusterRedirect: boolean;
   logLevel: LogLevel;
   /** Close a client whose pending output exceeds this (client-output-buffer-limit normal hard). */
   clientOutputBufferLimit: number;
@@ -120,6 +126,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   protoMaxBulkLen: 512 * 1024 * 1024,
   clientQueryBufferLimit: 1024 * 1024 * 1024,
   protectedMode: true,
+  clusterRedirect: false,
   logLevel: 'warn',
   clientOutputBufferLimit: 256 * 1024 * 1024,
   clientOutputPauseBytes: 1024 * 1024,
@@ -292,6 +299,13 @@ export class ServerConfig implements ConfigStore {
       get: () => (v.protectedMode ? 'yes' : 'no'),
       set: (value) => {
         v.protectedMode = yesNo('protected-mode', value);
+      },
+    });
+    define({
+      name: 'cluster-redirect',
+      get: () => (v.clusterRedirect ? 'yes' : 'no'),
+      set: (value) => {
+        v.clusterRedirect = yesNo('cluster-redirect', value);
       },
     });
     define({

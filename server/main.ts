@@ -62,6 +62,7 @@ interface ServerFlags {
   maxclients: number;
   timeout: number;
   protectedMode: boolean;
+  clusterRedirect: boolean;
   protoMaxBulkLen: number;
   clientQueryBufferLimit: number;
   clientOutputBufferLimit: number;
@@ -98,6 +99,7 @@ function buildConfig(flags: ServerFlags): Config {
     maxClients: flags.maxclients,
     timeoutSeconds: flags.timeout,
     protectedMode: flags.protectedMode,
+    clusterRedirect: flags.clusterRedirect,
     protoMaxBulkLen: flags.protoMaxBulkLen,
     clientQueryBufferLimit: flags.clientQueryBufferLimit,
     clientOutputBufferLimit: flags.clientOutputBufferLimit,
@@ -224,6 +226,15 @@ export function buildProgram(): Command {
       )
         .argParser(yesNo)
         .default(DEFAULT_CONFIG.protectedMode, 'yes'),
+    )
+    .addOption(
+      option(
+        '--cluster-redirect <yes|no>',
+        'on a follower, answer key commands with -MOVED to the leader (for cluster-mode clients) instead of forwarding them',
+        'CONCORD_CLUSTER_REDIRECT',
+      )
+        .argParser(yesNo)
+        .default(DEFAULT_CONFIG.clusterRedirect, 'no'),
     )
     .addOption(
       option(
