@@ -15,7 +15,6 @@
  * executor, Raft node, transport, storage). Must never read argv/env (main.ts) or exit the
  * process (fatal errors go to `onFatal`).
  */
-import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -602,7 +601,9 @@ export class ConcordNode implements ClusterView {
 
   raftInfo(): RaftInfo {
     const raft = this.raft;
-    assert.ok(raft !== null, 'raftInfo before start');
+    // RESP listens before Raft runs (the peer port may derive from the RESP port): answer
+    // queries in that moment with an empty state rather than failing them.
+    if (raft === null) return this.notStartedInfo();
     const s = raft.status();
     const syncs = [...s.recentSyncMs].sort((a, b) => a - b);
     const role = roleName(s.role);
@@ -631,6 +632,26 @@ export class ConcordNode implements ClusterView {
         maxMs: syncs.at(-1) ?? null,
       },
       peers,
+    };
+  }
+
+  private notStartedInfo(): RaftInfo {
+    return {
+      id: this.myId(),
+      role: 'follower',
+      term: 0,
+      leader: null,
+      commitIndex: 0,
+      appliedIndex: 0,
+      firstIndex: 0,
+      lastIndex: 0,
+      snapshotIndex: 0,
+      voters: [],
+      learners: [],
+      pendingProposals: 0,
+      pendingReads: 0,
+      fsync: { count: 0, lastMs: null, p50Ms: null, p99Ms: null, maxMs: null },
+      peers: [],
     };
   }
 
