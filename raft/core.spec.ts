@@ -965,15 +965,18 @@ describe('RaftCore', () => {
       expect(() => a.advance()).to.throw(/ready/);
     });
 
-    it('a one-node cluster commits and applies in the same Ready that persists', () => {
+    it('a one-node cluster commits in the Ready after the one that persists (thesis §10.2.1)', () => {
       const c = new Cluster(['a']);
       c.elect('a');
       c.core('a').propose(enc.encode('solo'));
       const rd = c.core('a').ready();
       c.n('a').storage.append(rd.entries);
       expect(rd.entries.map((e) => dec.decode(e.data))).to.deep.equal(['solo']);
-      expect(rd.committedEntries.map((e) => dec.decode(e.data))).to.deep.equal(['solo']);
-      expect(rd.hardState!.commit).to.equal(2);
+      expect(rd.committedEntries).to.deep.equal([]);
+      c.core('a').advance();
+      const next = c.core('a').ready();
+      expect(next.committedEntries.map((e) => dec.decode(e.data))).to.deep.equal(['solo']);
+      expect(next.hardState!.commit).to.equal(2);
       c.core('a').advance();
       c.core('a').readIndex(enc.encode('r'));
       expect(

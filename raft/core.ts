@@ -99,6 +99,12 @@ export interface BugFlags {
   readIndexWithoutQuorumCheck?: boolean;
   /** Follower takes the leader's commit even when lower than its own (commit monotonicity). */
   commitRegression?: boolean;
+  /**
+   * Leader counts its own entries toward commit when it appends them, not when the driver has
+   * persisted them, while its App goes out before its own sync (thesis §10.2.1): a commit can
+   * rest on fewer durable copies than a quorum (Leader Completeness / State Machine Safety).
+   */
+  leaderCountsSelfBeforePersist?: boolean;
 }
 
 export interface RaftStatus {
@@ -155,6 +161,8 @@ export class RaftCore {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private msgs: Message[] = [];
+  /** A leader's App/Heartbeat/Snap: the driver may send them before persisting (§10.2.1). */
+  private earlyMsgs: Message[] = [];
   private readStates: ReadState[] = [];
   /** Index of the last conf change appended by this leader (or its lastIndex at election). */
   private pendingConfIndex = 0;
@@ -241,7 +249,7 @@ export class RaftCore {
     const index = this.log.lastIndex() + 1;
     this.log.appendOne({ term: this.term, index, type: EntryType.Normal, data });
     this.uncommittedBytes += size;
-    this.selfProgress()?.maybeUpdate(index);
+    this.appendedLocally(index);
     this.needBroadcast = true;
     return { index, term: this.term };
   }
@@ -272,7 +280,7 @@ export class RaftCore {
     this.log.appendOne({ term: this.term, index, type: EntryType.ConfChange, data });
     this.uncommittedBytes += data.byteLength + ENTRY_OVERHEAD_BYTES;
     this.pendingConfIndex = index;
-    this.selfProgress()?.maybeUpdate(index);
+    this.appendedLocally(index);
     this.needBroadcast = true;
     return { index, term: this.term };
   }
@@ -453,6 +461,7 @@ export class RaftCore {
       this.log.hasUnstable() ||
       this.log.unstableSnapshot !== null ||
       this.msgs.length > 0 ||
+      this.earlyMsgs.length > 0 ||
       this.readStates.length > 0 ||
       this.log.hasNextCommitted()
     );
@@ -476,8 +485,12 @@ export class RaftCore {
     const entries = this.log.unstable();
     const snapshot = this.log.unstableSnapshot;
     const committedEntries = this.log.nextCommitted(this.maxCommittedBytesPerReady);
-    const messages = this.msgs;
+    // Early only once this term and vote are durable (a campaign's hard state is in this Ready).
+    const termDurable = this.prevHard.term === this.term && this.prevHard.vote === this.vote;
+    const messages = this.earlyMsgs.length === 0 ? this.msgs : [...this.earlyMsgs, ...this.msgs];
+    const earlyMessages = termDurable ? this.earlyMsgs.length : 0;
     this.msgs = [];
+    this.earlyMsgs = [];
     const readStates = this.readStates;
     this.readStates = [];
     this.outstanding = {
@@ -486,7 +499,7 @@ export class RaftCore {
       snapshotIndex: snapshot === null ? 0 : snapshot.metadata.index,
       committed: committedEntries,
     };
-    return { softState, hardState, entries, snapshot, committedEntries, messages, readStates };
+    return { softState, hardState, entries, snapshot, committedEntries, earlyMessages, messages, readStates };
   }
 
   /** Acknowledges the last ready(): its entries are persisted and its committed entries applied. */
@@ -495,7 +508,10 @@ export class RaftCore {
     assert.ok(o !== null, 'raft: advance() without ready()');
     this.outstanding = null;
     if (o.hardState !== null) this.prevHard = o.hardState;
-    if (o.lastEntry !== null) this.log.stableTo(o.lastEntry.index, o.lastEntry.term);
+    if (o.lastEntry !== null) {
+      this.log.stableTo(o.lastEntry.index, o.lastEntry.term);
+      this.persistedLocally(o.lastEntry);
+    }
     if (o.snapshotIndex > 0) {
       this.log.stableSnapTo(o.snapshotIndex);
       if (o.snapshotIndex > this.log.applied) this.log.applied = o.snapshotIndex;
@@ -566,8 +582,12 @@ export class RaftCore {
     this.leadTransferee = null;
     this.tracker.resetVotes();
     this.tracker.resetAll(this.log.lastIndex() + 1);
+    // §10.2.1: this node counts toward commit only what it has persisted.
     const self = this.selfProgress();
-    if (self !== undefined) self.match = this.log.lastIndex();
+    if (self !== undefined) {
+      self.match =
+        this.bugs.leaderCountsSelfBeforePersist === true ? this.log.lastIndex() : this.log.stableLastIndex();
+    }
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;
     this.readOnly.reset();
@@ -610,7 +630,7 @@ export class RaftCore {
     // Thesis §6.4 / paper §8: commit a no-op entry of our term at once.
     const index = this.log.lastIndex() + 1;
     this.log.appendOne({ term: this.term, index, type: EntryType.Empty, data: EMPTY });
-    self.maybeUpdate(index);
+    this.appendedLocally(index);
     if (this.maybeCommit()) this.onCommitAdvanced();
   }
 
@@ -994,7 +1014,7 @@ export class RaftCore {
       const index = this.log.lastIndex() + 1;
       this.log.appendOne({ term: this.term, index, type: e.type, data: e.data });
       this.uncommittedBytes += size;
-      this.selfProgress()?.maybeUpdate(index);
+      this.appendedLocally(index);
       this.needBroadcast = true;
     }
   }
@@ -1234,6 +1254,32 @@ export class RaftCore {
   }
 
   private send(m: Message): void {
-    this.msgs.push(m);
+    // Thesis §10.2.1: a leader's replication messages carry no promise about its own disk.
+    const early =
+      this.role === Role.Leader &&
+      m.term === this.term &&
+      (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap);
+    if (early) this.earlyMsgs.push(m);
+    else this.msgs.push(m);
+  }
+
+  /** The leader appended `index`: it counts toward commit once persisted (see persistedLocally). */
+  private appendedLocally(index: number): void {
+    if (this.bugs.leaderCountsSelfBeforePersist === true) this.selfProgress()?.maybeUpdate(index);
+  }
+
+  /**
+   * The driver persisted the log up to `last` (advance): a leader now counts itself for it
+   * (thesis §10.2.1; etcd's local MsgAppResp). A commit that advances goes out at once.
+   */
+  private persistedLocally(last: Entry): void {
+    if (this.role !== Role.Leader || last.term !== this.term) return;
+    if (this.log.term(last.index) !== last.term) return;
+    const self = this.selfProgress();
+    if (self === undefined || !self.maybeUpdate(last.index)) return;
+    if (this.maybeCommit()) {
+      this.onCommitAdvanced();
+      this.bcastAppend();
+    }
   }
 }

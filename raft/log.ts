@@ -52,6 +52,13 @@ export class RaftLog {
     return this.storage.lastIndex();
   }
 
+  /** Last index of the stable (driver-acknowledged) log: entries above it are not yet persisted. */
+  stableLastIndex(): number {
+    if (this.unstableEntries.length > 0) return this.offset - 1;
+    if (this.unstableSnapshot !== null) return 0;
+    return this.storage.lastIndex();
+  }
+
   /** Term of the entry at index (the index just before firstIndex allowed), or NO_TERM if unknown. */
   term(index: number): number {
     if (index >= this.offset) {

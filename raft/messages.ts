@@ -132,10 +132,17 @@ export interface SoftState {
 
 /**
  * Everything the driver must do, in this order (etcd `Ready` contract, Raft Figure 2):
+ * 0. the first `earlyMessages` of `messages` may be sent at once, before or while step 1 runs
+ *    (thesis §10.2.1: the leader writes its log in parallel with replicating it). They are a
+ *    leader's App, Heartbeat and Snap, which promise nothing about this node's disk; the core
+ *    counts the leader itself toward commit only for entries acknowledged by `advance()`.
+ *    A driver that ignores this sends them after step 1 with the rest: also correct.
  * 1. persist `hardState` (if set), `snapshot` (if set) and `entries` — durably (fsync) —
- * 2. then send `messages`,
+ * 2. then send `messages` (the rest: votes, acknowledgements promise what step 1 made durable),
  * 3. then install `snapshot` (if set) into the state machine, then apply `committedEntries`
- *    in order (for a ConfChange entry: `RaftCore.applyConfChange(decodeConfChange(data))`),
+ *    in order (for a ConfChange entry: `RaftCore.applyConfChange(decodeConfChange(data))`);
+ *    with no snapshot, those below the first of `entries` (durable here since an earlier
+ *    Ready) may be applied before step 1 completes,
  * 4. then serve `readStates` once applied >= their index,
  * 5. then call `advance()`.
  */
@@ -145,6 +152,8 @@ export interface Ready {
   readonly entries: readonly Entry[];
   readonly snapshot: Snapshot | null;
   readonly committedEntries: readonly Entry[];
+  /** How many of the first `messages` may be sent before the persist step (see step 0). */
+  readonly earlyMessages: number;
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
 }

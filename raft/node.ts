@@ -3,17 +3,19 @@
  * transport and the application (modeled on etcd-io/raft `node.go` + raftexample's
  * `raft.go`; the Ready contract is in messages.ts).
  *
- * Owns: the tick timer, the Ready loop (persist -> sync -> send -> install snapshot -> apply ->
- * serve reads -> advance; never two turns at once, and proposals made while a sync is in
+ * Owns: the tick timer, the Ready loop (send a leader's early messages and apply entries
+ * already durable -> persist -> sync -> send -> install snapshot -> apply -> serve reads ->
+ * advance; never two turns at once, and proposals made while a sync is in
  * flight go out together in the next Ready: group commit), the proposals waiting for their
  * (index, term) to apply, the ReadIndex waiters (batched: one core.readIndex per loop turn),
  * leader-stamped entry time, bootstrap of a fresh cluster's membership into the log, and
  * background snapshots (capture at an applied index, serialize off the loop, then
  * createSnapshot + compact between two Ready turns).
  *
- * Must never: send a message or apply an entry before the Ready that produced it is durable
- * (Raft Figure 2: persist before responding), resolve a proposal whose (index, term) did not
- * apply (a different entry at that index is LeadershipLostError: outcome unknown), resolve a
+ * Must never: send a message other than a leader's App/Heartbeat/Snap (`Ready.earlyMessages`,
+ * thesis §10.2.1) before the Ready that produced it is durable (Raft Figure 2: persist before
+ * responding), apply an entry this node has not itself made durable, resolve a proposal whose
+ * (index, term) did not apply (a different entry at that index is LeadershipLostError: outcome unknown), resolve a
  * read before applied >= its confirmed read index (thesis §6.4), keep unbounded queues, or know
  * anything about commands (payloads are opaque bytes behind the 8-byte time header).
  */
@@ -652,13 +654,27 @@ export class RaftNode<R> {
     }
     // Before the sync: the core may win an election and stamp new entries meanwhile.
     this.noteStamps(rd.entries);
+    // 0. A leader replicates while it writes its own log (thesis §10.2.1): its App, Heartbeat
+    // and Snap promise nothing about this disk, and the core counts this node toward commit
+    // only for entries acknowledged by advance().
+    for (let i = 0; i < rd.earlyMessages; i++) this.transport.send(rd.messages[i]!);
+    // Committed entries durable here before this Ready (below its first new entry, no snapshot
+    // to install first) are applied while the new ones sync.
+    let early = 0;
+    if (mustSync && rd.snapshot === null) {
+      const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
+      while (early < rd.committedEntries.length && rd.committedEntries[early]!.index < firstNew) {
+        this.applyEntry(rd.committedEntries[early]!);
+        early++;
+      }
+    }
     if (mustSync) {
       await this.timedSync();
       // Stopped during the sync: send and apply nothing more.
       if (this.stopped) return;
     }
     // 2. Send.
-    for (const m of rd.messages) this.transport.send(m);
+    for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.transport.send(rd.messages[i]!);
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot !== null) {
       this.app.restore(rd.snapshot);
@@ -668,7 +684,7 @@ export class RaftNode<R> {
       this.rejectPendingUpTo(this.applied);
       this.emit({ type: 'snapshot-installed', index: this.applied });
     }
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (let i = early; i < rd.committedEntries.length; i++) this.applyEntry(rd.committedEntries[i]!);
     // 4. Serve reads: those confirmed now, and those waiting for this apply.
     for (const rs of rd.readStates) {
       const seq = readSeqOf(rs.context);

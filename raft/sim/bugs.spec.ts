@@ -1,8 +1,9 @@
 /**
  * The simulation can fail: for each deliberate fault of the core (RaftConfig.bugs) a bounded
  * search over seeds must end with the checker reporting the invariant that fault breaks, and
- * the same runs without the fault must pass. The paper's Figure 8 (§5.4.2) is reached by a
- * targeted schedule (targeted.ts), since random runs rarely line it up.
+ * the same runs without the fault must pass. The paper's Figure 8 (§5.4.2) and a leader that
+ * counts itself before its own write is durable (thesis §10.2.1) are reached by targeted
+ * schedules (targeted.ts), since random runs rarely or never line them up.
  */
 import { expect } from 'chai';
 import type { BugFlags } from '../core.js';
@@ -10,7 +11,7 @@ import { InvariantViolation } from './invariants.js';
 import type { InvariantName } from './invariants.js';
 import { formatFailure, runSeed } from './runner.js';
 import type { RunResult } from './runner.js';
-import { figure8 } from './targeted.js';
+import { figure8, leaderPersistsLate } from './targeted.js';
 
 const MAX_SEEDS = 500;
 const STEPS = 2000;
@@ -101,6 +102,22 @@ describe('raft/sim: a broken core is caught', function () {
     const sms = figure8Violation({ commitOldTermEntries: true }, ['LeaderCompleteness']);
     expect(sms?.invariant).to.equal('StateMachineSafety');
     console.log(`      commitOldTermEntries: figure 8 -> ${lc?.message ?? ''}; ${sms?.message ?? ''}`);
+  });
+
+  it('leaderCountsSelfBeforePersist (thesis §10.2.1) breaks State Machine Safety', () => {
+    const run = (bugs: BugFlags | undefined): InvariantViolation | undefined => {
+      try {
+        leaderPersistsLate(bugs);
+        return undefined;
+      } catch (err) {
+        if (err instanceof InvariantViolation) return err;
+        throw err;
+      }
+    };
+    expect(run(undefined)).to.equal(undefined);
+    const sms = run({ leaderCountsSelfBeforePersist: true });
+    expect(sms?.invariant).to.equal('StateMachineSafety');
+    console.log(`      leaderCountsSelfBeforePersist: ${sms?.message ?? ''}`);
   });
 
   it('commitOldTermEntries is also caught by random runs (rarely: longer runs needed)', () => {

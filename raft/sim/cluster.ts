@@ -6,7 +6,9 @@
  * InstallSnapshot (paper §7) runs too.
  *
  * A node's MemoryStorage is its disk: the driver writes it only while persisting a Ready. A
- * crash throws away the core, the state machine, the node's in-flight messages and any Ready
+ * leader's early messages (App/Heartbeat/Snap, thesis §10.2.1) and committed entries already
+ * durable go out when the Ready is handed out; its persist may come steps later (a slow disk).
+ * A crash throws away the core, the state machine, the node's in-flight messages and any Ready
  * the node had not yet persisted (the driver may lag a step behind, like a slow disk); a
  * restart builds a new RaftCore over a copy of the disk and restores the state machine from
  * the disk's snapshot. Membership changes follow the thesis §4.1 one-at-a-time scheme: the
@@ -85,6 +87,12 @@ export class SimNode {
   /** The last term in which this node passed the leader log check. */
   leaderCheckedTerm = -1;
   crashes = 0;
+  /**
+   * A Ready handed out whose early messages (a leader's App/Heartbeat/Snap, thesis §10.2.1)
+   * and already-durable committed entries went out, still being persisted (a slow disk); a
+   * crash loses it.
+   */
+  syncing: { rd: Ready; applied: number } | null = null;
 
   constructor(
     readonly id: NodeId,
@@ -207,6 +215,7 @@ export class Cluster {
     const node = this.nodes.get(id);
     if (node?.core == null) return;
     node.core = null;
+    node.syncing = null;
     node.crashes++;
     node.storage = copyStorage(node.storage);
     node.proposals.clear();
@@ -291,12 +300,44 @@ export class Cluster {
     for (const node of this.liveList) {
       for (let round = 0; round < 3; round++) {
         const core = node.core;
-        if (core === null || !core.hasReady()) break;
+        if (core === null) break;
+        if (node.syncing !== null) {
+          if (deferRate > 0 && this.prng.chance(deferRate)) break;
+          this.finishReady(node, core);
+          continue;
+        }
+        if (!core.hasReady()) break;
         if (deferRate > 0 && this.prng.chance(deferRate)) break;
-        this.handleReady(node, core, core.ready());
+        this.handleReady(node, core, core.ready(), deferRate);
       }
     }
     this.decommissionRemoved();
+  }
+
+  /**
+   * Hands out `id`'s Ready and sends its early messages, leaving the persist pending (a slow
+   * disk) until a later processReadies. For targeted schedules; false if it had none.
+   */
+  handOutReady(id: NodeId): boolean {
+    const node = this.nodes.get(id);
+    const core = node?.core;
+    if (node === undefined || core == null || node.syncing !== null || !core.hasReady()) return false;
+    this.handleReady(node, core, core.ready(), 1);
+    return true;
+  }
+
+  /** Handles the pending Readys of `ids` only (others keep theirs), persisting at once. */
+  processReadiesOf(ids: readonly NodeId[]): void {
+    for (const id of ids) {
+      const node = this.nodes.get(id);
+      for (let round = 0; round < 3; round++) {
+        const core = node?.core;
+        if (node === undefined || core == null) break;
+        if (node.syncing !== null) this.finishReady(node, core);
+        else if (core.hasReady()) this.handleReady(node, core, core.ready(), 0);
+        else break;
+      }
+    }
   }
 
   /**
@@ -321,8 +362,31 @@ export class Cluster {
     }
   }
 
-  /** One node's Ready, in contract order: persist, send, apply, serve reads, advance. */
-  private handleReady(node: SimNode, core: RaftCore, rd: Ready): void {
+  /**
+   * One node's Ready, in contract order: send the early messages and apply what was durable
+   * before it, then (now, or with probability deferRate at a later step: the disk is slow)
+   * persist, send, apply, serve reads, advance.
+   */
+  private handleReady(node: SimNode, core: RaftCore, rd: Ready, deferRate: number): void {
+    for (let i = 0; i < rd.earlyMessages; i++) this.network.send(rd.messages[i]!);
+    let applied = 0;
+    if (rd.snapshot === null) {
+      const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
+      while (applied < rd.committedEntries.length && rd.committedEntries[applied]!.index < firstNew) {
+        this.apply(node, core, rd.committedEntries[applied]!);
+        applied++;
+      }
+    }
+    node.syncing = { rd, applied };
+    if (deferRate >= 1 || (deferRate > 0 && rd.entries.length > 0 && this.prng.chance(deferRate))) return;
+    this.finishReady(node, core);
+  }
+
+  private finishReady(node: SimNode, core: RaftCore): void {
+    const syncing = node.syncing;
+    if (syncing === null) return;
+    node.syncing = null;
+    const { rd, applied } = syncing;
     const storage = node.storage;
     // 1. Persist: snapshot, entries, hard state.
     if (rd.snapshot !== null) storage.applySnapshot(rd.snapshot);
@@ -341,12 +405,11 @@ export class Cluster {
       node.leaderCheckedTerm = st.term;
     }
     // 2. Send.
-    for (const m of rd.messages) this.network.send(m);
+    for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.network.send(rd.messages[i]!);
     // 3. Apply: snapshot, then committed entries.
     if (rd.snapshot !== null) this.installSnapshot(node, rd.snapshot);
-    for (const e of rd.committedEntries) {
-      this.apply(node, core, e);
-    }
+    for (let i = applied; i < rd.committedEntries.length; i++)
+      this.apply(node, core, rd.committedEntries[i]!);
     // 4. Serve reads whose index is applied; keep the rest until it is.
     for (const rs of rd.readStates) {
       const context = decoder.decode(rs.context);

@@ -8,11 +8,17 @@
  * leader elected with a conflicting entry of a later term overwrites it. A correct core must
  * run the same schedule without any violation.
  *
+ * leaderPersistsLate: thesis §10.2.1. A leader sends its App before its own entries are
+ * durable; a one-voter cluster with a learner then commits on the leader's word alone. A core
+ * that counts the leader before the driver acknowledged the persist
+ * (BugFlags.leaderCountsSelfBeforePersist) tells the learner to commit an entry the leader
+ * loses in a crash, and the restarted leader writes another entry at that index.
+ *
  * This module must never use Math.random or Date; the schedule is fixed, the cluster's Prng
  * only breaks ties the schedule does not care about.
  */
 import type { BugFlags } from '../core.js';
-import { MessageType, Role } from '../messages.js';
+import { ConfChangeType, MessageType, Role } from '../messages.js';
 import type { Message, NodeId } from '../messages.js';
 import { Cluster } from './cluster.js';
 import type { ClusterOptions } from './cluster.js';
@@ -128,6 +134,47 @@ export function figure8(bugs?: BugFlags, disabledChecks: readonly InvariantName[
   cluster.restart(s1);
   net.healLinks();
   for (let t = 0; t < 50; t++) {
+    cluster.tick();
+    cluster.settle();
+  }
+  return cluster;
+}
+
+/**
+ * Runs the leaderPersistsLate schedule (one voter n1, learner n2). Throws InvariantViolation
+ * when the core breaks an invariant (expected with leaderCountsSelfBeforePersist).
+ */
+export function leaderPersistsLate(
+  bugs?: BugFlags,
+  disabledChecks: readonly InvariantName[] = [],
+  seed = 10,
+): Cluster {
+  const options: ClusterOptions = { ...quietOptions(bugs, disabledChecks), initialVoters: 1, maxNodes: 2 };
+  const cluster = new Cluster(new Prng(seed), options);
+  const [s1, s2] = ['n1', 'n2'] as const;
+  elect(cluster, s1);
+  const leader = cluster.nodes.get(s1);
+  if (
+    leader === undefined ||
+    !cluster.proposeConfChange(leader, { type: ConfChangeType.AddLearner, node: s2 })
+  )
+    throw new Error('leaderPersistsLate: n1 refused the learner');
+  cluster.settle();
+  for (let t = 0; t < 5; t++) {
+    cluster.tick();
+    cluster.settle();
+  }
+  // n1 writes an entry: its App leaves while n1's own disk write is still in flight; n2
+  // persists it (and whatever commit the App carried). Then n1 crashes before its write lands.
+  if (cluster.propose(leader) === undefined) throw new Error('leaderPersistsLate: n1 refused the write');
+  if (!cluster.handOutReady(s1)) throw new Error('leaderPersistsLate: n1 had no Ready');
+  while (cluster.deliverOne((m) => m.to === s2)) cluster.processReadiesOf([s2]);
+  cluster.observe();
+  cluster.crash(s1);
+  // n1 restarts without the entry, leads again and writes its own at that index.
+  cluster.restart(s1);
+  elect(cluster, s1);
+  for (let t = 0; t < 20; t++) {
     cluster.tick();
     cluster.settle();
   }
