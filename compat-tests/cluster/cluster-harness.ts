@@ -14,7 +14,7 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -301,6 +301,8 @@ export class Cluster {
   static async create(options: ClusterOptions): Promise<Cluster> {
     const rootDir = await mkdtemp(path.join(os.tmpdir(), 'concord-cluster-'));
     tempDirs.add(rootDir);
+    // Nodes run as other uids must reach their data dirs and the secret file.
+    if (options.uids !== undefined) await chmod(rootDir, 0o755);
     const secretFile = path.join(rootDir, 'cluster-secret');
     await writeFile(secretFile, randomBytes(24).toString('hex'), { mode: 0o644 });
     const cluster = new Cluster(options, rootDir, secretFile);

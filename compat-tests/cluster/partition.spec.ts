@@ -1,0 +1,227 @@
+/**
+ * A network partition isolating the leader from the other two nodes, made with iptables on
+ * loopback. Each node runs as its own uid, so the isolated node's peer traffic can be matched
+ * exactly: OUTPUT rules drop (1) every packet the isolated node's uid sends to the other
+ * nodes' peer ports, (2) every packet it sends from its own peer port, and (3) every packet
+ * sent to its peer port. Client (RESP) ports are untouched. The rules carry a comment naming
+ * this test run and are deleted one by one (exactly those added) after the test, even when it
+ * fails. Skipped with a message when iptables is not usable (not root, not installed).
+ *
+ * What a user checks: the old leader stops acknowledging writes (each fails with an error,
+ * never OK, and never hangs) within its election timeout, the majority elects a new leader and
+ * keeps serving, and after healing the old leader follows the new one with the same data as
+ * everyone else.
+ */
+import { execFile } from 'node:child_process';
+import { expect } from 'chai';
+import { waitFor } from '../harness.js';
+import {
+  Cluster,
+  WriteLoad,
+  client,
+  skipUnlessClusterSupported,
+  verifyWrites,
+  type ClusterNode,
+  type WriteRecord,
+} from './cluster-harness.js';
+
+const TICK_MS = 50;
+const ELECTION_TICKS = 10;
+const ELECTION_TIMEOUT_MS = TICK_MS * ELECTION_TICKS;
+const UIDS = [41001, 41002, 41003];
+const COMMENT = `concord-partition-test-${process.pid}`;
+
+interface Run {
+  code: number | null;
+  stderr: string;
+}
+
+function iptables(args: readonly string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      'iptables',
+      ['-w', '5', ...args],
+      { timeout: 15_000, encoding: 'utf8' },
+      (error, _stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stderr: stderr || (error?.message ?? '') });
+      },
+    );
+  });
+}
+
+/** Why iptables cannot be used here, or undefined. */
+async function iptablesUnusable(): Promise<string | undefined> {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root';
+  const probe = await iptables(['-S', 'OUTPUT']);
+  if (probe.code !== 0) return `iptables -S OUTPUT failed: ${probe.stderr.trim()}`;
+  return undefined;
+}
+
+/** Rules (as `iptables -I OUTPUT ...` arguments after the chain) that cut `isolated` off. */
+function partitionRules(isolated: ClusterNode, others: readonly ClusterNode[]): string[][] {
+  const base = ['-o', 'lo', '-p', 'tcp'];
+  const tag = ['-m', 'comment', '--comment', COMMENT, '-j', 'DROP'];
+  const uid = String(isolated.uid);
+  return [
+    [
+      ...base,
+      '-m',
+      'owner',
+      '--uid-owner',
+      uid,
+      '-m',
+      'multiport',
+      '--dports',
+      others.map((o) => o.peerPort).join(','),
+      ...tag,
+    ],
+    [...base, '-m', 'owner', '--uid-owner', uid, '--sport', String(isolated.peerPort), ...tag],
+    [...base, '--dport', String(isolated.peerPort), ...tag],
+  ];
+}
+
+describe('cluster: partition isolating the leader (iptables)', function () {
+  this.timeout(90_000);
+  let cluster: Cluster | undefined;
+  const installed: string[][] = [];
+
+  before(async function () {
+    await skipUnlessClusterSupported(this);
+    const reason = await iptablesUnusable();
+    if (reason !== undefined) {
+      console.log(
+        `      skipped: iptables unusable (${reason}); install it (apt-get install iptables) and run as root`,
+      );
+      this.skip();
+    }
+  });
+
+  async function heal(): Promise<void> {
+    while (installed.length > 0) {
+      const rule = installed.pop();
+      if (rule === undefined) break;
+      const run = await iptables(['-D', 'OUTPUT', ...rule]);
+      if (run.code !== 0) throw new Error(`iptables -D OUTPUT ${rule.join(' ')} failed: ${run.stderr}`);
+    }
+  }
+
+  afterEach(async function () {
+    try {
+      await heal();
+    } finally {
+      await cluster?.destroy();
+      cluster = undefined;
+    }
+  });
+
+  it('the isolated leader stops acknowledging writes, the majority elects a leader, healing leaves no divergence', async function () {
+    const c = (cluster = await Cluster.start({
+      size: 3,
+      tickMs: TICK_MS,
+      electionTicks: ELECTION_TICKS,
+      uids: UIDS,
+    }));
+    const oldLeader = await c.waitForLeader();
+    await c.waitUntilServing();
+    const majority = c.nodes.filter((n) => n !== oldLeader);
+
+    // Writes through the majority's nodes run through the whole test.
+    const load = new WriteLoad({
+      ports: () => majority.map((n) => n.port),
+      writers: 2,
+      maxWritesPerWriter: 30_000,
+      maxDurationMs: 40_000,
+      prefix: 'part-majority',
+    });
+    const isolatedWrites: WriteRecord[] = [];
+    const oldLeaderClient = client(oldLeader.port, 5_000);
+    try {
+      for (const rule of partitionRules(oldLeader, majority)) {
+        const run = await iptables(['-I', 'OUTPUT', ...rule]);
+        if (run.code !== 0) throw new Error(`iptables -I OUTPUT ${rule.join(' ')} failed: ${run.stderr}`);
+        installed.push(rule);
+      }
+      const cutAt = Date.now();
+
+      // The old leader steps down (CheckQuorum) within about its election timeout.
+      const stepDownMs = await waitFor(
+        `${oldLeader.id} to stop being leader`,
+        async () =>
+          (await oldLeader.raftInfo()).get('raft_role') !== 'leader' ? Date.now() - cutAt : undefined,
+        10_000,
+      );
+      const newLeader = await c.waitForLeader(10_000, majority);
+      const electedMs = Date.now() - cutAt;
+      console.log(
+        `      ${oldLeader.id} isolated: stepped down after ${stepDownMs} ms; ${newLeader.id} elected after ${electedMs} ms`,
+      );
+      expect(stepDownMs, 'ms until the isolated leader steps down').to.be.below(
+        3 * ELECTION_TIMEOUT_MS + 1_000,
+      );
+
+      // Every write and read sent to the isolated node fails with an error, never OK, never hangs.
+      for (let i = 0; i < 5; i++) {
+        const record: WriteRecord = {
+          key: `part-isolated:${i}`,
+          value: `iso-${i}-${Date.now()}`,
+          outcome: 'unknown',
+        };
+        isolatedWrites.push(record);
+        const sent = Date.now();
+        const reply = await oldLeaderClient.set(record.key, record.value).then(
+          (ok) => `reply ${ok}`,
+          (err: unknown) => (err instanceof Error ? err.message : String(err)),
+        );
+        const tookMs = Date.now() - sent;
+        expect(reply, `SET on the isolated node`).to.not.equal('reply OK');
+        expect(
+          reply,
+          `running: ${String(oldLeader.isRunning())}; stderr: ${oldLeader.stderr().slice(-1500)}`,
+        ).to.match(/CLUSTERDOWN|TRYAGAIN|NOQUORUM|LEADER|timeout|timed out/i);
+        expect(tookMs, `ms for the isolated node's SET to fail`).to.be.below(5_000);
+        if (i === 0) console.log(`      SET on the isolated node: "${reply}" after ${tookMs} ms`);
+      }
+      const read = await oldLeaderClient.get('part-isolated:0').then(
+        (v) => `value ${String(v)}`,
+        (err: unknown) => (err instanceof Error ? err.message : String(err)),
+      );
+      expect(read, 'GET on the isolated node').to.not.match(/^value /);
+
+      // The majority keeps serving.
+      const acksBefore = load.ackCount();
+      await waitFor(
+        `the majority to acknowledge writes (${acksBefore} so far)`,
+        () => (load.ackCount() >= acksBefore + 100 ? true : undefined),
+        15_000,
+      );
+    } finally {
+      oldLeaderClient.disconnect();
+      await heal();
+    }
+
+    // Healed: the old leader follows the new leader and has the same data.
+    const leader = await c.waitForLeader(15_000, c.nodes);
+    await load.stop();
+    expect(load.acked().length).to.be.greaterThan(100);
+    const commit = await leader.raftNumber('raft_commit_index');
+    await c.waitForApplied(commit, c.nodes);
+    expect((await oldLeader.raftInfo()).get('raft_role')).to.equal(
+      leader === oldLeader ? 'leader' : 'follower',
+    );
+    const all = [...load.records, ...isolatedWrites];
+    const seen: (string | null)[][] = [];
+    for (const node of c.nodes) {
+      expect(await verifyWrites(node.port, all), `violations on ${node.id}`).to.deep.equal([]);
+      const redis = client(node.port);
+      try {
+        seen.push(await redis.mget(...isolatedWrites.map((r) => r.key)));
+      } finally {
+        redis.disconnect();
+      }
+    }
+    // The writes refused during the partition have one outcome, the same on every node.
+    expect(seen[1]).to.deep.equal(seen[0]);
+    expect(seen[2]).to.deep.equal(seen[0]);
+  });
+});
