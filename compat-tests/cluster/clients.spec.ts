@@ -70,6 +70,25 @@ describe('cluster: redis-cli, ioredis and node-redis against any node', function
     }
   });
 
+  it('concurrent reads from fresh connections on every node all pass the read barrier', async function () {
+    const c = nodes();
+    const clients = c.nodes.flatMap((n) => Array.from({ length: 8 }, () => client(n.port, 10_000)));
+    try {
+      expect(await clients[0]?.set('concurrent', 'seen-everywhere')).to.equal('OK');
+      const replies = await Promise.all(
+        clients.map((redis) =>
+          redis.get('concurrent').then(
+            (v) => String(v),
+            (err: unknown) => (err instanceof Error ? err.message : String(err)),
+          ),
+        ),
+      );
+      expect(replies).to.deep.equal(Array(clients.length).fill('seen-everywhere'));
+    } finally {
+      for (const redis of clients) redis.disconnect();
+    }
+  });
+
   it('node-redis (RESP2 and RESP3): SET with PX through a follower, TTL and GET everywhere', async function () {
     const c = nodes();
     const leader = await c.waitForLeader();
