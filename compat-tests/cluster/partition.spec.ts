@@ -12,7 +12,7 @@
  * keeps serving, and after healing the old leader follows the new one with the same data as
  * everyone else.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import { waitFor } from '../harness.js';
 import {
@@ -95,6 +95,21 @@ describe('cluster: partition isolating the leader (iptables)', function () {
       );
       this.skip();
     }
+  });
+
+  // A run ended early (exit after a signal) still removes its rules.
+  const healAtExit = (): void => {
+    for (const rule of installed.splice(0).reverse()) {
+      try {
+        execFileSync('iptables', ['-w', '5', '-D', 'OUTPUT', ...rule], { stdio: 'ignore', timeout: 10_000 });
+      } catch {
+        // Best effort at exit; the rule's comment names this run for manual removal.
+      }
+    }
+  };
+  process.on('exit', healAtExit);
+  after(() => {
+    process.removeListener('exit', healAtExit);
   });
 
   async function heal(): Promise<void> {
