@@ -13,7 +13,9 @@ import { expect } from 'chai';
 import { REPO_ROOT } from './harness.js';
 
 const SCRIPT = path.join(REPO_ROOT, 'scripts', 'ensure-test-deps.mjs');
-const TOOLS = ['redis-cli', 'redis-benchmark', 'redis-server', 'tmux'];
+const TOOLS = ['redis-cli', 'redis-benchmark', 'redis-server', 'tmux', 'iptables'];
+/** Where Debian puts each tool (iptables is an administrator's command). */
+const realPath = (tool: string): string => (tool === 'iptables' ? '/usr/sbin/iptables' : `/usr/bin/${tool}`);
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 interface Run {
@@ -61,7 +63,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
   /** Links the real tool into the stand-in bin dir. */
   async function provide(...tools: string[]): Promise<void> {
     await mkdir(bin, { recursive: true });
-    for (const tool of tools) await symlink(`/usr/bin/${tool}`, path.join(bin, tool));
+    for (const tool of tools) await symlink(realPath(tool), path.join(bin, tool));
   }
 
   /** A stand-in apt-get: logs its arguments; `install` links the real tools (or fails). */
@@ -72,7 +74,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
       'if [ "$1" = install ]; then',
       fail
         ? '  exit 100'
-        : `  for t in ${TOOLS.join(' ')}; do [ -e '${bin}'/$t ] || /bin/ln -s /usr/bin/$t '${bin}'/$t; done`,
+        : `  for t in ${TOOLS.join(' ')}; do p=/usr/bin/$t; [ -e $p ] || p=/usr/sbin/$t; [ -e '${bin}'/$t ] || /bin/ln -s $p '${bin}'/$t; done`,
       'fi',
       'exit 0',
     ].join('\n');
@@ -87,7 +89,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
     const run = await runScript([bin]);
     expect(run.code).to.equal(0);
     expect(run.stdout).to.equal(
-      'ensure-test-deps: nothing to do (redis-cli, redis-benchmark, redis-server, tmux present)\n',
+      'ensure-test-deps: nothing to do (redis-cli, redis-benchmark, redis-server, tmux, iptables present)\n',
     );
     expect(await readFile(aptLog, 'utf8')).to.equal('');
   });
@@ -99,16 +101,16 @@ describe('scripts/ensure-test-deps.mjs', function () {
     const run = await runScript([bin]);
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.equal(
-      'ensure-test-deps: installed redis-tools tmux (was missing redis-cli, redis-benchmark, tmux)\n',
+      'ensure-test-deps: installed redis-tools tmux iptables (was missing redis-cli, redis-benchmark, tmux, iptables)\n',
     );
     expect(await readFile(aptLog, 'utf8')).to.equal(
-      'update\ninstall -y --no-install-recommends redis-tools tmux\n',
+      'update\ninstall -y --no-install-recommends redis-tools tmux iptables\n',
     );
   });
 
   it('fails with the failing command when apt-get install fails', async function () {
     if (!isRoot) this.skip();
-    await provide('redis-cli', 'redis-benchmark', 'redis-server');
+    await provide('redis-cli', 'redis-benchmark', 'redis-server', 'iptables');
     await fakeAptGet(true);
     const run = await runScript([bin]);
     expect(run.code).to.equal(1);
@@ -117,7 +119,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
 
   it('as another user, prints the command to run and fails without calling apt-get', async function () {
     if (!isRoot) this.skip();
-    await provide('redis-cli', 'redis-benchmark', 'tmux');
+    await provide('redis-cli', 'redis-benchmark', 'tmux', 'iptables');
     await fakeAptGet();
     await chmod(dir, 0o755);
     const nobody = 65534;
@@ -131,7 +133,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
 
   it('as root without apt-get, names the packages to install and fails', async function () {
     if (!isRoot) this.skip();
-    await provide('tmux');
+    await provide('tmux', 'iptables');
     const run = await runScript([bin]);
     expect(run.code).to.equal(1);
     expect(run.stderr).to.include(

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Makes sure the system tools the compatibility tests and benchmarks drive are installed:
- * redis-cli, redis-benchmark (Debian package redis-tools), redis-server (redis-server) and tmux.
+ * redis-cli, redis-benchmark (Debian package redis-tools), redis-server (redis-server), tmux and
+ * iptables.
  * Run by `npm run pretest`, and in CI as root on a fresh Debian machine.
  *
  * Installs with apt-get only what is missing, only as root; otherwise prints the command to run
@@ -18,6 +19,8 @@ const TOOLS = [
   ['redis-benchmark', 'redis-tools'],
   ['redis-server', 'redis-server'],
   ['tmux', 'tmux'],
+  // The cluster partition test cuts peer links with iptables (it runs as root).
+  ['iptables', 'iptables'],
 ];
 const APT_TIMEOUT_MS = 15 * 60 * 1000;
 
