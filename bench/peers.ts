@@ -473,13 +473,14 @@ export function percentile(sorted: Float64Array, p: number): number {
 // ---------------------------------------------------------------------------------------------
 // redis-benchmark.
 
-interface BenchmarkOutput {
+export interface BenchmarkOutput {
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
-function runRedisBenchmark(port: number, args: readonly string[]): Promise<BenchmarkOutput> {
+/** Runs redis-benchmark against 127.0.0.1:port; never rejects for a non-zero exit (the caller judges). */
+export function runRedisBenchmark(port: number, args: readonly string[]): Promise<BenchmarkOutput> {
   return new Promise((resolve, reject) => {
     execFile(
       REDIS_BENCHMARK_BIN,

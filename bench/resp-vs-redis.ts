@@ -20,21 +20,19 @@
  * Owns: the two server processes it starts (through the harness; stopped at the end, killed on
  * exit). Must never: talk to anything but 127.0.0.1, or assert performance (only report it).
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { HOST, REPO_ROOT, startRedisServer, startServer, stopAll } from '../compat-tests/harness.js';
+import { REPO_ROOT, startRedisServer, startServer, stopAll } from '../compat-tests/harness.js';
 import type { ServerHandle } from '../compat-tests/harness.js';
+import { cpuSeconds, parseCsv, runRedisBenchmark } from './peers.js';
 
-const REDIS_BENCHMARK_BIN = '/usr/bin/redis-benchmark';
 const TESTS = ['ping_inline', 'ping_mbulk', 'set', 'get'] as const;
 type Test = (typeof TESTS)[number];
 const PIPELINES = [1, 16] as const;
 const TARGET_RATIO: Record<(typeof PIPELINES)[number], number> = { 1: 0.6, 16: 0.35 };
-/** One redis-benchmark run may take at most this long (a stalled server must not hang the bench). */
-const RUN_TIMEOUT_MS = 180_000;
 const WARMUP_REQUESTS = 20_000;
 
 type ServerName = 'redis' | 'concord';
@@ -82,66 +80,7 @@ interface ResultRow {
 // ---------------------------------------------------------------------------------------------
 // Measuring.
 
-const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-/** utime+stime of a process (all its threads), in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at field 3 ("state").
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[14 - 3]);
-  const stime = Number(fields[15 - 3]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`bad /proc/${pid}/stat: ${stat}`);
-  return (utime + stime) / CLOCK_TICKS_PER_SECOND;
-}
-
-interface BenchmarkOutput {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function redisBenchmark(port: number, args: readonly string[]): Promise<BenchmarkOutput> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      REDIS_BENCHMARK_BIN,
-      ['-h', HOST, '-p', String(port), ...args],
-      { timeout: RUN_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        if (error !== null && typeof error.code !== 'number' && error.killed !== true) {
-          reject(new Error(`redis-benchmark failed to run: ${error.message}`, { cause: error }));
-          return;
-        }
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Parses redis-benchmark --csv output into rows keyed by test name (upper case). */
-export function parseCsv(stdout: string): Map<string, Record<string, string>> {
-  const rows = new Map<string, Record<string, string>>();
-  let header: string[] | undefined;
-  for (const line of stdout.split('\n')) {
-    if (!line.startsWith('"')) continue;
-    const cells = line
-      .trim()
-      .split(',')
-      .map((cell) => cell.replace(/^"|"$/g, ''));
-    if (cells[0] === 'test') {
-      header = cells;
-      continue;
-    }
-    if (header === undefined) continue;
-    const row: Record<string, string> = {};
-    header.forEach((name, i) => {
-      row[name] = cells[i] ?? '';
-    });
-    rows.set(cells[0] ?? '', row);
-  }
-  return rows;
-}
+// cpuSeconds, runRedisBenchmark and parseCsv are shared with the cluster bench: bench/peers.ts.
 
 interface RunParams {
   requests: number;
@@ -156,7 +95,7 @@ async function runOne(
   params: RunParams,
 ): Promise<RunSample> {
   const cpuBefore = cpuSeconds(server.pid);
-  const out = await redisBenchmark(server.port, [
+  const out = await runRedisBenchmark(server.port, [
     '-t',
     test,
     '-n',
