@@ -23,6 +23,7 @@ interface Member {
   readonly sm: StateMachine;
   readonly node: RaftNode<Result | null>;
   readonly executor: RaftExecutor;
+  readonly transport: ReturnType<LocalNetwork['connect']>;
 }
 
 const key = (s: string): Buffer => Buffer.from(s);
@@ -101,7 +102,7 @@ describe('server/raft-executor over three Raft nodes', function () {
         pollMs: TICK_MS / 2,
         clock: () => Date.now() + (skew.get(id) ?? 0),
       });
-      members.push({ id, sm, node, executor });
+      members.push({ id, sm, node, executor, transport });
     }
   });
 
@@ -129,6 +130,40 @@ describe('server/raft-executor over three Raft nodes', function () {
       const value = await m.executor.read((sm, k: string, now) => get(sm, k, now), 'k');
       expect(value, `read on ${m.id}`).to.equal('v');
     }
+  });
+
+  it('writes forwarded in one turn travel in one request, applied in call order, with a bounded number in flight', async () => {
+    const l = await leader();
+    const follower = members.find((m) => m !== l)!;
+    const kinds: number[] = [];
+    const executor = new RaftExecutor({
+      node: follower.node,
+      stateMachine: follower.sm,
+      transport: {
+        request: (peer, payload, timeoutMs) => {
+          kinds.push(payload[1]!);
+          return follower.transport.request(peer, payload, timeoutMs);
+        },
+      },
+      leaderWaitMs: 2 * TICK_MS * ELECTION_TICKS,
+      forwardTimeoutMs: 4 * TICK_MS * ELECTION_TICKS,
+      pollMs: TICK_MS / 2,
+      maxForwardBatches: 1,
+      maxForwardBatchWrites: 100,
+    });
+    // 1000 writes in one turn: batches of at most 100, one in flight, the rest gathering.
+    const writes = Array.from({ length: 1000 }, (_, i) =>
+      executor.write({ type: 'keys.incrby', key: key('order'), delta: BigInt(i + 1) }),
+    );
+    const results = await Promise.all(writes);
+    let total = 0n;
+    results.forEach((r, i) => {
+      total += BigInt(i + 1);
+      expect(r, `write ${i}`).to.deep.equal({ type: 'integer', value: total });
+    });
+    expect(kinds.length).to.be.within(10, 12);
+    expect(kinds.every((k) => k === 4)).to.equal(true);
+    executor.stop();
   });
 
   it('refuses an operation larger than a replicated entry may be, proposing nothing', async () => {

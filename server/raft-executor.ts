@@ -5,7 +5,10 @@
  * - write(op): on the leader, propose the encoded operation and resolve with the Result the
  *   state machine returned when the entry applied (RaftNode resolves by (index, term)). On a
  *   follower, forward it to the leader (server/forward.ts) and relay the leader's Result. While
- *   no leader is known, wait up to `leaderWaitMs`, then fail with ClusterDownError.
+ *   no leader is known, wait up to `leaderWaitMs`, then fail with ClusterDownError. The writes
+ *   forwarded in one event-loop turn travel as one WRITE_BATCH request (in hand-off order; the
+ *   leader proposes them in that order), at most `maxForwardBatches` requests in flight: later
+ *   writes gather in the next batch until one answers (no polling).
  * - read(query, arg): a ReadIndex barrier (RaftNode.readIndex: a follower asks the leader, so
  *   followers serve linearizable reads from local state), then the query at the LEADER's time:
  *   the leader's own clock on the leader, and on a follower a time fetched from the leader in
@@ -27,12 +30,15 @@ import { NodeStoppedError, NotLeaderError, ProposalDroppedError, ReadTimeoutErro
 import type { NodeId } from '../raft/messages.js';
 import { PeerUnreachableError, type Transport } from '../raft/transport.js';
 import {
+  decodeBatchResponse,
   decodeForwardResponse,
   decodeTime,
   encodeForwardRequest,
+  encodeWriteBatch,
   ForwardKind,
   ForwardStatus,
 } from './forward.js';
+import type { ForwardResponse } from './forward.js';
 
 /** No leader could be found (or reached) within the bound; nothing was done: retry later. */
 export class ClusterDownError extends Error {
@@ -79,6 +85,21 @@ export interface RaftExecutorOptions {
   maxEntryBytes?: number;
   /** Reads waiting for the leader's time, at most (default 10,000). */
   maxTimeWaiters?: number;
+  /** Forwarded write batches in flight to the leader, at most (default 16). */
+  maxForwardBatches?: number;
+  /** Writes per forwarded batch, at most (default 1024), and their bytes (default 4 MiB). */
+  maxForwardBatchWrites?: number;
+  maxForwardBatchBytes?: number;
+  /** Writes waiting to be forwarded, at most (default 100,000): beyond, refused (nothing done). */
+  maxForwardQueued?: number;
+}
+
+/** Writes for one leader, forwarded together in one WRITE_BATCH request. */
+interface ForwardBatch {
+  readonly leader: NodeId;
+  readonly payloads: Buffer[];
+  bytes: number;
+  readonly waiters: { resolve: (result: Result | null) => void; reject: (error: Error) => void }[];
 }
 
 interface TimeWaiter {
@@ -108,6 +129,15 @@ export class RaftExecutor implements Executor {
   private readonly writesInFlight = new Map<number, Promise<Result>>();
   private timeInFlight = false;
   private stopped = false;
+  /** Forward batches not yet sent, oldest first; the last one still takes writes. */
+  private forwardQueue: ForwardBatch[] = [];
+  private forwardQueued = 0;
+  private forwardBatchesInFlight = 0;
+  private forwardFlushScheduled = false;
+  private readonly maxForwardBatches: number;
+  private readonly maxForwardBatchWrites: number;
+  private readonly maxForwardBatchBytes: number;
+  private readonly maxForwardQueued: number;
 
   constructor(options: RaftExecutorOptions) {
     this.node = options.node;
@@ -120,6 +150,10 @@ export class RaftExecutor implements Executor {
     this.maxTimeWaiters = options.maxTimeWaiters ?? 10_000;
     this.isConnected = options.isConnected ?? (() => true);
     this.maxEntryBytes = options.maxEntryBytes ?? Infinity;
+    this.maxForwardBatches = options.maxForwardBatches ?? 16;
+    this.maxForwardBatchWrites = options.maxForwardBatchWrites ?? 1024;
+    this.maxForwardBatchBytes = options.maxForwardBatchBytes ?? 4 << 20;
+    this.maxForwardQueued = options.maxForwardQueued ?? 100_000;
   }
 
   /** Fails every later request at once (the node is stopping). */
@@ -211,39 +245,105 @@ export class RaftExecutor implements Executor {
     }
   }
 
-  /** The Result, or null when nothing was proposed and a retry is safe. Throws otherwise. */
-  private async forwardWrite(leader: NodeId, payload: Buffer): Promise<Result | null> {
+  /**
+   * The Result, or null when nothing was proposed and a retry is safe. Throws otherwise. Joins
+   * the batch being gathered for `leader` (sent at the end of this turn, or when a batch in
+   * flight answers): hand-off order is send order, and the leader proposes in that order.
+   */
+  private forwardWrite(leader: NodeId, payload: Buffer): Promise<Result | null> {
+    if (this.transport === null) return Promise.resolve(null);
+    if (this.forwardQueued >= this.maxForwardQueued) {
+      return Promise.reject(new ProposalDroppedError('too many writes waiting to be forwarded'));
+    }
+    return new Promise<Result | null>((resolve, reject) => {
+      let batch = this.forwardQueue[this.forwardQueue.length - 1];
+      if (
+        batch === undefined ||
+        batch.leader !== leader ||
+        batch.payloads.length >= this.maxForwardBatchWrites ||
+        (batch.payloads.length > 0 && batch.bytes + payload.length > this.maxForwardBatchBytes)
+      ) {
+        batch = { leader, payloads: [], bytes: 0, waiters: [] };
+        this.forwardQueue.push(batch);
+      }
+      batch.payloads.push(payload);
+      batch.bytes += payload.length;
+      batch.waiters.push({ resolve, reject });
+      this.forwardQueued++;
+      if (!this.forwardFlushScheduled) {
+        this.forwardFlushScheduled = true;
+        setImmediate(() => {
+          this.forwardFlushScheduled = false;
+          this.flushForwards();
+        });
+      }
+    });
+  }
+
+  /** Sends queued batches, oldest first, while a request slot is free. */
+  private flushForwards(): void {
+    while (this.forwardBatchesInFlight < this.maxForwardBatches) {
+      const batch = this.forwardQueue.shift();
+      if (batch === undefined) return;
+      this.forwardQueued -= batch.payloads.length;
+      this.forwardBatchesInFlight++;
+      void this.sendBatch(batch).finally(() => {
+        this.forwardBatchesInFlight--;
+        this.flushForwards();
+      });
+    }
+  }
+
+  /** One WRITE_BATCH request; settles every write of the batch, in order. Never rejects. */
+  private async sendBatch(batch: ForwardBatch): Promise<void> {
+    const { leader, waiters } = batch;
+    const settleAll = (outcome: (i: number) => Result | null): void => {
+      waiters.forEach((w, i) => {
+        try {
+          w.resolve(outcome(i));
+        } catch (error) {
+          w.reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    };
     const transport = this.transport;
-    if (transport === null) return null;
+    if (transport === null || this.stopped) {
+      settleAll(() => {
+        throw new NodeStoppedError('stopping');
+      });
+      return;
+    }
     let raw: Buffer;
     try {
       raw = await transport.request(
         leader,
-        encodeForwardRequest(ForwardKind.Write, payload),
+        encodeForwardRequest(ForwardKind.WriteBatch, encodeWriteBatch(batch.payloads)),
         this.forwardTimeoutMs,
       );
     } catch (error) {
-      if (error instanceof PeerUnreachableError) return null;
+      if (error instanceof PeerUnreachableError) return settleAll(() => null);
       const message = error instanceof Error ? error.message : String(error);
-      throw new OutcomeUnknownError(`forwarded to ${leader}: ${message}`);
+      return settleAll(() => {
+        throw new OutcomeUnknownError(`forwarded to ${leader}: ${message}`);
+      });
     }
-    const response = decodeForwardResponse(raw);
-    switch (response.status) {
-      case ForwardStatus.Ok:
-        return decodeResult(response.body);
-      case ForwardStatus.NotLeader:
-        return null;
-      case ForwardStatus.Dropped:
-        throw new ProposalDroppedError(`at leader ${leader}: ${response.body.toString('utf8')}`);
-      case ForwardStatus.Unknown:
-        throw new OutcomeUnknownError(`at leader ${leader}: ${response.body.toString('utf8')}`);
-      case ForwardStatus.BadRequest:
-        throw new Error(`leader ${leader} refused a forwarded write: ${response.body.toString('utf8')}`);
-      default: {
-        const never: never = response.status;
-        throw new Error(`unknown forward status ${String(never)}`);
+    let response: ForwardResponse;
+    let items: ForwardResponse[] | null = null;
+    try {
+      response = decodeForwardResponse(raw);
+      if (response.status === ForwardStatus.Ok) {
+        items = decodeBatchResponse(response.body);
+        if (items.length !== waiters.length)
+          throw new Error(`${items.length} answers to ${waiters.length} writes`);
       }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return settleAll(() => {
+        throw new OutcomeUnknownError(`forwarded to ${leader}: bad answer: ${message}`);
+      });
     }
+    const whole = response;
+    settleAll((i) => forwardOutcome(leader, items === null ? whole : items[i]!));
   }
 
   private async waitOrFail(deadline: number, why: string): Promise<void> {
@@ -388,5 +488,25 @@ export class RaftExecutor implements Executor {
       throw new NotLeaderError(hint === '' ? null : hint);
     }
     throw new ClusterDownError(`leader ${leader} answered status ${response.status} for its time`);
+  }
+}
+
+/** A forwarded write's answer: the Result, null when nothing was proposed (retry), or throws. */
+function forwardOutcome(leader: NodeId, response: ForwardResponse): Result | null {
+  switch (response.status) {
+    case ForwardStatus.Ok:
+      return decodeResult(response.body);
+    case ForwardStatus.NotLeader:
+      return null;
+    case ForwardStatus.Dropped:
+      throw new ProposalDroppedError(`at leader ${leader}: ${response.body.toString('utf8')}`);
+    case ForwardStatus.Unknown:
+      throw new OutcomeUnknownError(`at leader ${leader}: ${response.body.toString('utf8')}`);
+    case ForwardStatus.BadRequest:
+      throw new Error(`leader ${leader} refused a forwarded write: ${response.body.toString('utf8')}`);
+    default: {
+      const never: never = response.status;
+      throw new Error(`unknown forward status ${String(never)}`);
+    }
   }
 }
