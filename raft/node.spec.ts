@@ -31,7 +31,13 @@ class ListApp implements RaftApplication<number> {
   values: string[] = [];
   times: number[] = [];
   lastIndex = 0;
-  /** Index -> value of every Normal entry applied since the last restore (bounded by the tests). */
+  /** The log index of each of `values` (kept in snapshots, like the values). */
+  indexes: number[] = [];
+  /**
+   * Index -> value of every Normal entry in the state, applied here or restored from a snapshot
+   * (a node that installed the leader's snapshot never applies the entries it covers, yet a read
+   * there must see them).
+   */
   readonly byIndex = new Map<number, string>();
   maxTimeMs = 0;
   restores = 0;
@@ -41,6 +47,7 @@ class ListApp implements RaftApplication<number> {
     this.lastIndex = e.index;
     if (e.type === EntryType.Normal) {
       this.values.push(decoder.decode(e.payload));
+      this.indexes.push(e.index);
       this.byIndex.set(e.index, decoder.decode(e.payload));
       this.times.push(e.timeMs);
       this.maxTimeMs = Math.max(this.maxTimeMs, e.timeMs);
@@ -51,7 +58,12 @@ class ListApp implements RaftApplication<number> {
   snapshot(): Promise<Uint8Array> {
     // Capture now (synchronously), serialize in chunks off the loop.
     const bytes = encoder.encode(
-      JSON.stringify({ index: this.lastIndex, maxTimeMs: this.maxTimeMs, values: this.values }),
+      JSON.stringify({
+        index: this.lastIndex,
+        maxTimeMs: this.maxTimeMs,
+        values: this.values,
+        indexes: this.indexes,
+      }),
     );
     let at = 0;
     return readChunks((max) => {
@@ -67,9 +79,13 @@ class ListApp implements RaftApplication<number> {
       index: number;
       maxTimeMs: number;
       values: string[];
+      indexes: number[];
     };
     expect(state.index).to.equal(s.metadata.index);
     this.values = state.values;
+    this.indexes = state.indexes;
+    this.byIndex.clear();
+    state.values.forEach((v, i) => this.byIndex.set(state.indexes[i]!, v));
     this.maxTimeMs = state.maxTimeMs;
     this.times = [];
     this.lastIndex = state.index;

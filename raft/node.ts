@@ -20,6 +20,7 @@
  * anything about commands (payloads are opaque bytes behind the 8-byte time header).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { systemClock } from './clock.js';
 import type { CancelTimer, Clock } from './clock.js';
 import { RaftCore } from './core.js';
@@ -224,15 +225,29 @@ const DEFAULT_CATCH_UP_ENTRIES = 1_000;
 /** How far back from the last index the start-up scan looks for the last stamped time. */
 const STAMP_SCAN_ENTRIES = 10_000;
 
-function readContext(seq: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setFloat64(0, seq);
+/**
+ * Read contexts must be unique across the cluster and across restarts: the leader matches
+ * heartbeat acknowledgements to pending reads by context (raft/read-only.ts), so two nodes (or
+ * one node before and after a restart) that reused a context could have a late ack from an
+ * earlier round confirm a newer read, and a deposed leader serve it stale. A context is this
+ * node's id, a random nonce drawn at start, and a sequence number.
+ */
+function readContextPrefix(id: NodeId): Uint8Array {
+  return Buffer.concat([Buffer.from(id, 'utf8'), randomBytes(8)]);
+}
+
+function readContext(prefix: Uint8Array, seq: number): Uint8Array {
+  const out = new Uint8Array(prefix.byteLength + 8);
+  out.set(prefix, 0);
+  new DataView(out.buffer).setFloat64(prefix.byteLength, seq);
   return out;
 }
 
-function readSeqOf(context: Uint8Array): number {
-  if (context.byteLength !== 8) return -1;
-  return new DataView(context.buffer, context.byteOffset, 8).getFloat64(0);
+/** The sequence number of one of this node's contexts, or -1 for anyone else's. */
+function readSeqOf(prefix: Uint8Array, context: Uint8Array): number {
+  if (context.byteLength !== prefix.byteLength + 8) return -1;
+  for (let i = 0; i < prefix.byteLength; i++) if (context[i] !== prefix[i]) return -1;
+  return new DataView(context.buffer, context.byteOffset + prefix.byteLength, 8).getFloat64(0);
 }
 
 /**
@@ -297,6 +312,8 @@ export class RaftNode<R> {
   private confirmedReads: ConfirmedRead[] = [];
   private readWaiters = 0;
   private readSeq = 0;
+  /** This node's read-context prefix (id + a nonce drawn at start): see readContextPrefix. */
+  private readonly readPrefix: Uint8Array;
 
   private snapshotting = false;
   private captured: CapturedSnapshot | null = null;
@@ -310,6 +327,7 @@ export class RaftNode<R> {
 
   private constructor(config: RaftNodeConfig<R>, applied: number) {
     this.id = config.id;
+    this.readPrefix = readContextPrefix(config.id);
     this.storage = config.storage;
     this.transport = config.transport;
     this.app = config.application;
@@ -687,7 +705,7 @@ export class RaftNode<R> {
     for (let i = early; i < rd.committedEntries.length; i++) this.applyEntry(rd.committedEntries[i]!);
     // 4. Serve reads: those confirmed now, and those waiting for this apply.
     for (const rs of rd.readStates) {
-      const seq = readSeqOf(rs.context);
+      const seq = readSeqOf(this.readPrefix, rs.context);
       const waiters = this.inflightReads.get(seq);
       if (waiters === undefined) continue;
       this.inflightReads.delete(seq);
@@ -780,7 +798,7 @@ export class RaftNode<R> {
     this.queuedReads = [];
     const seq = ++this.readSeq;
     this.inflightReads.set(seq, batch);
-    this.core.readIndex(readContext(seq));
+    this.core.readIndex(readContext(this.readPrefix, seq));
   }
 
   private serveReads(): void {
