@@ -1,8 +1,8 @@
 /**
  * The executor: how commands reach the state machine. Commands call only this interface, so
- * the single-node LocalExecutor (this issue) and the Raft-backed executor (next issue: propose,
- * wait for commit + apply, resolve by index/term; reads after a ReadIndex barrier) are
- * interchangeable without touching any command.
+ * the Raft-backed executor the server runs (server/raft-executor.ts: propose, wait for commit
+ * + apply, resolve by index/term; reads after a ReadIndex barrier) and the in-memory
+ * LocalExecutor the command specs use are interchangeable without touching any command.
  *
  * Must never: be bypassed by a command (no command holds the state machine), or turn a
  * synchronous answer into a Promise (the synchronous path matters for throughput).
@@ -30,7 +30,7 @@ export interface Executor {
   readLocal<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T;
 }
 
-/** Single node: applies at once, stamping entries with the local clock. */
+/** In memory, for specs: applies at once, stamping entries with the local clock. */
 export class LocalExecutor implements Executor {
   readonly stateMachine: StateMachine;
   private readonly clock: () => number;

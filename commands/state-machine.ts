@@ -2,8 +2,8 @@
  * The replicated state machine: typed operations in, results out, deterministically.
  *
  * Owns: the Operation union (tags 'family.verb'), `apply(entry)`, `snapshot()`/`restore()`
- * and the families' stores (keys/store.ts). Raft (next issue) applies committed entries in
- * index order on every node; the same entries must give the same results and the same
+ * and the families' stores (keys/store.ts). Raft (server/node.ts) applies committed entries
+ * in index order on every node; the same entries must give the same results and the same
  * snapshot bytes everywhere.
  *
  * Must never: read the local clock (time comes only from `entry.timeMs`, stamped by the

@@ -3,7 +3,7 @@
  * hands to its driver. Names follow the Raft paper (§5) and etcd-io/raft `raftpb`.
  *
  * This module owns only data shapes. It must never import I/O, timers or commands: the core,
- * the simulation and (next issue) the durable storage and TCP transport all share these types.
+ * the simulation, the durable storage and the TCP transport all share these types.
  */
 
 /** A node's id within a cluster. Strings so operators can use host names ("n1"). */

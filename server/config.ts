@@ -326,10 +326,10 @@ export class ServerConfig implements ConfigStore {
     define({ name: 'tcp-keepalive', get: () => String(TCP_KEEPALIVE_SECONDS) });
     // One logical database: SELECT 0 only.
     define({ name: 'databases', get: () => '1' });
-    // No RDB snapshots are taken on a schedule: durability will come from the Raft log
-    // (next issue), not from `save` points. An empty `save` is how Redis says "never".
+    // No RDB snapshots are taken on a schedule: durability comes from the Raft log (fsynced
+    // before every acknowledgement), not from `save` points. An empty `save` means "never".
     define({ name: 'save', get: () => '' });
-    // No append-only file: the Raft log plays that role (next issue); this node keeps no AOF.
+    // No append-only file: the Raft log (raft/file-storage.ts) plays that role; no AOF exists.
     define({ name: 'appendonly', get: () => 'no' });
     // Normal clients are closed above the hard limit; there is no soft limit with a time (the
     // server pauses reading instead), and no replica or pubsub clients exist.
