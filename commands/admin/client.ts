@@ -29,7 +29,7 @@ import { CommandError, SYNTAX_ERROR, parseInt64, type ArgCursor } from '../args.
 import type { ClientSession, CommandContext } from '../context.js';
 import { containerHandler, helpReply } from '../help.js';
 import { NIL, OK, bulk, error, integer, verbatim, type Reply } from '../reply.js';
-import { NO_KEYS, type CommandFlag, type CommandSpec } from '../spec.js';
+import { NO_KEYS, type ArgumentDoc, type CommandFlag, type CommandSpec } from '../spec.js';
 import { isValidClientAttribute } from './auth-check.js';
 
 const FLAGS: readonly CommandFlag[] = ['noscript', 'loading', 'stale'];
@@ -48,6 +48,18 @@ export function clientLine(s: ClientSession, nowMs: number): string {
     `lib-name=${s.libName} lib-ver=${s.libVersion}`
   );
 }
+
+/** The `<ON | OFF>` argument of CLIENT NO-EVICT and CLIENT NO-TOUCH, for COMMAND DOCS. */
+const ON_OFF_ARGUMENTS: ArgumentDoc[] = [
+  {
+    name: 'enabled',
+    type: 'oneof',
+    arguments: [
+      { name: 'on', type: 'pure-token', token: 'ON' },
+      { name: 'off', type: 'pure-token', token: 'OFF' },
+    ],
+  },
+];
 
 function onOff(args: ArgCursor): void {
   const v = args.keyword();
@@ -426,16 +438,7 @@ const subcommands: CommandSpec[] = [
       onOff(args);
       return OK;
     },
-    [
-      {
-        name: 'enabled',
-        type: 'oneof',
-        arguments: [
-          { name: 'on', type: 'pure-token', token: 'ON' },
-          { name: 'off', type: 'pure-token', token: 'OFF' },
-        ],
-      },
-    ],
+    ON_OFF_ARGUMENTS,
   ),
   sub(
     'no-touch',
@@ -450,16 +453,7 @@ const subcommands: CommandSpec[] = [
       onOff(args);
       return OK;
     },
-    [
-      {
-        name: 'enabled',
-        type: 'oneof',
-        arguments: [
-          { name: 'on', type: 'pure-token', token: 'ON' },
-          { name: 'off', type: 'pure-token', token: 'OFF' },
-        ],
-      },
-    ],
+    ON_OFF_ARGUMENTS,
   ),
   sub(
     'help',
