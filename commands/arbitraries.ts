@@ -86,6 +86,7 @@ export const operationArb: fc.Arbitrary<Operation> = fc.oneof(
       .map(({ key, mode, ms, condition }): Operation => ({ type: 'keys.expire', key, mode, ms, condition })),
   },
   { weight: 1, arbitrary: keyArb.map((key): Operation => ({ type: 'keys.persist', key })) },
+  { weight: 1, arbitrary: fc.constant<Operation>({ type: 'sys.tick' }) },
 );
 
 /** Entries with consecutive indexes from 1 and times starting near `startMs`. */

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { operationArb } from './arbitraries.js';
 import { CodecError, decodeOperation, decodeResult, encodeOperation, encodeResult } from './codec.js';
-import type { Operation, Result } from './state-machine.js';
+import type { Operation, Result, ResultTree } from './state-machine.js';
 
 describe('operation codec', () => {
   it('round-trips every operation', () => {
@@ -82,12 +82,29 @@ describe('result codec', () => {
   const resultArb: fc.Arbitrary<Result> = fc.oneof(
     fc.constant<Result>({ type: 'ok' }),
     fc.double({ noNaN: true }).map((value): Result => ({ type: 'integer', value })),
-    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((value): Result => ({ type: 'integer', value })),
-    fc.record({ written: fc.boolean(), previous: fc.option(bytes, { nil: null }) }).map(
-      (r): Result => ({ type: 'set', ...r }),
-    ),
+    fc
+      .bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })
+      .map((value): Result => ({ type: 'integer', value })),
+    fc
+      .record({ written: fc.boolean(), previous: fc.option(bytes, { nil: null }) })
+      .map((r): Result => ({ type: 'set', ...r })),
     fc.option(bytes, { nil: null }).map((value): Result => ({ type: 'value', value })),
     fc.string().map((message): Result => ({ type: 'error', message })),
+    fc.constant<Result>({ type: 'blocked' }),
+    fc
+      .letrec<{ tree: ResultTree }>((tie) => ({
+        tree: fc.oneof(
+          { depthSize: 'small' },
+          fc.constant(null),
+          fc.boolean(),
+          fc.double({ noNaN: true }),
+          fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+          fc.string(),
+          bytes,
+          fc.array(tie('tree'), { maxLength: 4 }),
+        ),
+      }))
+      .tree.map((value): Result => ({ type: 'tree', value })),
   );
 
   it('round-trips every result, numbers and bigints kept apart', () => {

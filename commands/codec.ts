@@ -10,7 +10,9 @@
  * Must never encode argv: only typed operations cross this boundary.
  */
 import {
+  BLOCKED_RESULT,
   OK_RESULT,
+  type ResultTree,
   type ExpireCondition,
   type ExpireMode,
   type Operation,
@@ -21,7 +23,10 @@ import {
 
 export const CODEC_VERSION = 1;
 
-/** Permanent tags. Append only. */
+/**
+ * Permanent tags. Append only. Ranges keep the families apart: keyspace 1-99, the state
+ * machine's own (sys.*) 100-199, locks 200-299, queues 300-399, cache 400-499.
+ */
 const TAGS = {
   'keys.set': 1,
   'keys.del': 2,
@@ -31,6 +36,7 @@ const TAGS = {
   'keys.getdel': 6,
   'keys.expire': 7,
   'keys.persist': 8,
+  'sys.tick': 100,
 } as const satisfies Record<OperationType, number>;
 
 const CONDITIONS: readonly SetCondition[] = ['always', 'nx', 'xx'];
@@ -195,6 +201,8 @@ export function encodeOperation(op: Operation): Buffer {
       w.u8(EXPIRE_CONDITIONS.indexOf(op.condition));
       return w.finish();
     }
+    case 'sys.tick':
+      return header(op.type, 0).finish();
     default: {
       const unknown: never = op;
       throw new Error(`no codec for ${JSON.stringify(unknown)}`);
@@ -266,6 +274,9 @@ export function decodeOperation(data: Buffer): Operation {
     case TAGS['keys.persist']:
       op = { type: 'keys.persist', key: r.bytes() };
       break;
+    case TAGS['sys.tick']:
+      op = { type: 'sys.tick' };
+      break;
     default:
       throw new CodecError(`unknown operation tag ${tag}`);
   }
@@ -289,6 +300,8 @@ const RESULT_KINDS = {
   set: 3,
   value: 4,
   error: 5,
+  tree: 6,
+  blocked: 7,
 } as const satisfies Record<Result['type'], number>;
 
 /** Integer sub-kinds: a double-safe number, or an int64 bigint. */
@@ -331,6 +344,13 @@ export function encodeResult(result: Result): Buffer {
       w.bytes(message);
       return w.finish();
     }
+    case 'tree': {
+      const w = resultHeader(result.type, 64);
+      writeTree(w, result.value, 0);
+      return w.finish();
+    }
+    case 'blocked':
+      return resultHeader(result.type, 0).finish();
     default: {
       const unknown: never = result;
       throw new Error(`no codec for result ${JSON.stringify(unknown)}`);
@@ -379,9 +399,79 @@ export function decodeResult(data: Buffer): Result {
     case RESULT_KINDS.error:
       result = { type: 'error', message: r.bytes().toString('utf8') };
       break;
+    case RESULT_KINDS.tree:
+      result = { type: 'tree', value: readTree(r, 0) };
+      break;
+    case RESULT_KINDS.blocked:
+      result = BLOCKED_RESULT;
+      break;
     default:
       throw new CodecError(`unknown result kind ${kind}`);
   }
   r.end();
   return result;
+}
+
+/** Tree node kinds (permanent, append only). */
+const TREE_NULL = 0;
+const TREE_FALSE = 1;
+const TREE_TRUE = 2;
+const TREE_NUMBER = 3;
+const TREE_BIGINT = 4;
+const TREE_TEXT = 5;
+const TREE_BYTES = 6;
+const TREE_ARRAY = 7;
+/** Deeper trees are a programming error on the writer and corruption on the reader. */
+const MAX_TREE_DEPTH = 32;
+
+function writeTree(w: Writer, tree: ResultTree, depth: number): void {
+  if (depth > MAX_TREE_DEPTH) throw new Error('result tree too deep');
+  if (tree === null) w.u8(TREE_NULL);
+  else if (typeof tree === 'boolean') w.u8(tree ? TREE_TRUE : TREE_FALSE);
+  else if (typeof tree === 'number') {
+    w.u8(TREE_NUMBER);
+    w.f64(tree);
+  } else if (typeof tree === 'bigint') {
+    w.u8(TREE_BIGINT);
+    w.i64(tree);
+  } else if (typeof tree === 'string') {
+    w.u8(TREE_TEXT);
+    w.bytes(Buffer.from(tree, 'utf8'));
+  } else if (Buffer.isBuffer(tree)) {
+    w.u8(TREE_BYTES);
+    w.bytes(tree);
+  } else {
+    w.u8(TREE_ARRAY);
+    w.u32(tree.length);
+    for (const item of tree) writeTree(w, item, depth + 1);
+  }
+}
+
+function readTree(r: Reader, depth: number): ResultTree {
+  if (depth > MAX_TREE_DEPTH) throw new CodecError('result tree too deep');
+  const kind = r.u8();
+  switch (kind) {
+    case TREE_NULL:
+      return null;
+    case TREE_FALSE:
+      return false;
+    case TREE_TRUE:
+      return true;
+    case TREE_NUMBER:
+      return r.f64();
+    case TREE_BIGINT:
+      return r.i64();
+    case TREE_TEXT:
+      return r.bytes().toString('utf8');
+    case TREE_BYTES:
+      return r.bytes();
+    case TREE_ARRAY: {
+      const n = r.count(1);
+      const items: ResultTree[] = [];
+      for (let i = 0; i < n; i++) items.push(readTree(r, depth + 1));
+      return items;
+    }
+    default:
+      throw new CodecError(`unknown result tree kind ${kind}`);
+  }
 }

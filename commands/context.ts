@@ -34,6 +34,11 @@ export interface ClientSession {
   /** Bytes buffered for this client, input and output (CLIENT LIST qbuf/omem). */
   queryBufferBytes(): number;
   outputBufferBytes(): number;
+  /**
+   * Calls `listener` once when the connection closes (a blocked LOCK or QPOP then withdraws
+   * its wait); at once if it is closed already. Returns a function that unsubscribes.
+   */
+  onClose(listener: () => void): () => void;
 }
 
 /** What the server exposes to admin commands (CLIENT LIST/KILL, INFO, CONFIG, SHUTDOWN). */

@@ -8,6 +8,7 @@ import type { Reply } from './reply.js';
 /** An executor that answers through Promises, as the Raft-backed one will. */
 class DeferredExecutor implements Executor {
   readonly inner = new LocalExecutor({ clock: () => 1000 });
+  readonly waiters = this.inner.waiters;
   write(op: Operation): Promise<Result> {
     return Promise.resolve().then(() => this.inner.write(op));
   }

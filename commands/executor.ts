@@ -8,6 +8,7 @@
  * synchronous answer into a Promise (the synchronous path matters for throughput).
  */
 import { StateMachine, type Operation, type Result } from './state-machine.js';
+import { WaiterRegistry } from './waiters.js';
 
 export interface Executor {
   /**
@@ -28,16 +29,28 @@ export interface Executor {
    * that has no leader, as Redis's INFO does on a replica. Never use it to serve data.
    */
   readLocal<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T;
+  /**
+   * This node's blocked requests (commands/waiters.ts): a blocking command registers a waiter
+   * here before write(), and awaits it when the write's result is `blocked`.
+   */
+  readonly waiters: WaiterRegistry;
 }
 
 /** In memory, for specs: applies at once, stamping entries with the local clock. */
 export class LocalExecutor implements Executor {
   readonly stateMachine: StateMachine;
+  readonly waiters = new WaiterRegistry('local');
   private readonly clock: () => number;
 
   constructor(options: { stateMachine?: StateMachine; clock?: () => number } = {}) {
     this.stateMachine = options.stateMachine ?? new StateMachine();
     this.clock = options.clock ?? Date.now;
+    this.stateMachine.onWakeUp((id, result) => this.waiters.wake(id, result));
+  }
+
+  /** What the leader's ticker does on a cluster: applies a sys.tick if anything is due now. */
+  tick(): void {
+    if (this.stateMachine.nextDeadlineMs() <= this.clock()) this.write({ type: 'sys.tick' });
   }
 
   write(op: Operation): Result {

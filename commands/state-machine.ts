@@ -11,6 +11,7 @@
  * or see argv (commands parse into typed operations first).
  */
 import assert from 'node:assert';
+import type { ChunkReader, FamilyContext, StateFamily } from './family.js';
 import { KeyStore } from './keys/store.js';
 
 export type SetCondition = 'always' | 'nx' | 'xx';
@@ -48,7 +49,20 @@ export type Operation =
       readonly ms: number;
       readonly condition: ExpireCondition;
     }
-  | { readonly type: 'keys.persist'; readonly key: Buffer };
+  | { readonly type: 'keys.persist'; readonly key: Buffer }
+  | SysOperation;
+
+/**
+ * Operations of the state machine itself, proposed by the leader (server/node.ts), never by
+ * a client command.
+ */
+export type SysOperation =
+  /**
+   * Time passed: carries nothing but its leader-stamped time, proposed when the leader's clock
+   * passes nextDeadlineMs(), so that leases, timeouts and TTLs run out at the same log index on
+   * every node even when no client writes.
+   */
+  { readonly type: 'sys.tick' };
 
 /** EXPIRE's NX/XX/GT/LT (Redis 7); a key without expiry counts as an infinite TTL. */
 export type ExpireCondition = 'always' | 'nx' | 'xx' | 'gt' | 'lt';
@@ -66,9 +80,23 @@ export type Result =
   /** A value read and removed (GETDEL); null when there was none. */
   | { readonly type: 'value'; readonly value: Buffer | null }
   /** A client error decided by the state (e.g. the stored value is not an integer). */
-  | { readonly type: 'error'; readonly message: string };
+  | { readonly type: 'error'; readonly message: string }
+  /**
+   * Structured data for the families' commands (a lock's token, leased messages...); the
+   * command turns it into a Reply. Keeps the result codec generic.
+   */
+  | { readonly type: 'tree'; readonly value: ResultTree }
+  /**
+   * The operation registered a waiter (its `waiterId`) that was not served at once: the final
+   * Result comes through FamilyContext.wake (commands/waiters.ts).
+   */
+  | { readonly type: 'blocked' };
+
+/** Data in a 'tree' result: a string is UTF-8 text, a Buffer is binary. */
+export type ResultTree = null | boolean | number | bigint | string | Buffer | readonly ResultTree[];
 
 export const OK_RESULT: Result = Object.freeze({ type: 'ok' });
+export const BLOCKED_RESULT: Result = Object.freeze({ type: 'blocked' });
 
 /** One committed log entry as the state machine sees it. */
 export interface Entry {
@@ -76,16 +104,32 @@ export interface Entry {
   readonly index: number;
   /** Leader-stamped wall time (ms since epoch): the only clock the state machine uses. */
   readonly timeMs: number;
+  /**
+   * The Raft term the entry was proposed in. The first entry of a greater term tells the
+   * families a new leader took office (StateFamily.onTermStart). Absent: same term as before.
+   */
+  readonly term?: number;
   readonly op: Operation;
 }
 
 /** Expired keys reclaimed per applied entry, so one apply stays short. */
 const EXPIRE_SWEEP_PER_APPLY = 16;
+/** Expired keys reclaimed by one sys.tick (proposed only when keys are due). */
+const EXPIRE_SWEEP_PER_TICK = 1_000;
 
 const SNAPSHOT_MAGIC = 0x43434e53; // "CCNS"
-const SNAPSHOT_VERSION = 1;
-/** Magic u32, version u8, applied index f64, clock f64. */
-const SNAPSHOT_HEADER_BYTES = 21;
+/**
+ * 1: header (magic u32, version u8, applied index f64, clock f64) + keyspace.
+ * 2: header, term f64, then sections (section tag u16, chunk length u32, chunk)..., tag 0 ends.
+ */
+const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_V1_HEADER_BYTES = 21;
+const SNAPSHOT_HEADER_BYTES = 29;
+/** Snapshot section of the keyspace; the other families carry their own (StateFamily). */
+const KEYS_SECTION = 1;
+const END_SECTION = 0;
+/** A section's bytes are framed in pieces of about this size (the framing is part of the format). */
+const SECTION_PIECE_BYTES = 256 * 1024;
 
 /** A captured snapshot, read out in chunks (StateMachine.captureSnapshot). */
 export interface SnapshotReader {
@@ -95,11 +139,44 @@ export interface SnapshotReader {
   next(maxBytes: number): Buffer | null;
 }
 
+/** Receives every wake-up the families emit during apply (the node's WaiterRegistry). */
+export type WakeUpListener = (waiterId: string, result: Result) => void;
+
 export class StateMachine {
   readonly keys = new KeyStore();
+  private wakeUpListener: WakeUpListener = () => undefined;
+  /** What the families may do to the world outside the replicated state: wake waiters. */
+  protected readonly familyContext: FamilyContext = {
+    wake: (waiterId, result) => this.wakeUpListener(waiterId, result),
+  };
+  /**
+   * Every family but the keyspace, in a fixed order (time advances and snapshots go through
+   * them in this order). Each family's snapshot section tag is permanent.
+   */
+  readonly families: readonly StateFamily[] = [];
   private appliedIndex = 0;
   /** Greatest entry time applied so far: time never goes back inside the state machine. */
   private clockMs = 0;
+  /** Greatest entry term applied so far. */
+  private termSeen = 0;
+
+  /** Sets who hears wake-ups (one listener: the node's WaiterRegistry). */
+  onWakeUp(listener: WakeUpListener): void {
+    this.wakeUpListener = listener;
+  }
+
+  /**
+   * The earliest leader time at which state changes on its own (a key's TTL, a lease, a
+   * timeout), or Infinity. The leader proposes sys.tick once its clock passes it.
+   */
+  nextDeadlineMs(): number {
+    let next = this.keys.nextExpiryMs();
+    for (const family of this.families) {
+      const d = family.nextDeadlineMs();
+      if (d < next) next = d;
+    }
+    return next;
+  }
 
   get lastAppliedIndex(): number {
     return this.appliedIndex;
@@ -125,8 +202,14 @@ export class StateMachine {
     this.appliedIndex = entry.index;
     if (entry.timeMs > this.clockMs) this.clockMs = entry.timeMs;
     const now = this.clockMs;
-    this.keys.sweepExpired(now, EXPIRE_SWEEP_PER_APPLY);
+    if (entry.term !== undefined && entry.term > this.termSeen) {
+      // A new leader's first entry: before any lease is judged by its clock.
+      this.termSeen = entry.term;
+      for (const family of this.families) family.onTermStart(now);
+    }
     const op = entry.op;
+    this.keys.sweepExpired(now, op.type === 'sys.tick' ? EXPIRE_SWEEP_PER_TICK : EXPIRE_SWEEP_PER_APPLY);
+    for (const family of this.families) if (family.nextDeadlineMs() <= now) family.advanceTime(now);
     switch (op.type) {
       case 'keys.set':
         return this.keys.set(op, now);
@@ -148,6 +231,8 @@ export class StateMachine {
       }
       case 'keys.persist':
         return { type: 'integer', value: this.keys.persist(op.key, now) ? 1 : 0 };
+      case 'sys.tick':
+        return OK_RESULT;
       default: {
         const unknown: never = op;
         throw new Error(`unknown operation ${JSON.stringify(unknown)}`);
@@ -175,29 +260,93 @@ export class StateMachine {
     header.writeUInt8(SNAPSHOT_VERSION, 4);
     header.writeDoubleBE(this.appliedIndex, 5);
     header.writeDoubleBE(this.clockMs, 13);
-    const keys = this.keys.capture();
-    let headerSent = false;
+    header.writeDoubleBE(this.termSeen, 21);
+    const sections: [number, ChunkReader][] = [[KEYS_SECTION, this.keys.capture()]];
+    for (const family of this.families) sections.push([family.snapshotSection, family.capture()]);
+    let current = 0;
+    // The framed stream is canonical (sections are read in fixed-size pieces, whatever the
+    // caller asks for), and next(maxBytes) hands out slices of it: so the bytes never depend
+    // on how the caller chunks its reads.
+    let pending: Buffer = header;
+    const nextFrame = (): Buffer | null => {
+      while (current < sections.length) {
+        const [tag, reader] = sections[current]!;
+        const chunk = reader.next(SECTION_PIECE_BYTES);
+        if (chunk === null) {
+          current++;
+          continue;
+        }
+        if (chunk.length === 0) continue;
+        if (chunk.length > 0xffffffff) assert.fail(`snapshot chunk of ${chunk.length} bytes`);
+        const frame = Buffer.allocUnsafe(6);
+        frame.writeUInt16BE(tag, 0);
+        frame.writeUInt32BE(chunk.length, 2);
+        return Buffer.concat([frame, chunk]);
+      }
+      if (current === sections.length) {
+        current++;
+        const end = Buffer.alloc(2);
+        end.writeUInt16BE(END_SECTION, 0);
+        return end;
+      }
+      return null;
+    };
     return {
       index: this.appliedIndex,
       next(maxBytes: number): Buffer | null {
-        if (!headerSent) {
-          headerSent = true;
-          return header;
+        if (pending.length === 0) {
+          const frame = nextFrame();
+          if (frame === null) return null;
+          pending = frame;
         }
-        return keys.next(maxBytes);
+        const out = pending.length <= maxBytes ? pending : pending.subarray(0, Math.max(1, maxBytes));
+        pending = pending.subarray(out.length);
+        return out;
       },
     };
   }
 
   /** Replaces the whole state with a snapshot's. Throws on a malformed snapshot. */
   restore(data: Buffer): void {
-    if (data.length < 21 || data.readUInt32BE(0) !== SNAPSHOT_MAGIC)
+    if (data.length < SNAPSHOT_V1_HEADER_BYTES || data.readUInt32BE(0) !== SNAPSHOT_MAGIC)
       throw new Error('not a Concord snapshot');
     const version = data.readUInt8(4);
-    if (version !== SNAPSHOT_VERSION) throw new Error(`unsupported snapshot version ${version}`);
-    const keys = KeyStore.restore(data.subarray(SNAPSHOT_HEADER_BYTES));
+    const sections = new Map<number, Buffer[]>();
+    let term = 0;
+    if (version === 1) {
+      sections.set(KEYS_SECTION, [data.subarray(SNAPSHOT_V1_HEADER_BYTES)]);
+    } else if (version === 2) {
+      if (data.length < SNAPSHOT_HEADER_BYTES) throw new Error('snapshot header is truncated');
+      term = data.readDoubleBE(21);
+      let pos = SNAPSHOT_HEADER_BYTES;
+      for (;;) {
+        if (pos + 2 > data.length) throw new Error('snapshot is truncated inside a section header');
+        const tag = data.readUInt16BE(pos);
+        pos += 2;
+        if (tag === END_SECTION) break;
+        if (pos + 4 > data.length) throw new Error('snapshot is truncated inside a section header');
+        const length = data.readUInt32BE(pos);
+        pos += 4;
+        if (pos + length > data.length) throw new Error(`snapshot section ${tag} is truncated`);
+        const chunks = sections.get(tag) ?? [];
+        chunks.push(data.subarray(pos, pos + length));
+        sections.set(tag, chunks);
+        pos += length;
+      }
+      if (pos !== data.length) throw new Error('trailing bytes after the snapshot');
+      const known = new Set([KEYS_SECTION, ...this.families.map((f) => f.snapshotSection)]);
+      for (const tag of sections.keys())
+        if (!known.has(tag))
+          throw new Error(`snapshot has unknown section ${tag} (written by a newer version?)`);
+    } else {
+      throw new Error(`unsupported snapshot version ${version}`);
+    }
+    const sectionBytes = (tag: number): Buffer => Buffer.concat(sections.get(tag) ?? []);
+    const keys = sections.has(KEYS_SECTION) ? KeyStore.restore(sectionBytes(KEYS_SECTION)) : new KeyStore();
+    for (const family of this.families) family.restore(sectionBytes(family.snapshotSection));
     this.appliedIndex = data.readDoubleBE(5);
     this.clockMs = data.readDoubleBE(13);
+    this.termSeen = term;
     this.keys.replaceWith(keys);
   }
 }

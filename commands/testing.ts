@@ -35,6 +35,23 @@ export class TestSession implements ClientSession {
   outputBufferBytes(): number {
     return 0;
   }
+  private readonly closeListeners = new Set<() => void>();
+  private closed = false;
+  onClose(listener: () => void): () => void {
+    if (this.closed) {
+      listener();
+      return () => undefined;
+    }
+    this.closeListeners.add(listener);
+    return () => void this.closeListeners.delete(listener);
+  }
+  /** Simulates the client disconnecting. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const listener of [...this.closeListeners]) listener();
+    this.closeListeners.clear();
+  }
 }
 
 /** A ConfigStore over a Map, validating integers for the names listed in `integers`. */

@@ -84,6 +84,9 @@ export class Connection implements ClientSession, DecoderLimits {
   db = 0;
   lastActivityMs: number;
   closeAfterReply = false;
+  /** Blocked commands waiting to hear that the client left (ClientSession.onClose). */
+  private readonly closeListeners = new Set<() => void>();
+  private socketClosed = false;
 
   private readonly socket: Socket;
   private readonly host: ConnectionHost;
@@ -125,7 +128,7 @@ export class Connection implements ClientSession, DecoderLimits {
     socket.on('end', () => this.onPeerEnd());
     socket.on('timeout', () => this.onIdle());
     socket.on('error', (err) => this.onSocketError(err));
-    socket.on('close', () => this.onClose());
+    socket.on('close', () => this.onSocketClose());
   }
 
   // ---- DecoderLimits: read at every request header, so CONFIG SET and AUTH apply at once.
@@ -404,12 +407,25 @@ export class Connection implements ClientSession, DecoderLimits {
     this.host.log.debug({ client: this.id, addr: this.addr, err: err.message }, 'client socket error');
   }
 
-  private onClose(): void {
+  private onSocketClose(): void {
     this.closing = true;
+    this.socketClosed = true;
     if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
     this.slots = [];
     this.head = 0;
+    const listeners = [...this.closeListeners];
+    this.closeListeners.clear();
+    for (const listener of listeners) listener();
     this.host.closed(this);
+  }
+
+  onClose(listener: () => void): () => void {
+    if (this.socketClosed) {
+      listener();
+      return () => undefined;
+    }
+    this.closeListeners.add(listener);
+    return () => void this.closeListeners.delete(listener);
   }
 }
 

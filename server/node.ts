@@ -33,6 +33,7 @@ import {
   type RaftApplication,
 } from '../raft/node.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
+import { LeaderTicker } from './leader-ticker.js';
 import {
   ClusterAdminError,
   type ClusterView,
@@ -84,6 +85,12 @@ const ENVELOPE_VERSION = 1;
  * member table. A snapshot is [magic u32][version u8][members JSON length u32][members JSON]
  * [StateMachine snapshot], so a node restored from a snapshot still knows every address.
  */
+/**
+ * How often the leader checks whether a lease, timeout or TTL is due (LeaderTicker): the
+ * granularity of every time-based rule in the state machine.
+ */
+const LEADER_TICK_INTERVAL_MS = 10;
+
 export class ConcordApplication implements RaftApplication<Result | null> {
   readonly members = new Map<NodeId, MemberRecord>();
 
@@ -99,7 +106,7 @@ export class ConcordApplication implements RaftApplication<Result | null> {
         const p = entry.payload;
         const op = decodeOperation(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
         const sm = this.stateMachine;
-        return sm.apply({ index: sm.lastAppliedIndex + 1, timeMs: entry.timeMs, op });
+        return sm.apply({ index: sm.lastAppliedIndex + 1, timeMs: entry.timeMs, term: entry.term, op });
       }
       case EntryType.ConfChange:
         return null;
@@ -239,6 +246,7 @@ export class ConcordNode implements ClusterView {
   private self: MemberAddress | null = null;
   private readonly peerAddresses = new Map<NodeId, string>();
   private promoteTimer: NodeJS.Timeout | null = null;
+  private ticker: LeaderTicker | null = null;
   /** On the leader: where each learner's AddLearner entry applied (it must catch up past it). */
   private readonly learnerAddedAt = new Map<NodeId, number>();
   /** On the leader: when each lagging learner was last sent the members' addresses. */
@@ -435,6 +443,13 @@ export class ConcordNode implements ClusterView {
       Math.max(50, electionMs / 4),
     );
     this.promoteTimer.unref();
+    this.ticker = new LeaderTicker({
+      node: raft,
+      nextDeadlineMs: () => this.application.stateMachine.nextDeadlineMs(),
+      intervalMs: LEADER_TICK_INTERVAL_MS,
+      onError: (err: unknown) => this.log.debug({ err }, 'time tick not committed'),
+    });
+    this.ticker.start();
   }
 
   /** A sole voter need not wait an election timeout: it elects itself at once. */
@@ -546,6 +561,7 @@ export class ConcordNode implements ClusterView {
 
   private async stopAll(reason: string): Promise<void> {
     if (this.promoteTimer !== null) clearInterval(this.promoteTimer);
+    this.ticker?.stop();
     await this.server.close(reason);
     this.executor.stop();
     await this.raft?.stop();

@@ -24,7 +24,9 @@
  * without a bound, or keep unbounded queues.
  */
 import { decodeResult, encodeOperation } from '../commands/codec.js';
+import { randomBytes } from 'node:crypto';
 import type { Executor } from '../commands/executor.js';
+import { WaiterRegistry } from '../commands/waiters.js';
 import type { Operation, Result, StateMachine } from '../commands/state-machine.js';
 import { NodeStoppedError, NotLeaderError, ProposalDroppedError, ReadTimeoutError } from '../raft/errors.js';
 import type { NodeId } from '../raft/messages.js';
@@ -87,6 +89,13 @@ export interface RaftExecutorOptions {
   maxTimeWaiters?: number;
   /** Forwarded write batches in flight to the leader, at most (default 16). */
   maxForwardBatches?: number;
+  /**
+   * Unique per node process (node id and a boot nonce): prefixes this node's waiter ids
+   * (commands/waiters.ts). Default: the node id and a random nonce.
+   */
+  waiterIdPrefix?: string;
+  /** Requests blocked on this node at most (LOCK ... WAIT, QPOP ... BLOCK); default 10,000. */
+  maxWaiters?: number;
   /** Writes per forwarded batch, at most (default 1024), and their bytes (default 4 MiB). */
   maxForwardBatchWrites?: number;
   maxForwardBatchBytes?: number;
@@ -110,6 +119,7 @@ interface TimeWaiter {
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class RaftExecutor implements Executor {
+  readonly waiters: WaiterRegistry;
   private readonly node: ExecutorNode;
   private readonly sm: StateMachine;
   private readonly transport: Pick<Transport, 'request'> | null;
@@ -154,6 +164,11 @@ export class RaftExecutor implements Executor {
     this.maxForwardBatchWrites = options.maxForwardBatchWrites ?? 1024;
     this.maxForwardBatchBytes = options.maxForwardBatchBytes ?? 4 << 20;
     this.maxForwardQueued = options.maxForwardQueued ?? 100_000;
+    this.waiters = new WaiterRegistry(
+      options.waiterIdPrefix ?? `${options.node.id}.${randomBytes(4).toString('hex')}`,
+      options.maxWaiters ?? 10_000,
+    );
+    this.sm.onWakeUp((id, result) => this.waiters.wake(id, result));
   }
 
   /** Fails every later request at once (the node is stopping). */

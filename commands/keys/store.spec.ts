@@ -106,6 +106,8 @@ class Model {
         cur.at = 0;
         return { type: 'integer', value: 1 };
       }
+      case 'sys.tick':
+        return { type: 'ok' };
       default: {
         const unknown: never = op;
         throw new Error(`unknown op ${JSON.stringify(unknown)}`);

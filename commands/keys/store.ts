@@ -233,6 +233,14 @@ export class KeyStore {
    * Reclaims up to `limit` keys whose expiry is at or before `nowMs`, earliest first (ties by
    * key), so every replica reclaims the same keys at the same entry.
    */
+  /**
+   * The earliest expiry mark (ms), or Infinity. A mark may be stale (the key was deleted or
+   * got another expiry): a sweep at that time then only drops the mark.
+   */
+  nextExpiryMs(): number {
+    return this.heap[0]?.atMs ?? Infinity;
+  }
+
   sweepExpired(nowMs: number, limit: number): void {
     let reclaimed = 0;
     let visited = 0;
