@@ -315,7 +315,15 @@ export function buildProgram(): Command {
       ).argParser(bootstrapList),
     )
     .addOption(
-      option('--join', 'start empty and wait to be added by the leader (RAFT.NODE ADD)', 'CONCORD_JOIN'),
+      // An optional yes|no value, so CONCORD_JOIN=no means no (a bare boolean flag would take
+      // any value of its variable, "no" included, as yes).
+      option(
+        '--join [yes|no]',
+        'start empty and wait to be added by the leader (RAFT.NODE ADD)',
+        'CONCORD_JOIN',
+      )
+        .argParser(yesNo)
+        .preset('yes'),
     )
     .addOption(
       option('--tick-ms <ms>', 'Raft tick length', 'CONCORD_TICK_MS')
