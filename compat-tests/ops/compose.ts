@@ -139,3 +139,19 @@ export function loadCompose(
   }
   return { services, volumes: Object.keys(raw.volumes ?? {}), raw };
 }
+
+/** The last stage's `WORKDIR`-independent command: ENTRYPOINT + CMD (exec forms only). */
+export function dockerfileCommand(text: string): string[] {
+  const joined = text.replace(/\\\r?\n/g, ' ');
+  const stages = joined.split(/^FROM\s.*$/m);
+  const last = stages[stages.length - 1] ?? '';
+  let entrypoint: string[] = [];
+  let cmd: string[] = [];
+  for (const line of last.split('\n')) {
+    const e = /^\s*ENTRYPOINT\s+(\[.*\])\s*$/.exec(line);
+    if (e !== null) entrypoint = JSON.parse(e[1]!) as string[];
+    const c = /^\s*CMD\s+(\[.*\])\s*$/.exec(line);
+    if (c !== null) cmd = JSON.parse(c[1]!) as string[];
+  }
+  return [...entrypoint, ...cmd];
+}
