@@ -93,6 +93,15 @@ const ROLES = ['leader', 'follower', 'candidate', 'pre-candidate'] as const;
 /** Sync latency buckets (seconds): 100 µs (page cache) to 1 s (a stalled disk). */
 const FSYNC_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
+/**
+ * Leaves an unlabelled metric without a sample for this scrape (prom-client's reset() would
+ * put a 0 there, a figure nobody measured).
+ */
+function clear(metric: Gauge | Counter): void {
+  metric.reset();
+  metric.remove({});
+}
+
 /** A counter whose value is read from its owner at scrape time (prom-client has no setter). */
 function setCounter(counter: Counter, value: number): void {
   counter.reset();
@@ -143,8 +152,8 @@ export class NodeMetrics {
         registers,
         collect() {
           const raft = sources.raft();
-          this.reset();
-          if (raft !== null) this.set(value(raft.info));
+          if (raft === null) clear(this);
+          else this.set(value(raft.info));
         },
       });
     };
@@ -228,7 +237,8 @@ export class NodeMetrics {
         registers,
         collect() {
           const raft = sources.raft();
-          setCounter(this, raft === null ? 0 : value(raft.counters));
+          if (raft === null) clear(this);
+          else setCounter(this, value(raft.counters));
         },
       });
     };
@@ -252,7 +262,9 @@ export class NodeMetrics {
       help: 'Storage syncs since start (same count as the fsync histogram, kept for INFO parity).',
       registers,
       collect() {
-        setCounter(this, sources.raft()?.info.fsync.count ?? 0);
+        const raft = sources.raft();
+        if (raft === null) clear(this);
+        else setCounter(this, raft.info.fsync.count);
       },
     });
   }
@@ -328,9 +340,9 @@ export class NodeMetrics {
           help: f.help,
           registers: [registry],
           collect() {
-            this.reset();
             const v = read();
-            if (v !== undefined) this.set(v);
+            if (v === undefined) clear(this);
+            else this.set(v);
           },
         });
       } else {
@@ -339,9 +351,9 @@ export class NodeMetrics {
           help: f.help,
           registers: [registry],
           collect() {
-            this.reset();
             const v = read();
-            if (v !== undefined) this.inc(v);
+            if (v === undefined) clear(this);
+            else setCounter(this, v);
           },
         });
       }
