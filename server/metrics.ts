@@ -108,11 +108,23 @@ function setCounter(counter: Counter, value: number): void {
   counter.inc(value);
 }
 
+/** The figures one scrape reads, gathered once per scrape however many metrics use them. */
+interface ScrapeView {
+  readonly raft: ReturnType<MetricsSources['raft']>;
+  readonly server: ServerStats;
+}
+
 export class NodeMetrics {
   readonly registry = new Registry();
   private readonly fsync: Histogram;
+  private readonly sources: MetricsSources;
+  private view: ScrapeView | null = null;
 
-  constructor(private readonly sources: MetricsSources) {
+  constructor(input: MetricsSources) {
+    // Every collector reads through `current()`: one raft.status() and one stats() per scrape.
+    const current = (): ScrapeView => (this.view ??= { raft: input.raft(), server: input.server() });
+    this.sources = { ...input, raft: () => current().raft, server: () => current().server };
+    const sources = this.sources;
     const registry = this.registry;
     registry.setDefaultLabels({ node: sources.nodeId });
     // Event-loop lag (nodejs_eventloop_lag_*), heap, RSS, GC, CPU, handles: the process figures.
@@ -133,9 +145,14 @@ export class NodeMetrics {
     this.fsync.observe(ms / 1000);
   }
 
-  /** The Prometheus text exposition of every metric. */
-  scrape(): Promise<string> {
-    return this.registry.metrics();
+  /** The Prometheus text exposition of every metric (figures read once, at the start). */
+  async scrape(): Promise<string> {
+    this.view = null;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.view = null;
+    }
   }
 
   get contentType(): string {
