@@ -152,10 +152,12 @@ describe('server/http operations endpoint', function () {
     expect(sample(text, 'process_resident_memory_bytes')).to.be.above(0);
     expect(sample(text, 'nodejs_heap_size_used_bytes')).to.be.above(0);
 
-    // The counters move with later requests (read at scrape time, not cached).
+    // The counters move with later requests: renderings are shared for at most a second.
     await redis.set('c', '3');
-    const again = (await get(httpPort, '/metrics')).body;
-    expect(sample(again, 'concord_commands_total', { command: 'set' })).to.equal(3);
+    const again = await until('a fresh rendering', async () => {
+      const body = (await get(httpPort, '/metrics')).body;
+      return sample(body, 'concord_commands_total', { command: 'set' }) === 3 ? body : undefined;
+    });
     expect(sample(again, 'concord_keyspace_keys')).to.equal(3);
 
     expect((await get(httpPort, '/nope')).status).to.equal(404);

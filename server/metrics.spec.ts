@@ -48,7 +48,7 @@ describe('server/metrics NodeMetrics', () => {
       },
     };
     const calls = new Map([['get', 5]]);
-    const metrics = new NodeMetrics(sources(sm, [KEYSPACE_METRICS, family], calls));
+    const metrics = new NodeMetrics(sources(sm, [KEYSPACE_METRICS, family], calls), 0);
     let text = await metrics.scrape();
     expect(text).to.include('concord_widgets_held{node="u1"} 3\n');
     expect(text).to.include('# TYPE concord_widgets_made_total counter\n');
@@ -74,5 +74,18 @@ describe('server/metrics NodeMetrics', () => {
     expect(text).to.include('concord_raft_fsync_duration_seconds_bucket{le="0.0025",node="u1"} 1\n');
     expect(text).to.include('concord_raft_fsync_duration_seconds_bucket{le="0.001",node="u1"} 0\n');
     expect(text).to.include('concord_raft_fsync_duration_seconds_count{node="u1"} 1\n');
+  });
+
+  it('scrapes within the minimum interval share one rendering; a later one reads afresh', async () => {
+    const sm = new StateMachine();
+    const calls = new Map([['get', 1]]);
+    const cached = new NodeMetrics(sources(sm, [], calls), 60_000);
+    const [first, concurrent] = await Promise.all([cached.scrape(), cached.scrape()]);
+    expect(concurrent).to.equal(first);
+    calls.set('get', 2);
+    expect(await cached.scrape()).to.equal(first);
+    expect(first).to.include('concord_commands_total{command="get",node="u1"} 1\n');
+    const fresh = new NodeMetrics(sources(sm, [], calls), 0);
+    expect(await fresh.scrape()).to.include('concord_commands_total{command="get",node="u1"} 2\n');
   });
 });

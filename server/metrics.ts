@@ -114,13 +114,25 @@ interface ScrapeView {
   readonly server: ServerStats;
 }
 
+/**
+ * Scrapes closer together than this share one rendering: a client hammering /metrics costs the
+ * node one rendering per interval plus HTTP parsing, not one rendering per request (scraping
+ * must not take the event loop from clients). Prometheus scrapes every 15 s or so.
+ */
+export const DEFAULT_METRICS_MIN_INTERVAL_MS = 1000;
+
 export class NodeMetrics {
   readonly registry = new Registry();
   private readonly fsync: Histogram;
   private readonly sources: MetricsSources;
   private view: ScrapeView | null = null;
+  /** The last rendering (or the one in progress) and when it started. */
+  private last: { atMs: number; text: Promise<string> } | null = null;
 
-  constructor(input: MetricsSources) {
+  constructor(
+    input: MetricsSources,
+    private readonly minIntervalMs: number = DEFAULT_METRICS_MIN_INTERVAL_MS,
+  ) {
     // Every collector reads through `current()`: one raft.status() and one stats() per scrape.
     const current = (): ScrapeView => (this.view ??= { raft: input.raft(), server: input.server() });
     this.sources = { ...input, raft: () => current().raft, server: () => current().server };
@@ -145,8 +157,24 @@ export class NodeMetrics {
     this.fsync.observe(ms / 1000);
   }
 
-  /** The Prometheus text exposition of every metric (figures read once, at the start). */
-  async scrape(): Promise<string> {
+  /**
+   * The Prometheus text exposition of every metric, figures read once at the start of the
+   * rendering. Within `minIntervalMs` of the previous rendering (or during it), that one is
+   * returned again.
+   */
+  scrape(): Promise<string> {
+    const now = performance.now();
+    if (this.last !== null && now - this.last.atMs < this.minIntervalMs) return this.last.text;
+    const text = this.render();
+    this.last = { atMs: now, text };
+    // A failed rendering is not reused.
+    text.catch(() => {
+      if (this.last?.text === text) this.last = null;
+    });
+    return text;
+  }
+
+  private async render(): Promise<string> {
     this.view = null;
     try {
       return await this.registry.metrics();

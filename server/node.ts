@@ -354,9 +354,9 @@ export class ConcordNode implements ClusterView {
     const role = roleName(raft.currentRole);
     const term = raft.currentTerm;
     const leader = raft.leaderId;
-    const { voters, learners } = raft.status().confState;
-    const me = this.myId();
-    if (!voters.includes(me) && !learners.includes(me)) {
+    // The member table follows every applied ConfChange and snapshot, as the core's ConfState
+    // does, without copying the node's status for each probe.
+    if (!this.application.members.has(this.myId())) {
       return { ready: false, reason: 'not a member of the cluster (yet)', leader, role, term };
     }
     if (leader === null) return { ready: false, reason: 'no known leader', leader, role, term };
