@@ -15,7 +15,8 @@
  * - `scrape-flood`: plus autocannon as fast as it can (2 connections per node): an upper bound,
  *   where the load generator itself competes for the same 2 cores.
  * Reported: RESP ops/s, p50 and p99 (ms) per run, medians per mode, p99 ratios against the
- * baseline of the same rounds, and the HTTP side (requests/s, p99, non-2xx, errors).
+ * baseline of the same rounds, the HTTP side (requests/s, p99, non-2xx, errors), and CPU: the
+ * nodes' (per 10k SETs) and autocannon's own (it runs in this process, on the same 2 cores).
  *
  * Writes bench/results/ops-scrape.json. Owns the server processes it starts (stopped at the
  * end). Must never talk to anything but 127.0.0.1, or assert performance (only report it).
@@ -34,6 +35,7 @@ import {
   redisBenchmark,
   round,
   startConcordCluster,
+  totalCpuSeconds,
   type ConcordCluster,
   type LoadResult,
 } from './peers.js';
@@ -54,6 +56,9 @@ interface Run {
   mode: Mode;
   resp: LoadResult;
   http: HttpSide | null;
+  /** CPU-seconds during the run: the three nodes together, and autocannon (this process). */
+  nodesCpuSeconds: number;
+  scraperCpuSeconds: number;
 }
 
 /** Starts a cluster whose nodes all answer /healthz on their derived HTTP port (retries a clash). */
@@ -99,8 +104,10 @@ async function runOnce(
   clients: number,
   seconds: number,
   rate: number,
-): Promise<{ resp: LoadResult; http: HttpSide | null }> {
+): Promise<{ resp: LoadResult; http: HttpSide | null; nodesCpuSeconds: number; scraperCpuSeconds: number }> {
   const leader = await cluster.leader();
+  const nodesBefore = totalCpuSeconds(cluster.pids());
+  const selfBefore = process.cpuUsage();
   const scrapers =
     mode === 'baseline'
       ? []
@@ -108,11 +115,16 @@ async function runOnce(
   const resp = await redisBenchmark(leader.port, { test: 'set', requests, clients, pipeline: 1 });
   for (const s of scrapers) s.stop();
   const results = await Promise.all(scrapers.map((s) => s.done));
-  if (results.length === 0) return { resp, http: null };
+  const nodesCpuSeconds = round(totalCpuSeconds(cluster.pids()) - nodesBefore, 2);
+  const self = process.cpuUsage(selfBefore);
+  const scraperCpuSeconds = round((self.user + self.system) / 1e6, 2);
+  if (results.length === 0) return { resp, http: null, nodesCpuSeconds, scraperCpuSeconds };
   const duration = Math.max(...results.map((r) => r.duration));
   const total = results.reduce((a, r) => a + r.requests.total, 0);
   return {
     resp,
+    nodesCpuSeconds,
+    scraperCpuSeconds,
     http: {
       requestsPerSec: round(total / duration, 1),
       p99LatencyMs: Math.max(...results.map((r) => r.latency.p99)),
@@ -155,10 +167,18 @@ async function main(): Promise<number> {
       // Rotate the order each round so drift over time does not favour one mode.
       const order = MODES.map((_, i) => MODES[(i + r - 1) % MODES.length]!);
       for (const mode of order) {
-        const { resp, http } = await runOnce(cluster, mode, requests, clients, seconds, rate);
-        runs.push({ round: r, mode, resp, http });
+        const { resp, http, nodesCpuSeconds, scraperCpuSeconds } = await runOnce(
+          cluster,
+          mode,
+          requests,
+          clients,
+          seconds,
+          rate,
+        );
+        runs.push({ round: r, mode, resp, http, nodesCpuSeconds, scraperCpuSeconds });
         console.log(
           `round ${r} ${mode.padEnd(13)} ${Math.round(resp.opsPerSec)} SET/s p50 ${resp.p50LatencyMs} ms p99 ${resp.p99LatencyMs} ms` +
+            ` cpu nodes ${nodesCpuSeconds}s scraper ${scraperCpuSeconds}s` +
             (http === null
               ? ''
               : `  | http ${http.requestsPerSec} req/s p99 ${http.p99LatencyMs} ms non2xx ${http.non2xx} errors ${http.errors}`),
@@ -181,6 +201,13 @@ async function main(): Promise<number> {
           opsPerSec: round(median(mine.map((x) => x.resp.opsPerSec)), 0),
           p50LatencyMs: round(median(mine.map((x) => x.resp.p50LatencyMs)), 3),
           p99LatencyMs: round(median(mine.map((x) => x.resp.p99LatencyMs)), 3),
+          nodesCpuSecondsPer10kOps: round(
+            (mine.reduce((a, x) => a + x.nodesCpuSeconds, 0) /
+              mine.reduce((a, x) => a + x.resp.requests, 0)) *
+              10_000,
+            3,
+          ),
+          scraperCpuSeconds: round(median(mine.map((x) => x.scraperCpuSeconds)), 2),
           ...(http.length === 0
             ? {}
             : {
