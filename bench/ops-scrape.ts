@@ -221,11 +221,29 @@ async function main(): Promise<number> {
     }),
   ) as unknown as Record<Mode, { opsPerSec: number; p99LatencyMs: number }>;
   const base = summary.baseline;
+  // Paired by round (the same minute of machine noise): median over rounds of mode / baseline.
+  const paired = (mode: Mode, pick: (x: Run) => number): number => {
+    const ratios: number[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      const b = runs.find((x) => x.round === r && x.mode === 'baseline');
+      const m = runs.find((x) => x.round === r && x.mode === mode);
+      if (b !== undefined && m !== undefined) ratios.push(pick(m) / pick(b));
+    }
+    return round(median(ratios), 3);
+  };
   const ratios = {
     pacedP99VsBaseline: round(summary['scrape-paced'].p99LatencyMs / base.p99LatencyMs, 3),
     floodP99VsBaseline: round(summary['scrape-flood'].p99LatencyMs / base.p99LatencyMs, 3),
     pacedOpsVsBaseline: round(summary['scrape-paced'].opsPerSec / base.opsPerSec, 3),
     floodOpsVsBaseline: round(summary['scrape-flood'].opsPerSec / base.opsPerSec, 3),
+    pairedByRound: {
+      pacedP99: paired('scrape-paced', (x) => x.resp.p99LatencyMs),
+      pacedOps: paired('scrape-paced', (x) => x.resp.opsPerSec),
+      pacedNodesCpuPerOp: paired('scrape-paced', (x) => x.nodesCpuSeconds / x.resp.requests),
+      floodP99: paired('scrape-flood', (x) => x.resp.p99LatencyMs),
+      floodOps: paired('scrape-flood', (x) => x.resp.opsPerSec),
+      floodNodesCpuPerOp: paired('scrape-flood', (x) => x.nodesCpuSeconds / x.resp.requests),
+    },
   };
   let head = 'unknown';
   try {
