@@ -4,13 +4,17 @@
  * the environment the compose file and .env.example give it (compat-tests/ops/netns.ts).
  * Checks that the cluster forms and elects one leader, that the compose health check passes in
  * every namespace, that redis-cli works against every node by hostname from another namespace,
- * that the `five` profile grows the cluster with RAFT.NODE ADD as docs/operations.md says, and
- * that SIGTERM (docker stop) ends each node with exit code 0.
+ * and that the procedures of docs/operations.md work as written: the `five` profile grows the
+ * cluster with RAFT.NODE ADD, a dead node is replaced (REMOVE, empty volume, start, ADD), a
+ * stopped follower's volume copied after RAFT.SNAPSHOT restores the whole cluster; and that
+ * SIGTERM (docker stop) ends each node with exit code 0.
  *
  * Needs root, iproute2 and redis-cli (CI has them); skipped with the reason otherwise.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { waitFor } from '../harness.js';
 import { DOCKERFILE, ENV_EXAMPLE, dockerfileCommand, loadCompose, type ComposeService } from './compose.js';
 import { NetnsProject, netnsUnsupported } from './netns.js';
@@ -135,15 +139,24 @@ describe('compose topology in network namespaces (docker-compose.yml without Doc
     expect(denied.stdout + denied.stderr).to.match(/NOAUTH/);
   });
 
+  /** The service that is leader, as a running service sees it (asked from `from`'s namespace). */
+  async function leaderView(from: ComposeService = founders[0]!): Promise<ComposeService> {
+    const view = await raftInfo(from, from);
+    const id = view.get('raft_leader_id');
+    const s = project.services.find((f) => f.environment.get('CONCORD_NODE_ID') === id);
+    if (s === undefined || net!.get(s.name).child === null) throw new Error(`no running leader (${id})`);
+    return s;
+  }
+  const running = (): ComposeService[] => project.services.filter((s) => net!.get(s.name).child !== null);
+  const get = (from: ComposeService, target: ComposeService, key: string): Promise<string> =>
+    net!.redisCli(from.name, target.hostname, portOf(target), password(target), ['GET', key]);
+  async function onLeader(args: string[]): Promise<string> {
+    const leader = await leaderView(running()[0]);
+    return net!.redisCli(running()[0]!.name, leader.hostname, portOf(leader), password(leader), args);
+  }
+
   it('the `five` profile: nodes 4 and 5 join, RAFT.NODE ADD makes them voters', async () => {
     expect(later.map((s) => s.name)).to.deep.equal(['concord4', 'concord5']);
-    const leaderView = async (): Promise<ComposeService> => {
-      const view = await raftInfo(founders[0]!, founders[0]!);
-      const id = view.get('raft_leader_id');
-      const s = founders.find((f) => f.environment.get('CONCORD_NODE_ID') === id);
-      if (s === undefined) throw new Error(`no leader among the founders (${id})`);
-      return s;
-    };
     for (const s of later) {
       net!.start(s.name, command);
       await waitFor(
@@ -186,6 +199,103 @@ describe('compose topology in network namespaces (docker-compose.yml without Doc
     expect(
       await net!.redisCli(founders[0]!.name, n5.hostname, portOf(n5), password(n5), ['GET', 'compose:k']),
     ).to.equal('v1');
+  });
+
+  it('replacing a dead node as docs/operations.md says: REMOVE, empty volume, start, ADD', async () => {
+    const dead = founders[2]!;
+    const id = dead.environment.get('CONCORD_NODE_ID')!;
+    // Not the leader: losing it must not cost an election in the middle of the procedure.
+    await waitFor('a leader other than the node to kill', async () =>
+      (await leaderView()).name !== dead.name ? true : (await onLeader(['RAFT.TRANSFER-LEADER']), undefined),
+    );
+    await net!.kill(dead.name);
+    await waitFor(
+      `RAFT.NODE REMOVE ${id}`,
+      async () => ((await onLeader(['RAFT.NODE', 'REMOVE', id])) === 'OK' ? true : undefined),
+      START_MS,
+    );
+    rmSync(net!.dataDir(dead.name), { recursive: true, force: true });
+    expect(await onLeader(['SET', 'compose:during', 'x'])).to.equal('OK');
+    net!.start(dead.name, command);
+    await waitFor(
+      `${dead.name} listening`,
+      () => (net!.get(dead.name).stdout.includes('Concord listening') ? true : undefined),
+      START_MS,
+    );
+    await waitFor(
+      `RAFT.NODE ADD ${id}`,
+      async () => {
+        const reply = await onLeader(['RAFT.NODE', 'ADD', id, `${dead.hostname}:${portOf(dead)}`]);
+        if (reply === 'OK' || /already a member/.test(reply)) return true;
+        throw new Error(reply);
+      },
+      START_MS,
+    );
+    await waitFor(
+      `${id} a voter again, serving the data`,
+      async () => {
+        const view = await raftInfo(founders[0]!, dead);
+        if (!(view.get('raft_voters') ?? '').split(',').includes(id)) return undefined;
+        if ((await get(founders[0]!, dead, 'compose:during')) !== 'x') return undefined;
+        return (await get(founders[0]!, dead, 'compose:k')) === 'v1' ? true : undefined;
+      },
+      START_MS,
+    );
+    expect((await net!.healthcheck(dead.name)).code).to.equal(0);
+  });
+
+  it('backup of a stopped follower after RAFT.SNAPSHOT, restored onto every node', async () => {
+    const leader = await leaderView();
+    const follower = running().find((s) => s.name !== leader.name)!;
+    const index = await net!.redisCli(
+      follower.name,
+      follower.hostname,
+      portOf(follower),
+      password(follower),
+      ['RAFT.SNAPSHOT'],
+    );
+    expect(Number(index)).to.be.above(0);
+    // docker compose stop <follower>; tar its volume; docker compose start <follower>.
+    expect(await net!.stop(follower.name)).to.equal(0);
+    const backup = mkdtempSync(path.join(tmpdir(), 'concord-backup-'));
+    try {
+      cpSync(net!.dataDir(follower.name), backup, { recursive: true });
+      expect(readdirSync(path.join(backup, 'raft', 'snap')).some((f) => f.endsWith('.snap'))).to.equal(true);
+      net!.start(follower.name, command);
+      await waitFor(
+        `${follower.name} healthy again`,
+        async () => ((await net!.healthcheck(follower.name)).code === 0 ? true : undefined),
+        START_MS,
+      );
+      expect(await onLeader(['SET', 'compose:after-backup', 'y'])).to.equal('OK');
+
+      // Restore: stop everything, the backup into every volume, start everything.
+      const nodes = running();
+      for (const s of nodes) expect(await net!.stop(s.name), `${s.name} exit code`).to.equal(0);
+      for (const s of nodes) {
+        rmSync(net!.dataDir(s.name), { recursive: true, force: true });
+        cpSync(backup, net!.dataDir(s.name), { recursive: true });
+      }
+      for (const s of nodes) net!.start(s.name, command);
+      await waitFor(
+        'the restored cluster serves the backup',
+        async () => {
+          for (const s of nodes) if ((await net!.healthcheck(s.name)).code !== 0) return undefined;
+          return true;
+        },
+        START_MS,
+      );
+      for (const [i, s] of nodes.entries()) {
+        const from = nodes[(i + 1) % nodes.length]!;
+        expect(await get(from, s, 'compose:k'), s.name).to.equal('v1');
+        expect(await get(from, s, 'compose:during'), s.name).to.equal('x');
+        // Written after the backup: gone.
+        expect(await get(from, s, 'compose:after-backup'), s.name).to.equal('');
+      }
+      expect(await onLeader(['SET', 'compose:restored', 'z'])).to.equal('OK');
+    } finally {
+      rmSync(backup, { recursive: true, force: true });
+    }
   });
 
   it('SIGTERM (docker stop) stops every node with exit code 0', async () => {

@@ -221,6 +221,23 @@ export class NetnsProject {
     return s;
   }
 
+  /** The host directory standing for the service's data volume (CONCORD_DATA_DIR's mount). */
+  dataDir(name: string): string {
+    const s = this.get(name);
+    const target = s.service.environment.get('CONCORD_DATA_DIR');
+    const volume = s.service.volumes.find((v) => v.target === target);
+    if (volume === undefined) throw new Error(`${name}: CONCORD_DATA_DIR is not on a volume`);
+    return path.join(s.dataRoot, volume.source);
+  }
+
+  /** SIGKILL (a machine dying) and wait for the exit. */
+  async kill(name: string): Promise<void> {
+    const s = this.get(name);
+    if (s.child === null || s.exited === null) return;
+    s.child.kill('SIGKILL');
+    await s.exited;
+  }
+
   /** Runs the service's compose health check (`["CMD", ...]`) in its namespace with its environment. */
   healthcheck(name: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const s = this.get(name);
