@@ -15,6 +15,7 @@
  * INFO's), or invent a figure: a family without real figures registers nothing.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { keyspaceFigures } from '../commands/admin/info.js';
 import type { StateMachine } from '../commands/state-machine.js';
 import type { ServerStats } from '../commands/context.js';
 import type { RaftInfo } from './cluster-view.js';
@@ -60,7 +61,7 @@ export const KEYSPACE_METRICS: FamilyMetrics = {
     },
     { field: 'expires', help: 'Keys with a time to live.', type: 'gauge' },
   ],
-  read: (sm) => ({ keys: sm.keys.size, expires: sm.keys.expires }),
+  read: (sm) => ({ ...keyspaceFigures(sm) }),
 };
 
 /** Every family's figures; a family built later appends its entry here (see FamilyMetrics). */
