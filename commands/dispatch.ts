@@ -35,6 +35,8 @@ interface Entry {
   readonly subcommands: Map<string, Entry> | null;
   /** e.g. "CLIENT", for "Try CLIENT HELP." */
   readonly upperName: string;
+  /** Requests that named this command (past lookup; before arity and auth checks) since start. */
+  calls: number;
 }
 
 const NOAUTH: Reply = Object.freeze(error('NOAUTH Authentication required.'));
@@ -87,6 +89,7 @@ export class Dispatcher {
       // CLIENT LIST shows "cmd=client|list" as Redis 7 does (the server records argv[0] only).
       ctx.session.lastCommand = sub.spec.name;
     }
+    entry.calls++;
     const spec = entry.spec;
     const arity = spec.arity;
     if (arity > 0 ? argv.length !== arity : argv.length < -arity) return wrongArity(spec.name);
@@ -123,6 +126,20 @@ export class Dispatcher {
       if (e instanceof CommandError) return e.reply;
       throw e;
     }
+  }
+
+  /**
+   * Calls per command since start, by name (`get`, `client|list`): the figures behind
+   * /metrics' concord_commands_total. A container counts only calls that named no known
+   * subcommand. Reads counters only.
+   */
+  *commandCalls(): Generator<readonly [string, number]> {
+    const walk = function* (entry: Entry): Generator<readonly [string, number]> {
+      yield [entry.spec.name, entry.calls];
+      if (entry.subcommands !== null) for (const sub of entry.subcommands.values()) yield* walk(sub);
+    };
+    for (const bucket of this.buckets)
+      if (bucket !== undefined) for (const entry of bucket) yield* walk(entry);
   }
 
   private find(name: Buffer): Entry | undefined {
@@ -167,6 +184,7 @@ function makeEntry(spec: CommandSpec): Entry {
     noAuth: spec.flags.includes('no_auth'),
     subcommands,
     upperName: spec.name.toUpperCase(),
+    calls: 0,
   };
 }
 

@@ -163,6 +163,11 @@ export interface RaftNodeConfig<R> {
   /** The core's randomness (election timeouts); default Math.random. */
   random?: () => number;
   /**
+   * Called with each storage sync's duration in ms, right after it (metrics: a histogram needs
+   * every observation, which the last-256 `recentSyncMs` window cannot give). Must not throw.
+   */
+  onSyncMs?: (ms: number) => void;
+  /**
    * The node failed (storage error, application threw): it has stopped and rejected everything
    * pending. Default: rethrow on the next tick, crashing the process (house style: fail-stop).
    */
@@ -190,6 +195,10 @@ export interface NodeStatus extends RaftStatus {
   syncs: number;
   /** Durations of the most recent storage syncs in ms (oldest first, at most 256). */
   recentSyncMs: readonly number[];
+  /** Proposals accepted by this node's core since start (entries and conf changes it appended as leader). */
+  proposals: number;
+  /** Elections this node started since start (became candidate; pre-vote rounds not counted). */
+  elections: number;
 }
 
 // ------------------------------------------------------------------ internals
@@ -323,6 +332,9 @@ export class RaftNode<R> {
   private readyTurns = 0;
   private syncs = 0;
   private readonly syncMs: number[] = [];
+  private readonly onSyncMs: ((ms: number) => void) | undefined;
+  private proposals = 0;
+  private elections = 0;
   private forceSnapshot = false;
 
   private constructor(config: RaftNodeConfig<R>, applied: number) {
@@ -333,6 +345,7 @@ export class RaftNode<R> {
     this.app = config.application;
     this.clock = config.clock ?? systemClock;
     this.tickMs = config.tickMs;
+    this.onSyncMs = config.onSyncMs;
     const electionMs = config.tickMs * config.electionTicks;
     this.maxPendingProposals = config.maxPendingProposals ?? DEFAULT_MAX_PENDING;
     this.proposalTimeoutMs = config.proposalTimeoutMs ?? 20 * electionMs;
@@ -473,6 +486,8 @@ export class RaftNode<R> {
       readyTurns: this.readyTurns,
       syncs: this.syncs,
       recentSyncMs: [...this.syncMs],
+      proposals: this.proposals,
+      elections: this.elections,
     };
   }
 
@@ -516,6 +531,16 @@ export class RaftNode<R> {
 
   get appliedIndex(): number {
     return this.applied;
+  }
+
+  /** The current term (as last persisted); cheap, for every log line. */
+  get currentTerm(): number {
+    return this.term;
+  }
+
+  /** The current role; cheap, for every log line. */
+  get currentRole(): Role {
+    return this.role;
   }
 
   /** Subscribes to leader/role/snapshot events; returns the unsubscribe function. */
@@ -591,6 +616,7 @@ export class RaftNode<R> {
       this.pending.delete(at.index);
       stale.reject(new LeadershipLostError(at.index, this.leader));
     }
+    this.proposals++;
     this.schedule();
     return new Promise<T>((resolve, reject) => {
       this.pending.set(at.index, {
@@ -667,6 +693,8 @@ export class RaftNode<R> {
     if (rd.entries.length > 0) this.storage.append(rd.entries);
     if (rd.hardState !== null) {
       this.storage.setHardState(rd.hardState);
+      // A node votes for itself in a new term only when it campaigns (§3.4): one election.
+      if (rd.hardState.term > this.term && rd.hardState.vote === this.id) this.elections++;
       this.term = rd.hardState.term;
       this.lastVote = rd.hardState.vote;
     }
@@ -885,8 +913,10 @@ export class RaftNode<R> {
     this.syncs++;
     const started = performance.now();
     await this.storage.sync();
-    this.syncMs.push(performance.now() - started);
+    const ms = performance.now() - started;
+    this.syncMs.push(ms);
     if (this.syncMs.length > 256) this.syncMs.shift();
+    this.onSyncMs?.(ms);
   }
 
   // ---------------------------------------------------------------- failure

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * Makes sure the system tools the compatibility tests and benchmarks drive are installed:
- * redis-cli, redis-benchmark (Debian package redis-tools), redis-server (redis-server), tmux and
- * iptables.
+ * redis-cli, redis-benchmark (Debian package redis-tools), redis-server (redis-server), tmux,
+ * iptables, ip (iproute2: the network-namespace cluster test) and docker-compose (Debian's 1.29:
+ * the compose file's semantic check; no Docker engine is needed or installed).
  * Run by `npm run pretest`, and in CI as root on a fresh Debian machine.
  *
  * Installs with apt-get only what is missing, only as root; otherwise prints the command to run
@@ -21,6 +22,10 @@ const TOOLS = [
   ['tmux', 'tmux'],
   // The cluster partition test cuts peer links with iptables (it runs as root).
   ['iptables', 'iptables'],
+  // The compose topology runs as processes in network namespaces (compat-tests/ops/netns.spec.ts).
+  ['ip', 'iproute2'],
+  // `docker-compose config -q` validates docker/docker-compose.yml (compat-tests/ops).
+  ['docker-compose', 'docker-compose'],
 ];
 const APT_TIMEOUT_MS = 15 * 60 * 1000;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm start`: a local three-node Concord cluster on 127.0.0.1:7001-7003 (peer ports
- * 17001-17003), data under ./data/n1..n3. Builds nothing itself (`prestart` builds).
+ * 17001-17003, HTTP /healthz /readyz /metrics on 8001-8003), data under ./data/n1..n3. Builds
+ * nothing itself (`prestart` builds).
  *
  * The cluster secret is generated once into ./data/cluster-secret (mode 0600) and passed to
  * every node by file, never on the command line. Each node's stderr (JSON logs) is forwarded

@@ -59,6 +59,11 @@ export interface Config {
   heartbeatTicks: number;
   /** Take a Raft snapshot every this many applied entries. */
   snapshotEntries: number;
+  /**
+   * Port of the operations HTTP endpoint (/healthz, /readyz, /metrics; server/http.ts), on
+   * `bind`. 0 = off; null = RESP port + HTTP_PORT_OFFSET (off when the RESP port is 0).
+   */
+  httpPort: number | null;
 }
 
 /** A cluster member as `--bootstrap` names it: `id=host:port[@peerPort]`. */
@@ -73,6 +78,20 @@ export interface ClusterMember {
 
 /** The peer port a member gets when none is given: RESP port + 10000 (Redis Cluster bus port). */
 export const PEER_PORT_OFFSET = 10000;
+
+/** The HTTP port a node gets when none is given: RESP port + 1000 (7001 -> 8001, 6379 -> 7379). */
+export const HTTP_PORT_OFFSET = 1000;
+
+/**
+ * The HTTP endpoint's port for a config and the RESP port actually bound: null = off.
+ * `derived` tells that no port was given (a busy derived port is then not fatal).
+ */
+export function httpPortFor(c: Pick<Config, 'httpPort' | 'port'>): { port: number; derived: boolean } | null {
+  if (c.httpPort === 0) return null;
+  if (c.httpPort !== null) return { port: c.httpPort, derived: false };
+  if (c.port === 0 || c.port + HTTP_PORT_OFFSET > 65535) return null;
+  return { port: c.port + HTTP_PORT_OFFSET, derived: true };
+}
 
 /**
  * Parses a member address `host:port` or `host:port@peerPort` (IPv6 hosts in brackets).
@@ -140,6 +159,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   electionTicks: 10,
   heartbeatTicks: 1,
   snapshotEntries: 10000,
+  httpPort: null,
 });
 
 /** SO_KEEPALIVE idle time on client sockets, as Redis's default `tcp-keepalive 300`. */

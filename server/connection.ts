@@ -39,11 +39,26 @@ export interface RequestHandler {
   execute(ctx: CommandContext, argv: Buffer[]): ReplyOrPromise;
 }
 
-/** Counters the connection updates (INFO stats). */
+/** Counters the connection updates (INFO stats, /metrics). */
 export interface ConnectionStats {
   totalCommandsProcessed: number;
   totalNetInputBytes: number;
   totalNetOutputBytes: number;
+  /** Error replies sent, by Redis prefix (at most MAX_ERROR_PREFIXES keys; the rest under 'OTHER'). */
+  readonly errorReplies: Map<string, number>;
+}
+
+/** Distinct error prefixes counted, at most: prefixes come from code, but bound the map anyway. */
+export const MAX_ERROR_PREFIXES = 64;
+
+/** Counts one error reply under its prefix (`ERR`, `WRONGTYPE`, ...: the first word, if upper case). */
+export function countErrorReply(stats: ConnectionStats, message: string): void {
+  const space = message.indexOf(' ');
+  const word = space < 0 ? message : message.slice(0, space);
+  let prefix = /^[A-Z][A-Z_-]{0,31}$/.test(word) ? word : 'ERR';
+  const map = stats.errorReplies;
+  if (!map.has(prefix) && map.size >= MAX_ERROR_PREFIXES) prefix = 'OTHER';
+  map.set(prefix, (map.get(prefix) ?? 0) + 1);
 }
 
 /** What the listener gives each connection. */
@@ -282,11 +297,13 @@ export class Connection implements ClientSession, DecoderLimits {
 
   /** A reply in request order: encoded now if nothing is pending ahead of it. */
   private queue(reply: Reply): void {
+    if (reply.kind === 'error') countErrorReply(this.host.stats, reply.message);
     if (this.head === this.slots.length) encodeReply(this.out, reply, this.protocol);
     else this.slots.push({ reply });
   }
 
   private settle(slot: Slot, reply: Reply): void {
+    if (reply.kind === 'error') countErrorReply(this.host.stats, reply.message);
     slot.reply = reply;
     const slots = this.slots;
     let head = this.head;

@@ -91,6 +91,7 @@ export class RespServer implements ServerContext {
     rejectedConnections: 0,
     totalNetInputBytes: 0,
     totalNetOutputBytes: 0,
+    errorReplies: new Map(),
   };
   private nextClientId = 1;
   private boundPort = 0;
@@ -174,6 +175,11 @@ export class RespServer implements ServerContext {
       totalNetOutputBytes: c.totalNetOutputBytes,
       connectedClients: this.connections.size,
     };
+  }
+
+  /** Error replies sent since start, by Redis prefix (read-only view for /metrics). */
+  errorReplies(): ReadonlyMap<string, number> {
+    return this.counters.errorReplies;
   }
 
   shutdown(reason: string): void {

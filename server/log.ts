@@ -56,10 +56,32 @@ export function toRedisLevel(level: string): string {
   }
 }
 
-/** The process logger: JSON to stderr (fd 2), synchronous so a crash line is not lost. */
-export function createLogger(level: LogLevel = 'warn', destination: number = 2): Logger {
+/** What every line carries besides its message: the node, and its Raft term and role now. */
+export interface LogContext {
+  readonly nodeId?: string;
+  /** Called for every line written (pino mixin): must be cheap and never throw. */
+  readonly raft?: () => { term: number; role: string };
+}
+
+/**
+ * The process logger: JSON to stderr (fd 2), synchronous so a crash line is not lost. With a
+ * context, every line carries `nodeId` (a base binding) and `term` and `role` (a mixin, read
+ * when the line is written), so lines from several nodes can be merged and read in order.
+ */
+export function createLogger(
+  level: LogLevel = 'warn',
+  destination: number = 2,
+  context: LogContext = {},
+): Logger {
+  const raft = context.raft;
   return pino(
-    { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level,
+      base:
+        context.nodeId === undefined ? { pid: process.pid } : { pid: process.pid, nodeId: context.nodeId },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      ...(raft === undefined ? {} : { mixin: () => raft() }),
+    },
     pino.destination({ dest: destination, sync: true }),
   );
 }

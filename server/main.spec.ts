@@ -131,6 +131,41 @@ describe('main (the concord server process)', function () {
     expect(err).to.include('not an integer');
   });
 
+  it('--log-level info: every log line carries nodeId, term and role', async () => {
+    const running = await startMain([
+      '--port',
+      '0',
+      '--data-dir',
+      join(dataRoot, 'logs'),
+      '--node-id',
+      'logs1',
+      '--log-level',
+      'info',
+    ]);
+    const deadline = Date.now() + 10000;
+    while (!running.stderr().includes('"role":"leader"')) {
+      if (Date.now() > deadline) throw new Error(`no leader line: ${running.stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    running.child.kill('SIGTERM');
+    expect(await running.exited).to.equal(0);
+    const lines = running
+      .stderr()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { nodeId?: unknown; term?: unknown; role?: unknown; msg?: string });
+    expect(lines.length).to.be.at.least(3);
+    for (const line of lines) {
+      expect(line.nodeId, JSON.stringify(line)).to.equal('logs1');
+      expect(line.term, JSON.stringify(line)).to.be.a('number');
+      expect(line.role, JSON.stringify(line)).to.be.a('string');
+    }
+    // Term and role are read when each line is written: the last line is the leader's.
+    const stopped = lines.find((l) => l.msg === 'stopped');
+    expect(stopped).to.include({ role: 'leader' });
+    expect(stopped!.term).to.be.at.least(1);
+  });
+
   it('--help names every environment variable', async () => {
     const child = spawn(process.execPath, [MAIN, 'server', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -13,7 +13,14 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_CONFIG, parseBootstrap, parseMemory, type ClusterMember, type Config } from './config.js';
+import {
+  DEFAULT_CONFIG,
+  HTTP_PORT_OFFSET,
+  parseBootstrap,
+  parseMemory,
+  type ClusterMember,
+  type Config,
+} from './config.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 
 function integer(min: number, max: number) {
@@ -77,6 +84,7 @@ interface ServerFlags {
   electionTicks: number;
   heartbeatTicks: number;
   snapshotEntries: number;
+  httpPort?: number;
 }
 
 /** The secret from the flag/env, or read from a file (trailing newline trimmed). */
@@ -113,6 +121,7 @@ function buildConfig(flags: ServerFlags): Config {
     electionTicks: flags.electionTicks,
     heartbeatTicks: flags.heartbeatTicks,
     snapshotEntries: flags.snapshotEntries,
+    httpPort: flags.httpPort ?? null,
   };
 }
 
@@ -128,7 +137,12 @@ async function runServer(flags: ServerFlags): Promise<void> {
     process.stderr.write('concord: --heartbeat-ticks must be less than --election-ticks\n');
     process.exit(1);
   }
-  const log = createLogger(config.logLevel);
+  // Every line carries nodeId, term and role; term/role read from the node once it exists.
+  let logContext: (() => { term: number; role: string }) | null = null;
+  const log = createLogger(config.logLevel, 2, {
+    nodeId: config.nodeId,
+    raft: () => (logContext === null ? { term: 0, role: 'starting' } : logContext()),
+  });
   // Loaded only to run a server, so --help and flag errors answer without loading the commands.
   const { ConcordNode } = await import('./node.js');
   let exiting = false;
@@ -144,6 +158,8 @@ async function runServer(flags: ServerFlags): Promise<void> {
       process.exit(1);
     },
   });
+
+  logContext = () => node.logContext();
 
   async function stopAndExit(reason: string): Promise<void> {
     if (exiting) return;
@@ -299,7 +315,15 @@ export function buildProgram(): Command {
       ).argParser(bootstrapList),
     )
     .addOption(
-      option('--join', 'start empty and wait to be added by the leader (RAFT.NODE ADD)', 'CONCORD_JOIN'),
+      // An optional yes|no value, so CONCORD_JOIN=no means no (a bare boolean flag would take
+      // any value of its variable, "no" included, as yes).
+      option(
+        '--join [yes|no]',
+        'start empty and wait to be added by the leader (RAFT.NODE ADD)',
+        'CONCORD_JOIN',
+      )
+        .argParser(yesNo)
+        .preset('yes'),
     )
     .addOption(
       option('--tick-ms <ms>', 'Raft tick length', 'CONCORD_TICK_MS')
@@ -324,6 +348,13 @@ export function buildProgram(): Command {
       )
         .argParser(integer(0, 1_000_000_000))
         .default(DEFAULT_CONFIG.snapshotEntries),
+    )
+    .addOption(
+      option(
+        '--http-port <port>',
+        `HTTP port for /healthz, /readyz and /metrics, on --bind (0 = off; default: port + ${HTTP_PORT_OFFSET}, off when port is 0)`,
+        'CONCORD_HTTP_PORT',
+      ).argParser(integer(0, 65535)),
     )
     .addOption(
       option('--log-level <level>', 'log level (JSON logs on stderr)', 'CONCORD_LOG_LEVEL')

@@ -46,11 +46,14 @@ import {
   PEER_PORT_OFFSET,
   ServerConfig,
   formatMemberAddress,
+  httpPortFor,
   parseMemberAddress,
   type Config,
 } from './config.js';
 import { encodeMembersHint, serveForwarded } from './forward.js';
+import { HttpEndpoint, type Readiness } from './http.js';
 import { RespServer } from './listener.js';
+import { NodeMetrics } from './metrics.js';
 import type { Logger } from './log.js';
 import { RaftExecutor, type ExecutorNode } from './raft-executor.js';
 
@@ -236,7 +239,11 @@ export class ConcordNode implements ClusterView {
   readonly executor: RaftExecutor;
   readonly dispatcher: Dispatcher;
   readonly server: RespServer;
+  readonly metrics: NodeMetrics;
   private readonly log: Logger;
+  private http: HttpEndpoint | null = null;
+  private httpBound: AddressInfo | null = null;
+  private leaderChanges = 0;
   private readonly onFatal: (error: unknown) => void;
   private readonly application: ConcordApplication;
   private raft: RaftNode<Result | null> | null = null;
@@ -309,6 +316,64 @@ export class ConcordNode implements ClusterView {
     });
     server.cluster = this;
     this.server = server;
+    this.metrics = new NodeMetrics({
+      nodeId: config.current.nodeId,
+      raft: () => {
+        const raft = this.raft;
+        if (raft === null) return null;
+        const status = raft.status();
+        const me = this.myId();
+        return {
+          info: this.raftInfo(),
+          counters: {
+            proposals: status.proposals,
+            elections: status.elections,
+            leaderChanges: this.leaderChanges,
+          },
+          member: status.confState.voters.includes(me) || status.confState.learners.includes(me),
+        };
+      },
+      server: () => server.stats(),
+      errors: () => server.errorReplies(),
+      commands: () => this.dispatcher.commandCalls(),
+      stateMachine: () => this.stateMachine,
+    });
+  }
+
+  /** Term and role for every log line (main.ts's pino mixin); cheap, no allocation of status. */
+  logContext(): { term: number; role: string } {
+    const raft = this.raft;
+    if (raft === null) return { term: 0, role: 'starting' };
+    return { term: raft.currentTerm, role: roleName(raft.currentRole) };
+  }
+
+  /** /readyz: a member of the configuration this node knows, with a known leader. */
+  readiness(): Readiness {
+    const raft = this.raft;
+    if (raft === null || this.stopping !== null) {
+      return {
+        ready: false,
+        reason: this.stopping !== null ? 'stopping' : 'starting',
+        leader: null,
+        role: 'starting',
+        term: 0,
+      };
+    }
+    const role = roleName(raft.currentRole);
+    const term = raft.currentTerm;
+    const leader = raft.leaderId;
+    // The member table follows every applied ConfChange and snapshot, as the core's ConfState
+    // does, without copying the node's status for each probe.
+    if (!this.application.members.has(this.myId())) {
+      return { ready: false, reason: 'not a member of the cluster (yet)', leader, role, term };
+    }
+    if (leader === null) return { ready: false, reason: 'no known leader', leader, role, term };
+    return { ready: true, reason: 'ok', leader, role, term };
+  }
+
+  /** The HTTP endpoint's address, or null when it is off. */
+  httpAddress(): AddressInfo | null {
+    return this.httpBound;
   }
 
   /**
@@ -328,6 +393,7 @@ export class ConcordNode implements ClusterView {
     this.storage = storage;
     try {
       await this.startRaft(address, storage);
+      await this.startHttp();
     } catch (error) {
       await this.stop('start failed');
       throw error;
@@ -337,6 +403,36 @@ export class ConcordNode implements ClusterView {
       'listening',
     );
     return address;
+  }
+
+  /**
+   * Starts the operations endpoint (server/http.ts) unless it is off. A port given explicitly
+   * must bind (failing the start); the derived default (RESP port + 1000) may be taken by
+   * something else on a shared host: then the node runs without it and says so.
+   */
+  private async startHttp(): Promise<void> {
+    const c = this.config.current;
+    const http = httpPortFor(c);
+    if (http === null) return;
+    const endpoint = new HttpEndpoint({
+      host: c.bind,
+      port: http.port,
+      log: this.log,
+      readiness: () => this.readiness(),
+      metrics: () => this.metrics.scrape(),
+      metricsContentType: this.metrics.contentType,
+    });
+    try {
+      this.httpBound = await endpoint.listen();
+      this.http = endpoint;
+      this.log.info({ port: this.httpBound.port }, 'http endpoint listening (/healthz, /readyz, /metrics)');
+    } catch (error) {
+      if (!http.derived) throw error;
+      this.log.warn(
+        { port: http.port, err: error },
+        'the default HTTP port is unavailable: running without /healthz, /readyz, /metrics (set --http-port)',
+      );
+    }
   }
 
   private async startRaft(address: AddressInfo, storage: FileStorage): Promise<void> {
@@ -382,6 +478,7 @@ export class ConcordNode implements ClusterView {
       electionTicks: c.electionTicks,
       heartbeatTicks: c.heartbeatTicks,
       snapshotEntries: c.snapshotEntries,
+      onSyncMs: (ms) => this.metrics.observeFsyncMs(ms),
       proposalTimeoutMs: 3 * electionMs,
       // One election timeout: a lost ReadIndex is asked again within the executor's bound.
       readTimeoutMs: electionMs,
@@ -414,6 +511,7 @@ export class ConcordNode implements ClusterView {
           setImmediate(() => this.campaignIfAlone());
           break;
         case 'leader-changed':
+          this.leaderChanges++;
           this.log.info({ leader: e.leader, term: e.term }, 'leader changed');
           break;
         case 'role-changed':
@@ -562,6 +660,8 @@ export class ConcordNode implements ClusterView {
   private async stopAll(reason: string): Promise<void> {
     if (this.promoteTimer !== null) clearInterval(this.promoteTimer);
     this.ticker?.stop();
+    // First, so probes and scrapers see the node go away before its clients are closed.
+    await this.http?.close();
     await this.server.close(reason);
     this.executor.stop();
     await this.raft?.stop();
