@@ -510,6 +510,17 @@ export class RaftNode<R> {
     return this.role === Role.Leader;
   }
 
+  /**
+   * Null unless this node KNOWS it cannot reach a majority (RaftCore.quorumStatus: CheckQuorum
+   * made it step down, or its pre-votes went unanswered); then the ms since it last heard
+   * from a leader (tick-granular), so callers can fail at once instead of waiting for one.
+   */
+  noQuorumForMs(): number | null {
+    if (this.stopped) return null;
+    const q = this.core.quorumStatus();
+    return q.lost ? q.ticksSinceLeader * this.tickMs : null;
+  }
+
   get leaderId(): NodeId | null {
     return this.leader;
   }

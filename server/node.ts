@@ -270,6 +270,7 @@ export class ConcordNode implements ClusterView {
         this.raft === null ? Promise.reject(new NodeStoppedError('not started')) : this.raft.propose(payload),
       readIndex: () =>
         this.raft === null ? Promise.reject(new NotLeaderError(null)) : this.raft.readIndex(),
+      noQuorumForMs: () => raftOf()?.noQuorumForMs() ?? null,
     };
     this.executor = new RaftExecutor({
       node: executorNode,

@@ -45,6 +45,17 @@ export class ClusterDownError extends Error {
   override readonly name = 'ClusterDownError';
 }
 
+/**
+ * This node knows it cannot reach a majority (CheckQuorum failed, or its pre-votes go
+ * unanswered): failed at once rather than after the leader wait. Nothing was done.
+ */
+export class NoQuorumError extends Error {
+  override readonly name = 'NoQuorumError';
+  constructor(readonly sinceLeaderMs: number) {
+    super(`no quorum: this node cannot reach a majority (last leader contact ${sinceLeaderMs} ms ago)`);
+  }
+}
+
 /** A write was handed to a leader but its fate is unknown (it may have applied). */
 export class OutcomeUnknownError extends Error {
   override readonly name = 'OutcomeUnknownError';
@@ -57,6 +68,11 @@ export interface ExecutorNode {
   readonly leaderId: NodeId | null;
   propose(payload: Uint8Array): Promise<Result | null>;
   readIndex(): Promise<void>;
+  /**
+   * Null unless the node knows it cannot reach a majority; then ms since it last heard from a
+   * leader (RaftNode.noQuorumForMs). Absent: never known, always wait for a leader.
+   */
+  noQuorumForMs?(): number | null;
 }
 
 export interface RaftExecutorOptions {
@@ -229,6 +245,7 @@ export class RaftExecutor implements Executor {
       }
       const leader = node.leaderId;
       if (leader === null || leader === node.id || this.transport === null) {
+        this.failIfNoQuorum();
         await this.waitOrFail(deadline, 'no leader elected');
         continue;
       }
@@ -346,6 +363,12 @@ export class RaftExecutor implements Executor {
     settleAll((i) => forwardOutcome(leader, items === null ? whole : items[i]!));
   }
 
+  /** The minority side of a partition fails fast and never hangs (issue #4). */
+  private failIfNoQuorum(): void {
+    const ms = this.node.noQuorumForMs?.() ?? null;
+    if (ms !== null) throw new NoQuorumError(ms);
+  }
+
   private async waitOrFail(deadline: number, why: string): Promise<void> {
     const left = deadline - this.clock();
     if (left <= 0) throw new ClusterDownError(`${why} within ${this.leaderWaitMs} ms`);
@@ -405,6 +428,7 @@ export class RaftExecutor implements Executor {
       const node = this.node;
       const leader = node.leaderId;
       if (leader === null) {
+        this.failIfNoQuorum();
         await this.waitOrFail(deadline, 'no leader elected');
         continue;
       }
