@@ -173,7 +173,13 @@ export type NodeEvent =
   | { readonly type: 'leader-changed'; readonly leader: NodeId | null; readonly term: number }
   | { readonly type: 'role-changed'; readonly role: Role; readonly term: number }
   /** A ConfChange entry was applied here: the server updates the transport's peers from it. */
-  | { readonly type: 'conf-changed'; readonly change: ConfChange; readonly confState: ConfState }
+  | {
+      readonly type: 'conf-changed';
+      readonly change: ConfChange;
+      readonly confState: ConfState;
+      /** The log index of the ConfChange entry (the "config index" of the change). */
+      readonly index: number;
+    }
   | { readonly type: 'snapshot-taken'; readonly index: number; readonly bytes: number }
   | { readonly type: 'snapshot-installed'; readonly index: number }
   | { readonly type: 'snapshot-failed'; readonly index: number; readonly error: unknown };
@@ -748,7 +754,7 @@ export class RaftNode<R> {
         const cs = this.core.applyConfChange(change);
         this.storage.setConfState(cs);
         this.app.apply({ index: e.index, term: e.term, type: e.type, timeMs: 0, payload: e.data });
-        this.emit({ type: 'conf-changed', change, confState: cs });
+        this.emit({ type: 'conf-changed', change, confState: cs, index: e.index });
         result = cs;
         break;
       }

@@ -241,6 +241,28 @@ describe('raft/tcp-transport: frames', () => {
 });
 
 describe('raft/tcp-transport', () => {
+  it('a notice reaches a node we do not list as a peer over its inbound connection, and ours over our outbound one', async () => {
+    const a = await transport('a');
+    const b = await transport('b');
+    collect(a);
+    const notices: string[] = [];
+    b.onNotice((from, body) => notices.push(`${from}:${body.toString('utf8')}`));
+    // Only b dials a (a removed b, say): a's one way to reach b is b's inbound connection.
+    b.addPeer('a', a.address());
+    expect(a.notice('b', Buffer.from('early'))).to.equal(false);
+    await until(() => a.notice('b', Buffer.from('{"removed":7}')), 'b to connect to a');
+    await until(() => notices.length === 1, 'the notice to arrive');
+    expect(notices).to.deep.equal(['a:{"removed":7}']);
+    // Over an outbound connection too.
+    const fromB: string[] = [];
+    a.onNotice((from, body) => fromB.push(`${from}:${body.toString('utf8')}`));
+    expect(b.notice('a', Buffer.from('hi'))).to.equal(true);
+    await until(() => fromB.length === 1, 'the notice to arrive at a');
+    expect(fromB).to.deep.equal(['b:hi']);
+    // Bounded: a notice is small.
+    expect(a.notice('b', Buffer.alloc(128 * 1024))).to.equal(false);
+  });
+
   it('refuses a short secret', async () => {
     let err: unknown = null;
     try {

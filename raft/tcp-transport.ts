@@ -64,6 +64,12 @@ export const FrameKind = {
   Ping: 7,
   Request: 8,
   Response: 9,
+  /**
+   * An unsolicited notice from a node to a peer, on whichever open connection joins them (the
+   * peer's inbound one too): today "you were removed from the cluster" (etcd's 410 Gone), sent
+   * to a peer that is no longer a member and so has no outbound connection of ours.
+   */
+  Notice: 10,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -475,6 +481,7 @@ export class TcpTransport implements Transport {
   private messageHandler: (m: Message) => void = () => undefined;
   private unreachableHandler: (peer: NodeId) => void = () => undefined;
   private requestHandler: ((from: NodeId, payload: Buffer) => Promise<Uint8Array>) | null = null;
+  private noticeHandler: (from: NodeId, body: Buffer) => void = () => undefined;
 
   private readonly dirty = new Set<Peer>();
   private flushScheduled: NodeJS.Immediate | null = null;
@@ -594,6 +601,26 @@ export class TcpTransport implements Transport {
 
   onRequest(handler: (from: NodeId, payload: Buffer) => Promise<Uint8Array>): void {
     this.requestHandler = handler;
+  }
+
+  /** The one handler of notices (FrameKind.Notice) from authenticated peers. */
+  onNotice(handler: (from: NodeId, body: Buffer) => void): void {
+    this.noticeHandler = handler;
+  }
+
+  /**
+   * Sends a small notice to `peer` on an open connection that joins us: its inbound one (a
+   * node we no longer list as a peer may still dial us) or our outbound one. Fire-and-forget:
+   * returns false when no connection is open (nothing sent). Bounded like `respond`.
+   */
+  notice(peer: NodeId, body: Uint8Array): boolean {
+    if (this.closed || 1 + body.byteLength > Math.min(this.maxFrameBytes, 64 * 1024)) return false;
+    const inbound = this.inbound.get(peer);
+    const link = inbound?.state === 'open' ? inbound : this.peers.get(peer)?.link;
+    if (link === undefined || link === null || link.state !== 'open') return false;
+    if (link.socket.writableLength > this.maxQueueBytes) return false;
+    link.write(encodeFrame(FrameKind.Notice, body), performance.now());
+    return true;
   }
 
   addPeer(id: NodeId, address: string): void {
@@ -1051,6 +1078,9 @@ export class TcpTransport implements Transport {
         return;
       case FrameKind.Response:
         this.onResponseFrame(link, frame);
+        return;
+      case FrameKind.Notice:
+        this.noticeHandler(link.peer!, Buffer.from(frame.subarray(1)));
         return;
       default:
         throw new FrameError(`raft transport: unexpected frame kind ${kind} on an open connection`);

@@ -56,6 +56,14 @@ export class NoQuorumError extends Error {
   }
 }
 
+/** This node was removed from the cluster: it serves no read or write any more. */
+export class NodeRemovedError extends Error {
+  override readonly name = 'NodeRemovedError';
+  constructor(readonly configIndex: number) {
+    super(`this node was removed from the cluster (by config index ${configIndex})`);
+  }
+}
+
 /** A write was handed to a leader but its fate is unknown (it may have applied). */
 export class OutcomeUnknownError extends Error {
   override readonly name = 'OutcomeUnknownError';
@@ -145,6 +153,8 @@ export class RaftExecutor implements Executor {
   private readonly writesInFlight = new Map<number, Promise<Result>>();
   private timeInFlight = false;
   private stopped = false;
+  /** The config index that removed this node from the cluster, once known. */
+  private removedAt: number | null = null;
   /** Forward batches not yet sent, oldest first; the last one still takes writes. */
   private forwardQueue: ForwardBatch[] = [];
   private forwardQueued = 0;
@@ -177,6 +187,11 @@ export class RaftExecutor implements Executor {
     this.stopped = true;
   }
 
+  /** This node was removed from the cluster at `configIndex`: every read and write fails. */
+  markRemoved(configIndex: number): void {
+    this.removedAt = configIndex;
+  }
+
   /**
    * Writes are HANDED OFF (proposed on the leader, or sent to it) strictly in call order, one
    * after the other, so a pipeline of writes from one client applies in its order even while
@@ -185,6 +200,7 @@ export class RaftExecutor implements Executor {
    * bound, at the back of the queue.
    */
   write(op: Operation): Promise<Result> {
+    if (this.removedAt !== null) return Promise.reject(new NodeRemovedError(this.removedAt));
     const payload = encodeOperation(op);
     if (payload.length > this.maxEntryBytes) {
       return Promise.resolve({
@@ -223,6 +239,7 @@ export class RaftExecutor implements Executor {
    */
   private async handOff(payload: Buffer, deadline: number): Promise<{ outcome: Promise<Result | null> }> {
     for (;;) {
+      if (this.removedAt !== null) throw new NodeRemovedError(this.removedAt);
       if (this.stopped) throw new NodeStoppedError('stopping');
       const node = this.node;
       if (node.isLeader) {
@@ -424,6 +441,7 @@ export class RaftExecutor implements Executor {
   private async readNow<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): Promise<T> {
     const deadline = this.clock() + this.leaderWaitMs;
     for (;;) {
+      if (this.removedAt !== null) throw new NodeRemovedError(this.removedAt);
       if (this.stopped) throw new NodeStoppedError('stopping');
       const node = this.node;
       const leader = node.leaderId;
