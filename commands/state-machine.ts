@@ -191,11 +191,22 @@ export class StateMachine {
 
   /** Replaces the whole state with a snapshot's. Throws on a malformed snapshot. */
   restore(data: Buffer): void {
+    const slices = this.restoreInSlices(data);
+    while (slices.next().done !== true);
+  }
+
+  /**
+   * restore() in slices: the generator yields between bounded parts of the parse, so a driver
+   * can let the event loop run (a large state parsed at once stalls it past an election
+   * timeout). The state is replaced only when the generator completes; a malformed snapshot
+   * throws from next() and leaves the state as it was.
+   */
+  *restoreInSlices(data: Buffer): Generator<void, void, void> {
     if (data.length < 21 || data.readUInt32BE(0) !== SNAPSHOT_MAGIC)
       throw new Error('not a Concord snapshot');
     const version = data.readUInt8(4);
     if (version !== SNAPSHOT_VERSION) throw new Error(`unsupported snapshot version ${version}`);
-    const keys = KeyStore.restore(data.subarray(SNAPSHOT_HEADER_BYTES));
+    const keys = yield* KeyStore.restoreInSlices(data.subarray(SNAPSHOT_HEADER_BYTES));
     this.appliedIndex = data.readDoubleBE(5);
     this.clockMs = data.readDoubleBE(13);
     this.keys.replaceWith(keys);

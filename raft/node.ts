@@ -107,8 +107,12 @@ export interface RaftApplication<R> {
    * quickly: see `readChunks`), and may serialize it later, while entries keep being applied.
    */
   snapshot(): Promise<Uint8Array>;
-  /** Replaces the whole state with a snapshot's (InstallSnapshot from the leader, or a restart). */
-  restore(snapshot: Snapshot): void;
+  /**
+   * Replaces the whole state with a snapshot's (InstallSnapshot from the leader, or a restart).
+   * May return a promise, to parse a large state in slices with the event loop free between
+   * them (the driver applies nothing meanwhile); the state must change only when it settles.
+   */
+  restore(snapshot: Snapshot): void | Promise<void>;
   /**
    * Optional: the greatest entry time the application has applied (restored snapshots
    * included). Read after a restore, so a node whose log was compacted away still never stamps
@@ -405,7 +409,7 @@ export class RaftNode<R> {
     );
     if (applied === undefined) {
       const snap = storage.snapshot();
-      if (snap.metadata.index > 0) config.application.restore(snap);
+      if (snap.metadata.index > 0) await config.application.restore(snap);
       applied = snap.metadata.index;
     }
     const node = new RaftNode(config, applied);
@@ -712,7 +716,9 @@ export class RaftNode<R> {
     for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.transport.send(rd.messages[i]!);
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot !== null) {
-      this.app.restore(rd.snapshot);
+      await this.app.restore(rd.snapshot);
+      // Stopped during the restore: apply nothing more.
+      if (this.stopped) return;
       this.lastStampMs = Math.max(this.lastStampMs, this.app.appliedTimeMs?.() ?? 0);
       this.applied = rd.snapshot.metadata.index;
       this.lastSnapshotIndex = rd.snapshot.metadata.index;

@@ -54,7 +54,10 @@ describe('server/node ConcordApplication', () => {
 
     const data = await app.snapshot();
     const restored = new ConcordApplication(new StateMachine());
-    restored.restore({ metadata: { index, term: 2, confState: { voters: ['n1'], learners: ['n3'] } }, data });
+    await restored.restore({
+      metadata: { index, term: 2, confState: { voters: ['n1'], learners: ['n3'] } },
+      data,
+    });
     expect(Object.fromEntries(restored.members)).to.deep.equal({
       n1: { address: { host: '127.0.0.1', port: 7001, peerPort: 17001 }, voter: true },
       n3: { address: { host: '10.0.0.3', port: 7003, peerPort: 17003 }, voter: false },
@@ -62,12 +65,19 @@ describe('server/node ConcordApplication', () => {
     expect([...restored.removed]).to.deep.equal([['n2', index]]);
     expect(restored.stateMachine.snapshot().equals(app.stateMachine.snapshot())).to.equal(true);
     expect(restored.appliedTimeMs()).to.equal(2000);
-    expect(() =>
-      restored.restore({
-        metadata: { index, term: 2, confState: { voters: [], learners: [] } },
-        data: new Uint8Array(20),
-      }),
-    ).to.throw(/not a Concord node snapshot/);
+    const bad = await Promise.resolve()
+      .then(() =>
+        restored.restore({
+          metadata: { index, term: 2, confState: { voters: [], learners: [] } },
+          data: new Uint8Array(20),
+        }),
+      )
+      .then(
+        () => null,
+        (error: unknown) => error,
+      );
+    expect(bad).to.be.instanceOf(Error);
+    expect((bad as Error).message).to.match(/not a Concord node snapshot/);
   });
 
   it('keeps at most MAX_REMOVED_IDS removed ids (oldest forgotten), and a re-added id leaves the set', () => {
@@ -103,5 +113,47 @@ describe('server/node ConcordApplication', () => {
     expect([...restored.members.keys()]).to.deep.equal(['n1']);
     expect(restored.removed.size).to.equal(0);
     expect(restored.stateMachine.snapshot().equals(app.stateMachine.snapshot())).to.equal(true);
+  });
+
+  it('restores a large state in slices: the event loop runs between them, the state swaps at the end', async () => {
+    const source = new ConcordApplication(new StateMachine());
+    const value = Buffer.alloc(64, 0x61);
+    for (let i = 0; i < 200_000; i++) {
+      source.stateMachine.apply({
+        index: i + 1,
+        timeMs: 1000,
+        op: {
+          type: 'keys.set',
+          key: Buffer.from(`k${i}`),
+          value,
+          condition: 'always',
+          expire: 'none',
+          expireMs: 0,
+          get: false,
+        },
+      });
+    }
+    const data = await source.snapshot();
+    const target = new ConcordApplication(new StateMachine());
+    const before = target.stateMachine.snapshot();
+    let turns = 0;
+    let unchangedMeanwhile = true;
+    let done = false;
+    const restoring = target
+      .restore({ metadata: { index: 1, term: 1, confState: { voters: ['n1'], learners: [] } }, data })
+      .then(() => {
+        done = true;
+      });
+    const spin = (): void => {
+      if (done) return;
+      turns++;
+      if (!target.stateMachine.snapshot().equals(before)) unchangedMeanwhile = false;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    await restoring;
+    expect(turns, 'event-loop turns while restoring').to.be.at.least(2);
+    expect(unchangedMeanwhile).to.equal(true);
+    expect(target.stateMachine.snapshot().equals(source.stateMachine.snapshot())).to.equal(true);
   });
 });

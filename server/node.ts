@@ -88,6 +88,8 @@ interface MemberRecord {
 const ENVELOPE_MAGIC = 0x43434d42; // "CCMB"
 /** Version 2 adds the removed ids; version 1 snapshots (no removed ids) are still restored. */
 const ENVELOPE_VERSION = 2;
+/** A snapshot restore holds the event loop for about this long at a time. */
+const RESTORE_SLICE_MS = 10;
 /** Removed ids remembered, at most (the oldest removal is forgotten first). */
 export const MAX_REMOVED_IDS = 1024;
 
@@ -178,7 +180,12 @@ export class ConcordApplication implements RaftApplication<Result | null> {
     );
   }
 
-  restore(snapshot: Snapshot): void {
+  /**
+   * Replaces the state with the snapshot's, parsing it in slices of about RESTORE_SLICE_MS with
+   * the event loop free in between (500,000 keys parsed at once held it for over half a
+   * second: bench/snapshot-stall.ts). The state is swapped in at the end, in one step.
+   */
+  async restore(snapshot: Snapshot): Promise<void> {
     const d = snapshot.data;
     const data = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
     if (data.length < 9 || data.readUInt32BE(0) !== ENVELOPE_MAGIC)
@@ -201,7 +208,13 @@ export class ConcordApplication implements RaftApplication<Result | null> {
       ][];
       at += 4 + removedLength;
     }
-    this.stateMachine.restore(data.subarray(at));
+    const slices = this.stateMachine.restoreInSlices(data.subarray(at));
+    let sliceStart = performance.now();
+    while (slices.next().done !== true) {
+      if (performance.now() - sliceStart < RESTORE_SLICE_MS) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
     this.members.clear();
     for (const m of json) this.members.set(m.id, { address: m.address, voter: m.voter });
     this.removed.clear();
