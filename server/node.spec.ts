@@ -106,7 +106,7 @@ describe('server/node ConcordApplication', () => {
     v1.writeUInt8(1, 4);
     const restored = new ConcordApplication(new StateMachine());
     restored.removed.set('stale', 1);
-    restored.restore({
+    await restored.restore({
       metadata: { index: 1, term: 1, confState: { voters: ['n1'], learners: [] } },
       data: v1,
     });
