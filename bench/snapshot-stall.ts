@@ -6,7 +6,10 @@
  * longest delay of the loop while the step runs) and, for synchronous calls, their own time:
  *
  *   take       ConcordApplication.snapshot(): capture the state, serialize it in chunks
- *   persist    FileStorage.createSnapshot + compact + sync() (the driver's installCaptured)
+ *   persist    FileStorage.prepareSnapshot (the file, off the Ready loop), then createSnapshot +
+ *              sync() (the driver's installCaptured); `readyLoopSyncMs` is how long that sync
+ *              holds the Ready loop (group commits wait behind it), and `syncWithoutPrepareMs`
+ *              the same sync when the file is written inside it (as before prepareSnapshot)
  *   send       the leader's Snap to a follower through a real TcpTransport on loopback
  *              (encode, frames, decode at the receiver; one frame or chunks, as implemented)
  *   install    the follower's InstallSnapshot: storage.applySnapshot + sync, then restore()
@@ -112,6 +115,8 @@ interface SizeResult {
   send: Step;
   install: Step;
   installRestoreSyncMs: number;
+  readyLoopSyncMs: number;
+  syncWithoutPrepareMs: number;
 }
 
 async function runSize(keys: number): Promise<SizeResult> {
@@ -127,10 +132,22 @@ async function runSize(keys: number): Promise<SizeResult> {
     });
     const confState = { voters: ['a', 'b'], learners: [] };
     let snapshot: Snapshot | null = null;
+    let readyLoopSyncMs = 0;
     const persist = await measure(async () => {
+      await storage.prepareSnapshot(1, confState, data);
+      const t0 = performance.now();
       snapshot = storage.createSnapshot(1, confState, data);
       await storage.sync();
+      readyLoopSyncMs = Math.round(performance.now() - t0);
     });
+    const other = await FileStorage.open(join(dir, 'other'), { peers: { voters: ['a', 'b'] } });
+    other.append([{ term: 1, index: 1, type: EntryType.Empty, data: new Uint8Array(0) }]);
+    await other.sync();
+    const t1 = performance.now();
+    other.createSnapshot(1, confState, data);
+    await other.sync();
+    const syncWithoutPrepareMs = Math.round(performance.now() - t1);
+    await other.close();
     if (snapshot === null) throw new Error('no snapshot');
     let received: Snapshot | null = null;
     const sent: Snapshot = snapshot;
@@ -154,7 +171,17 @@ async function runSize(keys: number): Promise<SizeResult> {
     }
     await storage.close();
     await follower.close();
-    return { keys, snapshotBytes: data.byteLength, take, persist, send, install, installRestoreSyncMs };
+    return {
+      keys,
+      snapshotBytes: data.byteLength,
+      take,
+      persist,
+      send,
+      install,
+      installRestoreSyncMs,
+      readyLoopSyncMs,
+      syncWithoutPrepareMs,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -165,7 +192,7 @@ for (const keys of SIZES) {
   const r = await runSize(keys);
   results.push(r);
   console.log(
-    `${keys} keys (${(r.snapshotBytes / 1e6).toFixed(1)} MB): longest stall take ${r.take.maxStallMs} ms, persist ${r.persist.maxStallMs} ms, send ${r.send.maxStallMs} ms, install ${r.install.maxStallMs} ms (restore() alone ${r.installRestoreSyncMs} ms)`,
+    `${keys} keys (${(r.snapshotBytes / 1e6).toFixed(1)} MB): longest stall take ${r.take.maxStallMs} ms, persist ${r.persist.maxStallMs} ms, send ${r.send.maxStallMs} ms, install ${r.install.maxStallMs} ms (restore() alone ${r.installRestoreSyncMs} ms); Ready loop held by the snapshot sync ${r.readyLoopSyncMs} ms (${r.syncWithoutPrepareMs} ms writing the file inside it)`,
   );
 }
 const out = {

@@ -875,16 +875,24 @@ export class RaftNode<R> {
     const index = this.applied;
     const confState = this.core.status().confState;
     this.snapshotting = true;
-    this.app.snapshot().then(
-      (data) => {
-        this.captured = { index, confState, data };
-        this.schedule();
-      },
-      (error: unknown) => {
-        this.snapshotting = false;
-        this.emit({ type: 'snapshot-failed', index, error });
-      },
-    );
+    this.app
+      .snapshot()
+      .then(async (data) => {
+        // The file is written here, off the Ready loop: the sync in installCaptured then
+        // carries only a small record, not the whole snapshot ahead of the next group commit.
+        await this.storage.prepareSnapshot?.(index, confState, data);
+        return data;
+      })
+      .then(
+        (data) => {
+          this.captured = { index, confState, data };
+          this.schedule();
+        },
+        (error: unknown) => {
+          this.snapshotting = false;
+          this.emit({ type: 'snapshot-failed', index, error });
+        },
+      );
   }
 
   /** Between two Ready turns: record the captured snapshot, compact, make it durable. */

@@ -52,6 +52,13 @@ export interface WritableStorage extends Storage {
   setConfState(cs: ConfState): void;
   /** Records a snapshot the application took at an applied `index`; keeps the log. */
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot;
+  /**
+   * Optional: makes the data of a coming createSnapshot(index, confState, data) durable ahead
+   * of it, outside sync() (so a large snapshot written by sync() does not hold back the group
+   * commits queued behind it). Nothing refers to it until createSnapshot is synced. Rejects on
+   * a write error without failing the storage (the snapshot is just not taken).
+   */
+  prepareSnapshot?(index: number, confState: ConfState, data: Uint8Array): Promise<void>;
   /** Drops entries <= index (index <= snapshot index). */
   compact(index: number): void;
   /** Makes everything staged so far durable (one group commit); concurrent calls coalesce. */
