@@ -147,6 +147,9 @@ export class RaftExecutor implements Executor {
   private timeWaiters: TimeWaiter[] = [];
   /** Resolves once every write called so far has been handed off. */
   private handOffChain: Promise<void> = Promise.resolve();
+  /** handOffChain has settled: nothing waits to be handed off (the leader's fast path may run). */
+  private chainIdle = true;
+  private chainVersion = 0;
   private writeSeq = 0;
   /** Reads called since the last write: they run together, and the next write waits for them. */
   private readGroup: { ready: Promise<void>; runs: Promise<unknown>[]; pending: number } | null = null;
@@ -209,7 +212,12 @@ export class RaftExecutor implements Executor {
       });
     }
     const deadline = this.clock() + this.leaderWaitMs;
-    const done = this.writeBy(payload, deadline);
+    // Fast path (the common case on a busy leader): nothing queued ahead and no read open, so
+    // proposing now keeps call order, without the hand-off chain's promises per write.
+    const done =
+      this.chainIdle && this.readGroup === null && !this.stopped && this.node.isLeader
+        ? this.proposeNow(payload, deadline)
+        : this.writeBy(payload, deadline);
     const seq = ++this.writeSeq;
     this.writesInFlight.set(seq, done);
     const forget = (): void => {
@@ -219,12 +227,42 @@ export class RaftExecutor implements Executor {
     return done;
   }
 
+  /** Proposes on this node (the leader) at once; a refusal with nothing done retries the slow way. */
+  private proposeNow(payload: Buffer, deadline: number): Promise<Result> {
+    return this.node.propose(payload).then(
+      (result) => {
+        if (result === null) throw new OutcomeUnknownError('entry applied without a result');
+        return result;
+      },
+      async (error: unknown) => {
+        if (error instanceof NotLeaderError || error instanceof ProposalDroppedError) {
+          if (this.clock() >= deadline) throw error;
+          await delay(this.pollMs);
+          return this.writeBy(payload, deadline);
+        }
+        throw error;
+      },
+    );
+  }
+
+  /** Replaces the hand-off chain, noting when it has settled (see chainIdle). */
+  private setChain(chain: Promise<void>): void {
+    this.handOffChain = chain;
+    this.chainIdle = false;
+    const version = ++this.chainVersion;
+    void chain.then(() => {
+      if (this.chainVersion === version) this.chainIdle = true;
+    });
+  }
+
   private writeBy(payload: Buffer, deadline: number): Promise<Result> {
     this.closeReadGroup();
     const handed = this.handOffChain.then(() => this.handOff(payload, deadline));
-    this.handOffChain = handed.then(
-      () => undefined,
-      () => undefined,
+    this.setChain(
+      handed.then(
+        () => undefined,
+        () => undefined,
+      ),
     );
     return handed.then(async (attempt) => {
       const result = await attempt.outcome;
@@ -435,7 +473,7 @@ export class RaftExecutor implements Executor {
     const group = this.readGroup;
     if (group === null) return;
     this.readGroup = null;
-    this.handOffChain = Promise.allSettled(group.runs).then(() => undefined);
+    this.setChain(Promise.allSettled(group.runs).then(() => undefined));
   }
 
   private async readNow<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): Promise<T> {
