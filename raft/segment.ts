@@ -111,13 +111,20 @@ export function encodeRecord(type: RecordType, payload: Uint8Array): Buffer {
   return b;
 }
 
+/** encodeRecord(RecordType.Entry, term | index | type | data), built in place (one copy of the data: hot path). */
 export function encodeEntry(e: Entry): Buffer {
-  const p = Buffer.allocUnsafe(17 + e.data.byteLength);
-  putU64(p, e.term, 0);
-  putU64(p, e.index, 8);
-  p[16] = e.type;
-  p.set(e.data, 17);
-  return encodeRecord(RecordType.Entry, p);
+  const payloadBytes = 17 + e.data.byteLength;
+  const b = Buffer.allocUnsafe(RECORD_HEADER_BYTES + 1 + payloadBytes);
+  b.writeUInt32BE(1 + payloadBytes, 0);
+  const at = RECORD_HEADER_BYTES + 1;
+  b[RECORD_HEADER_BYTES] = RecordType.Entry;
+  putU64(b, e.term, at);
+  putU64(b, e.index, at + 8);
+  b[at + 16] = e.type;
+  b.set(e.data, at + 17);
+  b.writeUInt32BE(crc32c(b.subarray(RECORD_HEADER_BYTES)), 4);
+  b.writeUInt32BE(crc32c(b.subarray(0, 8)), 8);
+  return b;
 }
 
 export function decodeEntry(p: Buffer): Entry {
