@@ -166,10 +166,9 @@ export class MemoryStorage implements WritableStorage {
       if (from >= n) return;
     }
     const start = entries[from]!.index;
-    assert.ok(
-      start <= this.lastIndex() + 1,
-      `raft storage: gap, appending ${start} after ${this.lastIndex()}`,
-    );
+    // Per append: the message is built only on failure.
+    if (start > this.lastIndex() + 1)
+      assert.fail(`raft storage: gap, appending ${start} after ${this.lastIndex()}`);
     const keep = start - offset - 1;
     if (keep < this.ents.length) this.ents.length = keep;
     for (let i = from; i < n; i++) this.ents.push(entries[i]!);

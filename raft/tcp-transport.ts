@@ -733,7 +733,7 @@ export class TcpTransport implements Transport {
     const frame = Buffer.allocUnsafe(frameBytes);
     frame.writeUInt32BE(1 + size, 0);
     frame[4] = FrameKind.Message;
-    encodeMessageInto(m, frame, 5);
+    encodeMessageInto(m, frame, 5, size);
     peer.enqueue(frame, 0);
     this.markDirty(peer);
   }
@@ -826,7 +826,7 @@ export class TcpTransport implements Transport {
       frame.writeUInt32BE(st.id, 5);
       frame.writeUInt32BE(Math.floor(st.data.byteLength / 0x1_0000_0000), 9);
       frame.writeUInt32BE(st.data.byteLength >>> 0, 13);
-      encodeMessageInto(st.message, frame, 17);
+      encodeMessageInto(st.message, frame, 17, size);
       out.push(frame);
       bytes += frame.length;
       st.offset = 0;
