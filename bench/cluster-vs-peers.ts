@@ -5,7 +5,7 @@
  *
  * Run: `npx tsc -p tsconfig.json && node dist/bench/cluster-vs-peers.js [--rounds 3]
  *       [--requests 100000] [--clients 50] [--single-client-requests 10000] [--no-follower]
- *       [--profile] [--systems redis,concord,etcd] [--out bench/results/cluster-vs-peers.json]`
+ *       [--profile] [--profile-pipeline 16] [--systems redis,concord,etcd] [--out bench/results/cluster-vs-peers.json]`
  * Needs /usr/bin/redis-server, /usr/bin/redis-benchmark and /usr/bin/etcd (the script says how
  * to install what is missing) and a built dist/.
  *
@@ -27,7 +27,7 @@
  * >= 3x etcd's ops per CPU-second; SET -P 16 well over 100,000/s; SET -c 1 p50 near 0.5 ms.
  *
  * With --profile, after the rounds a fresh Concord cluster runs with `node --cpu-prof` under SET
- * load on its leader, and the top self-time functions of the leader and of a follower are
+ * load on its leader (-P 1, or --profile-pipeline N), and the top self-time functions of the leader and of a follower are
  * reported (file:line function, % of samples).
  *
  * Writes bench/results/cluster-vs-peers.json and prints a table; exits 1 if any run failed.
@@ -250,6 +250,7 @@ async function checkWrites(systems: Systems): Promise<string[]> {
 async function profileConcord(params: {
   requests: number;
   clients: number;
+  pipeline: number;
 }): Promise<Record<string, ProfileSummary>> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-prof-'));
   const previous = process.env.CONCORD_BENCH_NODE_ARGS;
@@ -268,7 +269,7 @@ async function profileConcord(params: {
       test: 'set',
       requests: params.requests,
       clients: params.clients,
-      pipeline: 1,
+      pipeline: params.pipeline,
     });
     const pidRole = new Map(
       cluster.members.map((m) => [m.proc.pid, m.id === leader.id ? `leader ${m.id}` : `follower ${m.id}`]),
@@ -390,6 +391,7 @@ async function main(): Promise<number> {
       'single-client-requests': { type: 'string', default: '10000' },
       'no-follower': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      'profile-pipeline': { type: 'string', default: '1' },
       systems: { type: 'string', default: 'redis,concord,etcd' },
       out: { type: 'string', default: path.join(REPO_ROOT, 'bench', 'results', 'cluster-vs-peers.json') },
     },
@@ -547,7 +549,7 @@ async function main(): Promise<number> {
     if (values.profile) {
       await stopSystems();
       try {
-        profile = await profileConcord({ requests, clients });
+        profile = await profileConcord({ requests, clients, pipeline: Number(values['profile-pipeline']) });
       } catch (err) {
         errors.push(`profile: ${err instanceof Error ? err.message : String(err)}`);
       }

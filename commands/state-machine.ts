@@ -308,6 +308,17 @@ export class StateMachine {
 
   /** Replaces the whole state with a snapshot's. Throws on a malformed snapshot. */
   restore(data: Buffer): void {
+    const slices = this.restoreInSlices(data);
+    while (slices.next().done !== true);
+  }
+
+  /**
+   * restore() in slices: the generator yields between bounded parts of the parse, so a driver
+   * can let the event loop run (a large state parsed at once stalls it past an election
+   * timeout). The keyspace is replaced only when the generator completes; a malformed
+   * snapshot throws from next() (the node then refuses it).
+   */
+  *restoreInSlices(data: Buffer): Generator<void, void, void> {
     if (data.length < SNAPSHOT_V1_HEADER_BYTES || data.readUInt32BE(0) !== SNAPSHOT_MAGIC)
       throw new Error('not a Concord snapshot');
     const version = data.readUInt8(4);
@@ -342,7 +353,9 @@ export class StateMachine {
       throw new Error(`unsupported snapshot version ${version}`);
     }
     const sectionBytes = (tag: number): Buffer => Buffer.concat(sections.get(tag) ?? []);
-    const keys = sections.has(KEYS_SECTION) ? KeyStore.restore(sectionBytes(KEYS_SECTION)) : new KeyStore();
+    const keys = sections.has(KEYS_SECTION)
+      ? yield* KeyStore.restoreInSlices(sectionBytes(KEYS_SECTION))
+      : new KeyStore();
     for (const family of this.families) family.restore(sectionBytes(family.snapshotSection));
     this.appliedIndex = data.readDoubleBE(5);
     this.clockMs = data.readDoubleBE(13);

@@ -66,9 +66,11 @@ export class CodecError extends Error {
 
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
 
+// The checks below run for every message and entry: their messages are built only on failure.
+
 function stringBytes(s: string): number {
   const n = Buffer.byteLength(s, 'utf8');
-  assert.ok(n <= MAX_STRING_BYTES, `raft codec: string of ${n} bytes exceeds ${MAX_STRING_BYTES}`);
+  if (n > MAX_STRING_BYTES) assert.fail(`raft codec: string of ${n} bytes exceeds ${MAX_STRING_BYTES}`);
   return 2 + n;
 }
 
@@ -91,7 +93,8 @@ export function encodedMessageSize(m: Message): number {
 }
 
 function writeU64(buf: Buffer, v: number, at: number): number {
-  assert.ok(Number.isSafeInteger(v) && v >= 0, `raft codec: ${v} is not a non-negative safe integer`);
+  if (!(Number.isSafeInteger(v) && v >= 0))
+    assert.fail(`raft codec: ${v} is not a non-negative safe integer`);
   buf.writeUInt32BE(Math.floor(v / TWO_32), at);
   buf.writeUInt32BE(v >>> 0, at + 4);
   return at + 8;
@@ -112,9 +115,14 @@ function writeBytes(buf: Buffer, data: Uint8Array, at: number): number {
 /**
  * Writes `m` into `buf` at `offset` (which must have `encodedMessageSize(m)` bytes free) and
  * returns the offset after it. A message with a negative or fractional number is a broken
- * invariant (assert), not a codec error.
+ * invariant (assert), not a codec error. `size`: encodedMessageSize(m), when the caller has it.
  */
-export function encodeMessageInto(m: Message, buf: Buffer, offset: number): number {
+export function encodeMessageInto(
+  m: Message,
+  buf: Buffer,
+  offset: number,
+  size: number = encodedMessageSize(m),
+): number {
   const start = offset;
   let at = offset;
   buf[at++] = MESSAGE_CODEC_VERSION;
@@ -152,7 +160,7 @@ export function encodeMessageInto(m: Message, buf: Buffer, offset: number): numb
     at = writeBytes(buf, data, at);
   }
   if (m.context !== null) at = writeBytes(buf, m.context, at);
-  assert.equal(at - start, encodedMessageSize(m), 'raft codec: size computation disagrees with the encoder');
+  if (at - start !== size) assert.fail('raft codec: size computation disagrees with the encoder');
   return at;
 }
 

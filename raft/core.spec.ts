@@ -437,6 +437,68 @@ describe('RaftCore', () => {
       expect(b.status().vote).to.equal('c');
     });
 
+    it('quorumStatus: a leader that failed CheckQuorum knows at once it has no quorum; healing clears it', () => {
+      const c = new Cluster(['a', 'b', 'c'], { preVote: true, checkQuorum: true });
+      c.elect('a');
+      expect(c.core('a').quorumStatus().lost).to.equal(false);
+      c.isolate('a');
+      let ticks = 0;
+      while (c.core('a').status().role === Role.Leader) {
+        // Still leading: a leader never reports itself cut off.
+        expect(c.core('a').quorumStatus().lost).to.equal(false);
+        c.tick(1);
+        ticks++;
+        expect(ticks).to.be.at.most(2 * 10);
+      }
+      // The tick that made it step down: it knows now, without a campaign round.
+      const q = c.core('a').quorumStatus();
+      expect(q.lost).to.equal(true);
+      expect(q.ticksSinceLeader).to.be.at.least(10);
+      // Cut off, its pre-votes go unanswered: still lost, and the count keeps growing.
+      c.tick(40);
+      expect(c.core('a').quorumStatus().lost).to.equal(true);
+      expect(c.core('a').quorumStatus().ticksSinceLeader).to.be.at.least(50);
+      // The majority is not lost: it has a leader.
+      for (const id of ['b', 'c']) expect(c.core(id).quorumStatus().lost).to.equal(false);
+      c.heal();
+      c.tick(5);
+      expect(c.core('a').quorumStatus()).to.deep.equal({ lost: false, ticksSinceLeader: 0 });
+    });
+
+    it('quorumStatus: an isolated follower knows once its pre-votes go unanswered; the majority in a normal election never does', () => {
+      for (let seed = 1; seed <= 20; seed++) quorumStatusFollower(seed);
+    });
+
+    function quorumStatusFollower(seed: number): void {
+      const c = new Cluster(['a', 'b', 'c'], { preVote: true, checkQuorum: true }, seed);
+      c.elect('a');
+      c.isolate('c');
+      let ticks = 0;
+      while (!c.core('c').quorumStatus().lost) {
+        c.tick(1);
+        ticks++;
+        // Its timeout (< 2 election timeouts), then 2 ticks of unanswered pre-votes.
+        expect(ticks, `seed ${seed}: ticks until the isolated follower knows`).to.be.below(2 * 10 + 2 + 1);
+      }
+      expect(c.core('c').status().leader).to.equal(null);
+      // A normal failover (split votes included): heal c, then isolate the leader a. b and c
+      // elect a leader, and neither ever reports itself cut off on the way.
+      c.heal();
+      c.tick(3);
+      expect(c.core('c').quorumStatus().lost).to.equal(false);
+      c.isolate('a');
+      for (let i = 0; i < 60; i++) {
+        c.tick(1);
+        for (const id of ['b', 'c']) {
+          expect(c.core(id).quorumStatus().lost, `seed ${seed}: ${id} lost at tick ${i}`).to.equal(false);
+        }
+      }
+      expect(
+        c.leaders().filter((id) => id !== 'a'),
+        `seed ${seed}`,
+      ).to.have.length(1);
+    }
+
     it('a stale leader learns the higher term from an AppResp and steps down', () => {
       const c = new Cluster(['a', 'b', 'c'], { preVote: true, checkQuorum: true });
       c.elect('a');

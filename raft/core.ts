@@ -177,6 +177,14 @@ export class RaftCore {
   private outstanding: Outstanding | null = null;
   /** A TimeoutNow arrived while a committed conf change was unapplied: campaign after applying. */
   private campaignAfterApply = false;
+  /** Ticks since this node last heard from a leader of its term (or, leading, last had a quorum). */
+  private ticksSinceLeader = 0;
+  /** This node stepped down because CheckQuorum failed, and has heard from no quorum since. */
+  private steppedDownNoQuorum = false;
+  /** Ticks spent (pre-)campaigning without a quorum of voters answering (granted or not). */
+  private unansweredCampaignTicks = 0;
+  /** A quorum of voters answered the current (pre-)campaign round. */
+  private roundAnswered = false;
 
   constructor(config: RaftConfig) {
     assert.ok(config.heartbeatTicks >= 1, 'raft: heartbeatTicks must be >= 1');
@@ -226,6 +234,9 @@ export class RaftCore {
 
   /** One logical clock tick: election timeout on followers, heartbeats and CheckQuorum on leaders. */
   tick(): void {
+    this.ticksSinceLeader++;
+    if ((this.role === Role.PreCandidate || this.role === Role.Candidate) && !this.roundAnswered)
+      this.unansweredCampaignTicks++;
     if (this.role === Role.Leader) this.tickLeader();
     else this.tickElection();
   }
@@ -388,7 +399,23 @@ export class RaftCore {
         // partitioned servers); with CheckQuorum this lease covers votes too (as etcd).
         // Thesis §9.6: a pre-vote is granted only if no leader was heard from within an
         // election timeout. A leadership transfer overrides both.
-        if (!force && heardFromLeader && (this.checkQuorum || m.type === MessageType.PreVote)) return;
+        if (!force && heardFromLeader && (this.checkQuorum || m.type === MessageType.PreVote)) {
+          // A pre-vote is refused aloud, in our own term (changing nothing there, as for a
+          // stale pre-vote below): the asker then knows a majority may still be reachable
+          // and does not report itself cut off (quorumStatus). A real vote stays unanswered.
+          if (m.type === MessageType.PreVote) {
+            this.send(
+              message({
+                type: MessageType.PreVoteResp,
+                from: this.id,
+                to: m.from,
+                term: this.term,
+                reject: true,
+              }),
+            );
+          }
+          return;
+        }
       }
       if (m.type === MessageType.PreVote) {
         // Never change the term on a pre-vote (thesis §9.6).
@@ -545,6 +572,35 @@ export class RaftCore {
     };
   }
 
+  /**
+   * Whether this node KNOWS it cannot reach a majority (so a caller may fail at once instead of
+   * waiting for a leader): it has no leader and either stepped down because CheckQuorum failed
+   * (thesis §6.2: no majority heard from within an election timeout), or has (pre-)campaigned
+   * for `campaignTicksToKnow` ticks without a quorum of voters answering at all (thesis §9.6: a
+   * pre-vote nobody answers cannot win). A node in a normal election on the majority side hears
+   * answers within a round trip, so it is not `lost`. `ticksSinceLeader`: ticks since it last
+   * heard from a leader of its term (a leader: since CheckQuorum last confirmed a majority).
+   */
+  quorumStatus(): { lost: boolean; ticksSinceLeader: number } {
+    const lost =
+      this.role !== Role.Leader &&
+      this.leader === null &&
+      (this.steppedDownNoQuorum || this.unansweredCampaignTicks >= this.campaignTicksToKnow());
+    return { lost, ticksSinceLeader: this.ticksSinceLeader };
+  }
+
+  /** Two heartbeat intervals (at least 2 ticks): far longer than a round trip to a live voter. */
+  private campaignTicksToKnow(): number {
+    return Math.max(2, 2 * this.heartbeatTicks);
+  }
+
+  /** Evidence that a majority is reachable: a leader spoke, or a quorum answered a campaign. */
+  private quorumContact(leaderContact: boolean): void {
+    if (leaderContact) this.ticksSinceLeader = 0;
+    this.steppedDownNoQuorum = false;
+    this.unansweredCampaignTicks = 0;
+  }
+
   /** The leader's view of a peer's replication (tests, metrics); undefined if not tracked. */
   progressOf(
     id: NodeId,
@@ -606,6 +662,7 @@ export class RaftCore {
     assert.notEqual(this.role, Role.Leader, 'raft: leader cannot become pre-candidate');
     // Thesis §9.6: no term change and no vote; only the votes are reset.
     this.tracker.resetVotes();
+    this.roundAnswered = false;
     this.leader = null;
     this.role = Role.PreCandidate;
   }
@@ -615,6 +672,7 @@ export class RaftCore {
     this.reset(this.term + 1);
     this.vote = this.id;
     this.role = Role.Candidate;
+    this.roundAnswered = false;
   }
 
   private becomeLeader(): void {
@@ -622,6 +680,7 @@ export class RaftCore {
     this.reset(this.term);
     this.leader = this.id;
     this.role = Role.Leader;
+    this.quorumContact(true);
     const self = this.selfProgress()!;
     self.becomeReplicate();
     self.recentActive = true;
@@ -723,13 +782,18 @@ export class RaftCore {
       this.electionElapsed = 0;
       if (this.checkQuorum && !this.tracker.quorumActive(this.id)) {
         // Thesis §6.2: cannot reach a majority within an election timeout: step down so
-        // clients look for the real leader (the minority side stops serving).
+        // clients look for the real leader (the minority side stops serving), and remember
+        // why, so clients of this node are told at once (quorumStatus).
         this.becomeFollower(this.term, null);
+        this.steppedDownNoQuorum = true;
         return;
       }
+      this.ticksSinceLeader = 0;
       // Thesis §3.10: a transfer not done within an election timeout is abandoned.
       if (this.leadTransferee !== null) this.abortLeaderTransfer();
     }
+    // Without CheckQuorum a leader never learns it is cut off: it counts as in contact.
+    if (!this.checkQuorum) this.ticksSinceLeader = 0;
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.lastPendingContext());
@@ -802,20 +866,30 @@ export class RaftCore {
     switch (m.type) {
       case MessageType.App:
         this.becomeFollower(m.term, m.from);
+        this.quorumContact(true);
         this.handleAppend(m);
         return;
       case MessageType.Heartbeat:
         this.becomeFollower(m.term, m.from);
+        this.quorumContact(true);
         this.handleHeartbeat(m);
         return;
       case MessageType.Snap:
         this.becomeFollower(m.term, m.from);
+        this.quorumContact(true);
         this.handleSnapshot(m);
         return;
       case MessageType.VoteResp:
       case MessageType.PreVoteResp: {
         if (m.type !== myResp) return;
         const result = this.tracker.recordVote(m.from, !m.reject);
+        // A quorum answered (yes or no): a majority is reachable, this node is not cut off.
+        let answered = 0;
+        for (const id of this.tracker.votes.keys()) if (this.tracker.isVoter(id)) answered++;
+        if (answered >= quorumSize(this.tracker.voters.length)) {
+          this.roundAnswered = true;
+          this.quorumContact(false);
+        }
         if (result === VoteResult.Won) {
           if (this.role === Role.PreCandidate) {
             this.campaignElection(false);
@@ -849,16 +923,19 @@ export class RaftCore {
       case MessageType.App:
         this.electionElapsed = 0;
         this.leader = m.from;
+        this.quorumContact(true);
         this.handleAppend(m);
         return;
       case MessageType.Heartbeat:
         this.electionElapsed = 0;
         this.leader = m.from;
+        this.quorumContact(true);
         this.handleHeartbeat(m);
         return;
       case MessageType.Snap:
         this.electionElapsed = 0;
         this.leader = m.from;
+        this.quorumContact(true);
         this.handleSnapshot(m);
         return;
       case MessageType.TimeoutNow:

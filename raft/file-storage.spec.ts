@@ -181,6 +181,32 @@ describe('FileStorage', function () {
     expect(Buffer.from(r.snapshot().data).equals(Buffer.from(data))).to.equal(true);
   });
 
+  it('prepareSnapshot writes the file ahead: the sync that records it writes only the record; an unreferenced one goes on open', async () => {
+    const s = await openStorage();
+    s.append(ents(1, 20, 1));
+    await s.sync();
+    const cs = { voters: ['a', 'b', 'c'], learners: [] };
+    const data = new Uint8Array(4 * 1024 * 1024).fill(7);
+    await s.prepareSnapshot(10, cs, data);
+    const files = await readdir(join(dir, 'snap'));
+    expect(files).to.have.length(1);
+    const file = join(dir, 'snap', files[0]!);
+    const before = await stat(file);
+    s.createSnapshot(10, cs, data);
+    s.compact(10);
+    await s.sync();
+    // The same file (same inode): recorded, not written again.
+    expect((await stat(file)).ino).to.equal(before.ino);
+    // Prepared, never recorded (the node stopped first): deleted at the next open.
+    await s.prepareSnapshot(15, cs, new Uint8Array(1000).fill(9));
+    expect(await readdir(join(dir, 'snap'))).to.have.length(2);
+    await s.close();
+    const r = await openStorage();
+    expect(await readdir(join(dir, 'snap'))).to.deep.equal([files[0]]);
+    expect(r.snapshot().metadata.index).to.equal(10);
+    expect(Buffer.from(r.snapshot().data).equals(Buffer.from(data))).to.equal(true);
+  });
+
   it('persists the truncation of a conflicting suffix', async () => {
     const s = await openStorage();
     s.append(ents(1, 10, 1));

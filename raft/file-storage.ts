@@ -429,6 +429,8 @@ export class FileStorage implements WritableStorage {
   /** The state the durable log ends in: the state record of the next segment. */
   private written: SegmentState;
   private snapFiles: Set<string>;
+  /** Snapshot files written ahead by prepareSnapshot, by name -> data length; not yet referenced. */
+  private readonly preparedSnapFiles = new Map<string, number>();
 
   /** The flush loop while it runs. */
   private flushing: Promise<void> | null = null;
@@ -835,6 +837,23 @@ export class FileStorage implements WritableStorage {
     this.stage(encodeJson(RecordType.ConfState, this.confState));
   }
 
+  /**
+   * Writes the file of a coming createSnapshot(index, ...) now, in chunks, outside the flush
+   * pipeline (temp, fsync, rename, fsync dir: durable, but referenced by no record yet; an
+   * unreferenced file is deleted on open). The next flush then only writes the small record.
+   * A write error rejects and leaves the storage usable (the file is dropped on open).
+   */
+  async prepareSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<void> {
+    this.checkWritable();
+    // A newer snapshot (from the leader) came meanwhile: createSnapshot will not happen.
+    if (index <= this.mem.snapshot().metadata.index) return;
+    const term = this.mem.term(index);
+    const s: Snapshot = { metadata: { index, term, confState }, data };
+    const name = snapName(index, term);
+    await writeSnapshotFile(this.snapDir, name, s);
+    this.preparedSnapFiles.set(name, data.byteLength);
+  }
+
   /** Staged like applySnapshot, but the log is kept (call compact to drop it). */
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
     this.checkWritable();
@@ -929,7 +948,11 @@ export class FileStorage implements WritableStorage {
       for (const s of snapshots) {
         const name = snapName(s.metadata.index, s.metadata.term);
         file = join(this.snapDir, name);
-        await writeSnapshotFile(this.snapDir, name, s);
+        // Written ahead (prepareSnapshot) with the same index and term: the same state.
+        if (this.preparedSnapFiles.get(name) !== s.data.byteLength) {
+          await writeSnapshotFile(this.snapDir, name, s);
+        }
+        this.preparedSnapFiles.delete(name);
         this.snapFiles.add(name);
       }
       if (termVote !== null) {
@@ -1047,6 +1070,14 @@ export class FileStorage implements WritableStorage {
     }
     if (removed) await fsyncDir(this.walDir);
     const keep = snapName(this.written.snapshot.index, this.written.snapshot.term);
+    // A prepared file a newer snapshot made useless will never be referenced.
+    for (const name of [...this.preparedSnapFiles.keys()]) {
+      const ref = parseSnapName(name);
+      if (ref !== null && ref.index <= this.written.snapshot.index && name !== keep) {
+        this.preparedSnapFiles.delete(name);
+        await unlink(join(this.snapDir, name));
+      }
+    }
     for (const name of [...this.snapFiles]) {
       const ref = parseSnapName(name);
       if (name !== keep && ref !== null && ref.index < this.written.snapshot.index) {

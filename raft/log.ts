@@ -172,7 +172,8 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (index > this.committed) {
-      assert.ok(index <= this.lastIndex(), `raft log: commit ${index} beyond last index ${this.lastIndex()}`);
+      if (index > this.lastIndex())
+        assert.fail(`raft log: commit ${index} beyond last index ${this.lastIndex()}`);
       this.committed = index;
     }
   }
@@ -196,7 +197,8 @@ export class RaftLog {
 
   /** The application applied entries up to index (handed out when they were committed). */
   appliedTo(index: number): void {
-    assert.ok(index <= this.lastIndex(), `raft log: applied ${index} beyond last index ${this.lastIndex()}`);
+    if (index > this.lastIndex())
+      assert.fail(`raft log: applied ${index} beyond last index ${this.lastIndex()}`);
     if (index > this.applied) this.applied = index;
   }
 
@@ -207,7 +209,8 @@ export class RaftLog {
   slice(lo: number, hi: number, maxBytes = Infinity): Entry[] | null {
     if (lo >= hi) return [];
     if (lo < this.firstIndex()) return null;
-    assert.ok(hi <= this.lastIndex() + 1, `raft log: slice [${lo}, ${hi}) beyond last ${this.lastIndex()}`);
+    if (hi > this.lastIndex() + 1)
+      assert.fail(`raft log: slice [${lo}, ${hi}) beyond last ${this.lastIndex()}`);
     let out: Entry[];
     if (lo < this.offset) {
       const stableHi = Math.min(hi, this.offset);
@@ -268,7 +271,7 @@ export class RaftLog {
     const hi = this.committed + 1;
     if (lo >= hi) return [];
     const out = this.slice(lo, hi, maxBytes);
-    assert.ok(out !== null, `raft log: committed entries from ${lo} are compacted`);
+    if (out === null) assert.fail(`raft log: committed entries from ${lo} are compacted`);
     return out;
   }
 

@@ -125,7 +125,9 @@ describe('raft/node over FileStorage', function () {
     let n = await leader();
     await Promise.all(Array.from({ length: 100 }, (_, i) => n.propose(encoder.encode(`v${i}`))));
     await converged(100);
-    expect(n.status().snapshotIndex).to.be.greaterThan(0);
+    // Snapshots are taken in the background (serialized, then their file written ahead).
+    const leaderNode = n;
+    await waitFor(() => leaderNode.status().snapshotIndex > 0, 'a snapshot on the leader');
 
     const follower = IDS.find((id) => id !== n.id)!;
     await stop(follower);

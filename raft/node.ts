@@ -48,27 +48,34 @@ export const ENTRY_TIME_HEADER_BYTES = 8;
  * integer (two u32 halves; at most 2^53 - 1), then the application payload. Copies the payload.
  */
 export function encodeEntryData(timeMs: number, payload: Uint8Array): Uint8Array {
-  assert.ok(
-    Number.isSafeInteger(timeMs) && timeMs >= 0,
-    `raft node: entry time must be a non-negative safe integer, got ${timeMs}`,
-  );
-  const out = new Uint8Array(ENTRY_TIME_HEADER_BYTES + payload.byteLength);
-  const view = new DataView(out.buffer, out.byteOffset, ENTRY_TIME_HEADER_BYTES);
-  view.setUint32(0, Math.floor(timeMs / 0x1_0000_0000));
-  view.setUint32(4, timeMs >>> 0);
+  // Hot path (one call per proposal): the message is built only on failure, a pooled
+  // allocation and byte writes, no DataView.
+  if (!(Number.isSafeInteger(timeMs) && timeMs >= 0))
+    assert.fail(`raft node: entry time must be a non-negative safe integer, got ${timeMs}`);
+  const out = Buffer.allocUnsafe(ENTRY_TIME_HEADER_BYTES + payload.byteLength);
+  const hi = Math.floor(timeMs / 0x1_0000_0000);
+  const lo = timeMs >>> 0;
+  // Uint8Array stores keep the low 8 bits.
+  out[0] = hi >>> 24;
+  out[1] = hi >>> 16;
+  out[2] = hi >>> 8;
+  out[3] = hi;
+  out[4] = lo >>> 24;
+  out[5] = lo >>> 16;
+  out[6] = lo >>> 8;
+  out[7] = lo;
   out.set(payload, ENTRY_TIME_HEADER_BYTES);
   return out;
 }
 
 /** Splits a Normal entry's data into its stamped time and payload (a view, not a copy). */
 export function decodeEntryData(data: Uint8Array): { timeMs: number; payload: Uint8Array } {
-  assert.ok(
-    data.byteLength >= ENTRY_TIME_HEADER_BYTES,
-    `raft node: normal entry of ${data.byteLength} bytes has no time header`,
-  );
-  const view = new DataView(data.buffer, data.byteOffset, ENTRY_TIME_HEADER_BYTES);
-  const timeMs = view.getUint32(0) * 0x1_0000_0000 + view.getUint32(4);
-  return { timeMs, payload: data.subarray(ENTRY_TIME_HEADER_BYTES) };
+  // Hot path (every applied entry): byte reads, no DataView, no message built unless failing.
+  if (data.byteLength < ENTRY_TIME_HEADER_BYTES)
+    assert.fail(`raft node: normal entry of ${data.byteLength} bytes has no time header`);
+  const hi = ((data[0]! << 24) | (data[1]! << 16) | (data[2]! << 8) | data[3]!) >>> 0;
+  const lo = ((data[4]! << 24) | (data[5]! << 16) | (data[6]! << 8) | data[7]!) >>> 0;
+  return { timeMs: hi * 0x1_0000_0000 + lo, payload: data.subarray(ENTRY_TIME_HEADER_BYTES) };
 }
 
 // ------------------------------------------------------------------ interfaces
@@ -107,8 +114,12 @@ export interface RaftApplication<R> {
    * quickly: see `readChunks`), and may serialize it later, while entries keep being applied.
    */
   snapshot(): Promise<Uint8Array>;
-  /** Replaces the whole state with a snapshot's (InstallSnapshot from the leader, or a restart). */
-  restore(snapshot: Snapshot): void;
+  /**
+   * Replaces the whole state with a snapshot's (InstallSnapshot from the leader, or a restart).
+   * May return a promise, to parse a large state in slices with the event loop free between
+   * them (the driver applies nothing meanwhile); the state must change only when it settles.
+   */
+  restore(snapshot: Snapshot): void | Promise<void>;
   /**
    * Optional: the greatest entry time the application has applied (restored snapshots
    * included). Read after a restore, so a node whose log was compacted away still never stamps
@@ -178,7 +189,13 @@ export type NodeEvent =
   | { readonly type: 'leader-changed'; readonly leader: NodeId | null; readonly term: number }
   | { readonly type: 'role-changed'; readonly role: Role; readonly term: number }
   /** A ConfChange entry was applied here: the server updates the transport's peers from it. */
-  | { readonly type: 'conf-changed'; readonly change: ConfChange; readonly confState: ConfState }
+  | {
+      readonly type: 'conf-changed';
+      readonly change: ConfChange;
+      readonly confState: ConfState;
+      /** The log index of the ConfChange entry (the "config index" of the change). */
+      readonly index: number;
+    }
   | { readonly type: 'snapshot-taken'; readonly index: number; readonly bytes: number }
   | { readonly type: 'snapshot-installed'; readonly index: number }
   | { readonly type: 'snapshot-failed'; readonly index: number; readonly error: unknown };
@@ -412,7 +429,7 @@ export class RaftNode<R> {
     );
     if (applied === undefined) {
       const snap = storage.snapshot();
-      if (snap.metadata.index > 0) config.application.restore(snap);
+      if (snap.metadata.index > 0) await config.application.restore(snap);
       applied = snap.metadata.index;
     }
     const node = new RaftNode(config, applied);
@@ -523,6 +540,17 @@ export class RaftNode<R> {
 
   get isLeader(): boolean {
     return this.role === Role.Leader;
+  }
+
+  /**
+   * Null unless this node KNOWS it cannot reach a majority (RaftCore.quorumStatus: CheckQuorum
+   * made it step down, or its pre-votes went unanswered); then the ms since it last heard
+   * from a leader (tick-granular), so callers can fail at once instead of waiting for one.
+   */
+  noQuorumForMs(): number | null {
+    if (this.stopped) return null;
+    const q = this.core.quorumStatus();
+    return q.lost ? q.ticksSinceLeader * this.tickMs : null;
   }
 
   get leaderId(): NodeId | null {
@@ -723,7 +751,9 @@ export class RaftNode<R> {
     for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.transport.send(rd.messages[i]!);
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot !== null) {
-      this.app.restore(rd.snapshot);
+      await this.app.restore(rd.snapshot);
+      // Stopped during the restore: apply nothing more.
+      if (this.stopped) return;
       this.lastStampMs = Math.max(this.lastStampMs, this.app.appliedTimeMs?.() ?? 0);
       this.applied = rd.snapshot.metadata.index;
       this.lastSnapshotIndex = rd.snapshot.metadata.index;
@@ -748,11 +778,9 @@ export class RaftNode<R> {
   }
 
   private applyEntry(e: Entry): void {
-    assert.equal(
-      e.index,
-      this.applied + 1,
-      `raft node ${this.id}: applying ${e.index} after ${this.applied}`,
-    );
+    // Per applied entry: the message is built only on failure.
+    if (e.index !== this.applied + 1)
+      assert.fail(`raft node ${this.id}: applying ${e.index} after ${this.applied}`);
     let result: unknown;
     switch (e.type) {
       case EntryType.Normal: {
@@ -765,7 +793,7 @@ export class RaftNode<R> {
         const cs = this.core.applyConfChange(change);
         this.storage.setConfState(cs);
         this.app.apply({ index: e.index, term: e.term, type: e.type, timeMs: 0, payload: e.data });
-        this.emit({ type: 'conf-changed', change, confState: cs });
+        this.emit({ type: 'conf-changed', change, confState: cs, index: e.index });
         result = cs;
         break;
       }
@@ -880,16 +908,24 @@ export class RaftNode<R> {
     const index = this.applied;
     const confState = this.core.status().confState;
     this.snapshotting = true;
-    this.app.snapshot().then(
-      (data) => {
-        this.captured = { index, confState, data };
-        this.schedule();
-      },
-      (error: unknown) => {
-        this.snapshotting = false;
-        this.emit({ type: 'snapshot-failed', index, error });
-      },
-    );
+    this.app
+      .snapshot()
+      .then(async (data) => {
+        // The file is written here, off the Ready loop: the sync in installCaptured then
+        // carries only a small record, not the whole snapshot ahead of the next group commit.
+        await this.storage.prepareSnapshot?.(index, confState, data);
+        return data;
+      })
+      .then(
+        (data) => {
+          this.captured = { index, confState, data };
+          this.schedule();
+        },
+        (error: unknown) => {
+          this.snapshotting = false;
+          this.emit({ type: 'snapshot-failed', index, error });
+        },
+      );
   }
 
   /** Between two Ready turns: record the captured snapshot, compact, make it durable. */

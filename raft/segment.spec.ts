@@ -5,6 +5,7 @@ import {
   decodeEntry,
   encodeEntry,
   encodeJson,
+  encodeRecord,
   encodeSegmentHeader,
   encodeU64Pair,
   RecordType,
@@ -50,6 +51,15 @@ describe('segment format', () => {
     );
     expect(records).to.have.length(1);
     expect(decodeEntry(records[0]!.payload)).to.deep.equal(e);
+    // Built in place, byte for byte the generic record of its payload (the on-disk format).
+    const payload = Buffer.alloc(17 + 3);
+    payload.writeUInt32BE(Math.floor(e.term / 2 ** 32), 0);
+    payload.writeUInt32BE(e.term >>> 0, 4);
+    payload.writeUInt32BE(Math.floor(e.index / 2 ** 32), 8);
+    payload.writeUInt32BE(e.index >>> 0, 12);
+    payload[16] = e.type;
+    payload.set(e.data, 17);
+    expect(rec.equals(encodeRecord(RecordType.Entry, payload))).to.equal(true);
   });
 
   it('reads every record of an intact segment, last or not', () => {

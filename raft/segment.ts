@@ -81,9 +81,17 @@ export function parseSegmentName(name: string): number | null {
   return /^[0-9a-f]{16}\.wal$/.test(name) ? parseInt(name.slice(0, 16), 16) : null;
 }
 
+/** Big-endian u32 by byte stores (hot path: every WAL record; Uint8Array keeps the low 8 bits). */
+function putU32(b: Buffer, v: number, at: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
 function putU64(b: Buffer, v: number, at: number): void {
-  b.writeUInt32BE(Math.floor(v / 0x100000000), at);
-  b.writeUInt32BE(v >>> 0, at + 4);
+  putU32(b, Math.floor(v / 0x100000000), at);
+  putU32(b, v >>> 0, at + 4);
 }
 
 function getU64(b: Buffer, at: number): number {
@@ -111,13 +119,20 @@ export function encodeRecord(type: RecordType, payload: Uint8Array): Buffer {
   return b;
 }
 
+/** encodeRecord(RecordType.Entry, term | index | type | data), built in place (one copy of the data: hot path). */
 export function encodeEntry(e: Entry): Buffer {
-  const p = Buffer.allocUnsafe(17 + e.data.byteLength);
-  putU64(p, e.term, 0);
-  putU64(p, e.index, 8);
-  p[16] = e.type;
-  p.set(e.data, 17);
-  return encodeRecord(RecordType.Entry, p);
+  const payloadBytes = 17 + e.data.byteLength;
+  const b = Buffer.allocUnsafe(RECORD_HEADER_BYTES + 1 + payloadBytes);
+  putU32(b, 1 + payloadBytes, 0);
+  const at = RECORD_HEADER_BYTES + 1;
+  b[RECORD_HEADER_BYTES] = RecordType.Entry;
+  putU64(b, e.term, at);
+  putU64(b, e.index, at + 8);
+  b[at + 16] = e.type;
+  b.set(e.data, at + 17);
+  putU32(b, crc32c(b.subarray(RECORD_HEADER_BYTES)), 4);
+  putU32(b, crc32c(b.subarray(0, 8)), 8);
+  return b;
 }
 
 export function decodeEntry(p: Buffer): Entry {

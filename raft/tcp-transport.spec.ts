@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { encodeMessage } from './codec.js';
+import { crc32c } from './crc32c.js';
 import { RaftCore } from './core.js';
 import { EntryType, MessageType, message, Role } from './messages.js';
 import type { Message, NodeId } from './messages.js';
@@ -241,6 +242,98 @@ describe('raft/tcp-transport: frames', () => {
 });
 
 describe('raft/tcp-transport', () => {
+  it('streams a Snap larger than a frame in chunks; messages sent after it are not held behind it', async () => {
+    const a = await transport('a', { maxFrameBytes: 256 * 1024, snapshotChunkBytes: 64 * 1024 });
+    const b = await transport('b', { maxFrameBytes: 256 * 1024 });
+    const got = collect(b);
+    a.addPeer('b', b.address());
+    b.addPeer('a', a.address());
+    await until(() => a.isConnected('b'), 'a to connect');
+    const data = randomBytes(5 * 1024 * 1024 + 17);
+    const snapshot = {
+      metadata: { index: 900, term: 7, confState: { voters: ['a', 'b'], learners: [] } },
+      data,
+    };
+    a.send(message({ type: MessageType.Snap, from: 'a', to: 'b', term: 7, snapshot }));
+    a.send(app('a', 'b', 5));
+    await until(() => got.length === 2, 'both messages');
+    // The App was queued after the Snap but left first: the stream yields to queued messages.
+    expect(got[0]!.type).to.equal(MessageType.App);
+    const snap = got[1]!;
+    expect(snap.type).to.equal(MessageType.Snap);
+    expect(snap.snapshot!.metadata).to.deep.equal(snapshot.metadata);
+    expect(Buffer.from(snap.snapshot!.data).equals(data)).to.equal(true);
+    expect(b.stats().badMessages).to.equal(0);
+  });
+
+  it('a snapshot stream with a bad checksum or a wrong length is dropped, the connection kept', async () => {
+    const a = await transport('a');
+    const got = collect(a);
+    const { socket, accepted } = await rawDial(a.address(), 'x', 'a', SECRET);
+    expect(accepted).to.equal(true);
+    const data = Buffer.from('snapshot bytes');
+    const header = encodeMessage(
+      message({
+        type: MessageType.Snap,
+        from: 'x',
+        to: 'a',
+        term: 3,
+        snapshot: {
+          metadata: { index: 10, term: 3, confState: { voters: ['a', 'x'], learners: [] } },
+          data: new Uint8Array(0),
+        },
+      }),
+    );
+    const begin = (id: number, total: number): Buffer => {
+      const b = Buffer.alloc(12 + header.byteLength);
+      b.writeUInt32BE(id, 0);
+      b.writeUInt32BE(0, 4);
+      b.writeUInt32BE(total, 8);
+      Buffer.from(header).copy(b, 12);
+      return encodeFrame(FrameKind.SnapBegin, b);
+    };
+    const chunk = (id: number, bytes: Buffer): Buffer => {
+      const b = Buffer.alloc(4 + bytes.length);
+      b.writeUInt32BE(id, 0);
+      bytes.copy(b, 4);
+      return encodeFrame(FrameKind.SnapChunk, b);
+    };
+    const end = (id: number, crc: number): Buffer => {
+      const b = Buffer.alloc(8);
+      b.writeUInt32BE(id, 0);
+      b.writeUInt32BE(crc >>> 0, 4);
+      return encodeFrame(FrameKind.SnapEnd, b);
+    };
+    socket.write(Buffer.concat([begin(1, data.length), chunk(1, data), end(1, crc32c(data) ^ 1)]));
+    socket.write(Buffer.concat([begin(2, data.length + 1), chunk(2, data), end(2, crc32c(data))]));
+    socket.write(Buffer.concat([begin(3, data.length), chunk(3, data), end(3, crc32c(data))]));
+    await until(() => got.length === 1, 'the good stream');
+    expect(Buffer.from(got[0]!.snapshot!.data).equals(data)).to.equal(true);
+    expect(a.stats().badMessages).to.equal(2);
+  });
+
+  it('a notice reaches a node we do not list as a peer over its inbound connection, and ours over our outbound one', async () => {
+    const a = await transport('a');
+    const b = await transport('b');
+    collect(a);
+    const notices: string[] = [];
+    b.onNotice((from, body) => notices.push(`${from}:${body.toString('utf8')}`));
+    // Only b dials a (a removed b, say): a's one way to reach b is b's inbound connection.
+    b.addPeer('a', a.address());
+    expect(a.notice('b', Buffer.from('early'))).to.equal(false);
+    await until(() => a.notice('b', Buffer.from('{"removed":7}')), 'b to connect to a');
+    await until(() => notices.length === 1, 'the notice to arrive');
+    expect(notices).to.deep.equal(['a:{"removed":7}']);
+    // Over an outbound connection too.
+    const fromB: string[] = [];
+    a.onNotice((from, body) => fromB.push(`${from}:${body.toString('utf8')}`));
+    expect(b.notice('a', Buffer.from('hi'))).to.equal(true);
+    await until(() => fromB.length === 1, 'the notice to arrive at a');
+    expect(fromB).to.deep.equal(['b:hi']);
+    // Bounded: a notice is small.
+    expect(a.notice('b', Buffer.alloc(128 * 1024))).to.equal(false);
+  });
+
   it('refuses a short secret', async () => {
     let err: unknown = null;
     try {

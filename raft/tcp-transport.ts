@@ -26,7 +26,13 @@
  * redialled with exponential backoff and jitter (from the injected `random`).
  *
  * Flow: `send` encodes into one Buffer and appends to the peer's queue, bounded by count and
- * bytes (a full queue drops and reports the peer unreachable). Queued frames leave in one
+ * bytes (a full queue drops and reports the peer unreachable). A Snap message is not one frame
+ * but a stream (one per peer; a newer Snap replaces it): SNAP_BEGIN (stream id, data length,
+ * the message without its data), SNAP_CHUNK frames of at most `snapshotChunkBytes`, written one
+ * batch per event-loop turn after whatever else is queued (heartbeats are not held behind it),
+ * and SNAP_END with the CRC-32C of the data. The receiver assembles the data (at most
+ * `maxSnapshotBytes`), checks the length and the checksum, and only then delivers the message;
+ * a lost connection or a bad checksum drops the stream (Raft resends the snapshot). Queued frames leave in one
  * socket write per event-loop turn (batching); when `socket.write` returns false nothing more
  * is written until 'drain' (backpressure), and messages queue up to the bound meanwhile.
  *
@@ -39,6 +45,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CodecError, decodeMessage, encodedMessageSize, encodeMessageInto } from './codec.js';
+import { crc32c } from './crc32c.js';
 import type { Message, NodeId } from './messages.js';
 import {
   ConnectionLostError,
@@ -64,6 +71,16 @@ export const FrameKind = {
   Ping: 7,
   Request: 8,
   Response: 9,
+  /**
+   * An unsolicited notice from a node to a peer, on whichever open connection joins them (the
+   * peer's inbound one too): today "you were removed from the cluster" (etcd's 410 Gone), sent
+   * to a peer that is no longer a member and so has no outbound connection of ours.
+   */
+  Notice: 10,
+  /** A Snap message, streamed: begin (header), chunks of its data, end (checksum). */
+  SnapBegin: 11,
+  SnapChunk: 12,
+  SnapEnd: 13,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -94,11 +111,14 @@ export interface TcpTransportOptions {
   /** Jitter source in [0, 1) for reconnect backoff. Default Math.random. */
   random?: () => number;
   /**
-   * Largest frame (kind + body) sent or accepted after the handshake. Default 64 MiB. Must
-   * exceed the largest snapshot: a Snap message is one frame (a larger one is dropped, logged
-   * and reported unreachable).
+   * Largest frame (kind + body) sent or accepted after the handshake. Default 64 MiB. A Snap
+   * message streams in chunks, so a snapshot may be larger (up to `maxSnapshotBytes`).
    */
   maxFrameBytes?: number;
+  /** Bytes of snapshot data per SNAP_CHUNK frame. Default 1 MiB (at most maxFrameBytes - 5). */
+  snapshotChunkBytes?: number;
+  /** Largest snapshot accepted from a peer (its data is assembled in memory). Default 2 GiB. */
+  maxSnapshotBytes?: number;
   /**
    * Per-peer send queue bounds. Defaults 4096 messages, 16 MiB. One message larger than the
    * byte bound (a big snapshot) is still taken when the queue is empty.
@@ -353,6 +373,8 @@ class Link {
   opened = false;
   /** Acceptor: counted in pendingHandshakes until open or closed. */
   holdsHandshakeSlot = false;
+  /** A snapshot stream being received on this connection. */
+  snapIn: InboundSnapStream | null = null;
 
   constructor(
     readonly socket: net.Socket,
@@ -376,6 +398,25 @@ class Link {
     this.state = 'closed';
     this.socket.destroy();
   }
+}
+
+/** A Snap message being streamed to a peer (outbound). */
+interface OutboundSnapStream {
+  readonly id: number;
+  readonly message: Message;
+  readonly data: Uint8Array;
+  /** Next data byte to send; -1 before SNAP_BEGIN went out. */
+  offset: number;
+  crc: number;
+}
+
+/** A Snap message being assembled from its stream (inbound). */
+interface InboundSnapStream {
+  readonly id: number;
+  readonly message: Message;
+  readonly data: Buffer;
+  received: number;
+  crc: number;
 }
 
 interface PendingRequest {
@@ -402,6 +443,9 @@ class Peer {
   nextRequestId = 1;
   /** Was ever open: a loss is worth a warning, a failed redial only a debug line. */
   everOpen = false;
+  /** The Snap being streamed to this peer, if any (at most one; see the module header). */
+  snapOut: OutboundSnapStream | null = null;
+  nextSnapStreamId = 1;
 
   constructor(
     readonly id: NodeId,
@@ -438,6 +482,7 @@ class Peer {
     this.requestIds = [];
     this.head = 0;
     this.queueBytes = 0;
+    this.snapOut = null;
   }
 }
 
@@ -451,6 +496,8 @@ export class TcpTransport implements Transport {
   private readonly log: TransportLogger;
   private readonly random: () => number;
   private readonly maxFrameBytes: number;
+  private readonly snapshotChunkBytes: number;
+  private readonly maxSnapshotBytes: number;
   private readonly maxQueueMessages: number;
   private readonly maxQueueBytes: number;
   private readonly maxBatchBytes: number;
@@ -475,6 +522,7 @@ export class TcpTransport implements Transport {
   private messageHandler: (m: Message) => void = () => undefined;
   private unreachableHandler: (peer: NodeId) => void = () => undefined;
   private requestHandler: ((from: NodeId, payload: Buffer) => Promise<Uint8Array>) | null = null;
+  private noticeHandler: (from: NodeId, body: Buffer) => void = () => undefined;
 
   private readonly dirty = new Set<Peer>();
   private flushScheduled: NodeJS.Immediate | null = null;
@@ -504,6 +552,11 @@ export class TcpTransport implements Transport {
     this.log = options.log ?? silentTransportLogger;
     this.random = options.random ?? Math.random;
     this.maxFrameBytes = options.maxFrameBytes ?? 64 * 1024 * 1024;
+    this.snapshotChunkBytes = Math.max(
+      1,
+      Math.min(options.snapshotChunkBytes ?? 1024 * 1024, this.maxFrameBytes - 5),
+    );
+    this.maxSnapshotBytes = options.maxSnapshotBytes ?? 2 * 1024 * 1024 * 1024;
     this.maxQueueMessages = options.maxQueueMessages ?? 4096;
     this.maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
@@ -596,6 +649,26 @@ export class TcpTransport implements Transport {
     this.requestHandler = handler;
   }
 
+  /** The one handler of notices (FrameKind.Notice) from authenticated peers. */
+  onNotice(handler: (from: NodeId, body: Buffer) => void): void {
+    this.noticeHandler = handler;
+  }
+
+  /**
+   * Sends a small notice to `peer` on an open connection that joins us: its inbound one (a
+   * node we no longer list as a peer may still dial us) or our outbound one. Fire-and-forget:
+   * returns false when no connection is open (nothing sent). Bounded like `respond`.
+   */
+  notice(peer: NodeId, body: Uint8Array): boolean {
+    if (this.closed || 1 + body.byteLength > Math.min(this.maxFrameBytes, 64 * 1024)) return false;
+    const inbound = this.inbound.get(peer);
+    const link = inbound?.state === 'open' ? inbound : this.peers.get(peer)?.link;
+    if (link === undefined || link === null || link.state !== 'open') return false;
+    if (link.socket.writableLength > this.maxQueueBytes) return false;
+    link.write(encodeFrame(FrameKind.Notice, body), performance.now());
+    return true;
+  }
+
   addPeer(id: NodeId, address: string): void {
     // The membership includes this node: wiring it as a peer is a no-op, not an error.
     if (this.closed || id === this.id) return;
@@ -635,6 +708,10 @@ export class TcpTransport implements Transport {
       this.drop(m.to, 'unknown peer');
       return;
     }
+    if (m.snapshot !== null) {
+      this.streamSnapshot(peer, m);
+      return;
+    }
     if (peer.queued >= this.maxQueueMessages) {
       this.drop(m.to, 'queue full');
       return;
@@ -656,7 +733,7 @@ export class TcpTransport implements Transport {
     const frame = Buffer.allocUnsafe(frameBytes);
     frame.writeUInt32BE(1 + size, 0);
     frame[4] = FrameKind.Message;
-    encodeMessageInto(m, frame, 5);
+    encodeMessageInto(m, frame, 5, size);
     peer.enqueue(frame, 0);
     this.markDirty(peer);
   }
@@ -713,6 +790,72 @@ export class TcpTransport implements Transport {
 
   // ---- sending ---------------------------------------------------------------------------
 
+  /**
+   * Starts streaming a Snap message to `peer` (replacing one in progress: the newer snapshot
+   * supersedes it). The data is referenced, not copied; chunks are cut as they are written.
+   */
+  private streamSnapshot(peer: Peer, m: Message): void {
+    const snapshot = m.snapshot!;
+    if (snapshot.data.byteLength > this.maxSnapshotBytes) {
+      this.log.warn(
+        { peer: m.to, bytes: snapshot.data.byteLength, max: this.maxSnapshotBytes },
+        'raft transport: snapshot larger than maxSnapshotBytes, dropped',
+      );
+      this.drop(m.to, 'snapshot too large');
+      return;
+    }
+    const id = peer.nextSnapStreamId;
+    peer.nextSnapStreamId = id === 0xffff_ffff ? 1 : id + 1;
+    // The header message carries the metadata only; its data follows in chunks.
+    const header: Message = { ...m, snapshot: { metadata: snapshot.metadata, data: new Uint8Array(0) } };
+    peer.snapOut = { id, message: header, data: snapshot.data, offset: -1, crc: 0 };
+    this.markDirty(peer);
+  }
+
+  /** The next frames of the peer's snapshot stream, up to about `budget` bytes. */
+  private snapFrames(peer: Peer, budget: number): Buffer[] {
+    const st = peer.snapOut;
+    if (st === null) return [];
+    const out: Buffer[] = [];
+    let bytes = 0;
+    if (st.offset < 0) {
+      const size = encodedMessageSize(st.message);
+      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + 4 + 8 + size);
+      frame.writeUInt32BE(1 + 4 + 8 + size, 0);
+      frame[4] = FrameKind.SnapBegin;
+      frame.writeUInt32BE(st.id, 5);
+      frame.writeUInt32BE(Math.floor(st.data.byteLength / 0x1_0000_0000), 9);
+      frame.writeUInt32BE(st.data.byteLength >>> 0, 13);
+      encodeMessageInto(st.message, frame, 17, size);
+      out.push(frame);
+      bytes += frame.length;
+      st.offset = 0;
+    }
+    while (st.offset < st.data.byteLength && (bytes === 0 || bytes < budget)) {
+      const end = Math.min(st.data.byteLength, st.offset + this.snapshotChunkBytes);
+      const chunk = st.data.subarray(st.offset, end);
+      st.crc = crc32c(chunk, st.crc);
+      const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + 4);
+      head.writeUInt32BE(1 + 4 + chunk.byteLength, 0);
+      head[4] = FrameKind.SnapChunk;
+      head.writeUInt32BE(st.id, 5);
+      out.push(head, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      bytes += head.length + chunk.byteLength;
+      st.offset = end;
+    }
+    if (st.offset >= st.data.byteLength) {
+      const end = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + 4 + 4);
+      end.writeUInt32BE(1 + 4 + 4, 0);
+      end[4] = FrameKind.SnapEnd;
+      end.writeUInt32BE(st.id, 5);
+      end.writeUInt32BE(st.crc >>> 0, 9);
+      out.push(end);
+      peer.snapOut = null;
+      this.counters.messagesSent++;
+    }
+    return out;
+  }
+
   private drop(peer: NodeId, reason: string): void {
     this.counters.dropped++;
     this.log.debug({ peer, reason }, 'raft transport: message dropped');
@@ -744,7 +887,8 @@ export class TcpTransport implements Transport {
   /** Writes up to maxBatchBytes of the peer's queue in one socket write. */
   private flush(peer: Peer): void {
     const link = peer.link;
-    if (link === null || link.state !== 'open' || link.blocked || peer.queued === 0) return;
+    if (link === null || link.state !== 'open' || link.blocked) return;
+    if (peer.queued === 0 && peer.snapOut === null) return;
     const batch: Buffer[] = [];
     let bytes = 0;
     while (peer.head < peer.frames.length && (bytes === 0 || bytes < this.maxBatchBytes)) {
@@ -764,6 +908,14 @@ export class TcpTransport implements Transport {
       bytes += frame.length;
     }
     peer.compact();
+    // The snapshot stream gets what the batch has left (at least one chunk): queued messages
+    // go first, so heartbeats and appends are never held behind a large snapshot.
+    if (peer.snapOut !== null && bytes < this.maxBatchBytes) {
+      for (const f of this.snapFrames(peer, this.maxBatchBytes - bytes)) {
+        batch.push(f);
+        bytes += f.length;
+      }
+    }
     if (batch.length === 0) return;
     this.counters.bytesSent += bytes;
     link.lastWriteAt = performance.now();
@@ -780,7 +932,7 @@ export class TcpTransport implements Transport {
       link.socket.uncork();
     }
     if (!ok) link.blocked = true;
-    else if (peer.queued > 0) this.markDirty(peer);
+    else if (peer.queued > 0 || peer.snapOut !== null) this.markDirty(peer);
   }
 
   // ---- connections -----------------------------------------------------------------------
@@ -1052,6 +1204,14 @@ export class TcpTransport implements Transport {
       case FrameKind.Response:
         this.onResponseFrame(link, frame);
         return;
+      case FrameKind.Notice:
+        this.noticeHandler(link.peer!, Buffer.from(frame.subarray(1)));
+        return;
+      case FrameKind.SnapBegin:
+      case FrameKind.SnapChunk:
+      case FrameKind.SnapEnd:
+        this.onSnapFrame(link, kind, frame);
+        return;
       default:
         throw new FrameError(`raft transport: unexpected frame kind ${kind} on an open connection`);
     }
@@ -1081,6 +1241,55 @@ export class TcpTransport implements Transport {
       }
       return;
     }
+    this.counters.messagesReceived++;
+    this.messageHandler(m);
+  }
+
+  /** Assembles a streamed Snap; delivers it once its length and checksum are right. */
+  private onSnapFrame(link: Link, kind: number, frame: Buffer): void {
+    if (frame.length < 5) throw new FrameError('raft transport: malformed snapshot frame');
+    const id = frame.readUInt32BE(1);
+    const bad = (why: string): void => {
+      this.counters.badMessages++;
+      link.snapIn = null;
+      this.log.warn({ peer: link.peer, stream: id, why }, 'raft transport: snapshot stream dropped');
+    };
+    if (kind === FrameKind.SnapBegin) {
+      if (frame.length < 13) throw new FrameError('raft transport: malformed SNAP_BEGIN');
+      const total = frame.readUInt32BE(5) * 0x1_0000_0000 + frame.readUInt32BE(9);
+      link.snapIn = null; // a newer stream supersedes an unfinished one
+      if (total > this.maxSnapshotBytes) return bad(`snapshot of ${total} bytes over maxSnapshotBytes`);
+      const owned = new Uint8Array(frame.length - 13);
+      owned.set(frame.subarray(13));
+      let m: Message;
+      try {
+        m = decodeMessage(owned);
+      } catch (err) {
+        if (!(err instanceof CodecError)) throw err;
+        return bad(`undecodable header: ${err.message}`);
+      }
+      if (m.snapshot === null || m.from !== link.peer || m.to !== this.id) return bad('misaddressed header');
+      link.snapIn = { id, message: m, data: Buffer.allocUnsafe(total), received: 0, crc: 0 };
+      return;
+    }
+    const st = link.snapIn;
+    if (st === null || st.id !== id) return; // the rest of a dropped or superseded stream
+    if (kind === FrameKind.SnapChunk) {
+      const chunk = frame.subarray(5);
+      if (st.received + chunk.length > st.data.length) return bad('more data than announced');
+      chunk.copy(st.data, st.received);
+      st.crc = crc32c(chunk, st.crc);
+      st.received += chunk.length;
+      return;
+    }
+    if (frame.length !== 9) throw new FrameError('raft transport: malformed SNAP_END');
+    link.snapIn = null;
+    if (st.received !== st.data.length) return bad(`${st.received} of ${st.data.length} bytes`);
+    if (frame.readUInt32BE(5) !== st.crc >>> 0) return bad('checksum mismatch');
+    const m: Message = {
+      ...st.message,
+      snapshot: { metadata: st.message.snapshot!.metadata, data: st.data },
+    };
     this.counters.messagesReceived++;
     this.messageHandler(m);
   }
@@ -1175,6 +1384,11 @@ export class TcpTransport implements Transport {
     peer.link = null;
     this.dirty.delete(peer);
     this.rejectAll(peer, () => new ConnectionLostError(peer.id), true);
+    // A snapshot stream cut off starts over on the next connection (the receiver dropped it).
+    if (peer.snapOut !== null) {
+      peer.snapOut.offset = -1;
+      peer.snapOut.crc = 0;
+    }
     if (this.closed) return;
     if (wasOpen) {
       this.log.warn(

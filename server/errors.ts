@@ -6,6 +6,9 @@
  * Mapping (Redis Cluster's retry prefixes, so clients that know them retry):
  * - ConfigError, ClusterAdminError -> their Redis text (`-ERR ...`).
  * - ClusterDownError (no leader within the bound) -> `-CLUSTERDOWN No leader: ...`.
+ * - NoQuorumError (this node knows it cannot reach a majority: at once) -> `-CLUSTERDOWN no
+ *   quorum: this node cannot reach a majority (last leader contact N ms ago)`.
+ * - NodeRemovedError -> `-ERR this node was removed from the cluster (by config index N)`.
  * - NotLeaderError -> `-TRYAGAIN ...` (the executor normally routes to the leader first).
  * - ProposalDroppedError, ReadTimeoutError -> `-TRYAGAIN ...` (nothing was done: safe to retry).
  * - LeadershipLostError, ProposalTimeoutError, OutcomeUnknownError -> `-TRYAGAIN outcome
@@ -26,7 +29,7 @@ import {
   ReadTimeoutError,
 } from '../raft/errors.js';
 import { ClusterAdminError } from './cluster-view.js';
-import { ClusterDownError, OutcomeUnknownError } from './raft-executor.js';
+import { ClusterDownError, NodeRemovedError, NoQuorumError, OutcomeUnknownError } from './raft-executor.js';
 import type { Logger } from './log.js';
 
 /** A configuration change refused; `message` is the complete Redis error text ("ERR ..."). */
@@ -49,6 +52,8 @@ export function errorToReply(thrown: unknown, log: Logger): Reply {
   if (thrown instanceof ProposalDroppedError) return error(`TRYAGAIN ${thrown.message}`);
   if (thrown instanceof ClusterAdminError) return error(thrown.message);
   if (thrown instanceof ClusterDownError) return error(`CLUSTERDOWN No leader: ${thrown.message}`);
+  if (thrown instanceof NoQuorumError) return error(`CLUSTERDOWN ${thrown.message}`);
+  if (thrown instanceof NodeRemovedError) return error(`ERR ${thrown.message}`);
   if (thrown instanceof ReadTimeoutError) return error(`TRYAGAIN ${thrown.message}`);
   if (
     thrown instanceof LeadershipLostError ||

@@ -11,6 +11,16 @@
  * a one-voter cluster of this node, which elects itself at once (plain `concord server`).
  * A learner is promoted to voter by the leader once its log has caught up.
  *
+ * Removal (as etcd's removed-member check, its "410 Gone"): a node removed by RAFT.NODE REMOVE
+ * may never apply its own removal (the leader stops replicating to it) and would campaign
+ * forever. So a member that receives a Raft message from an id in the replicated removed set
+ * drops it and sends that node a "you were removed" notice (transport FrameKind.Notice, at
+ * most once a second per id). A node told so - or that applies its own removal - logs it,
+ * stops its Raft node and peer transport, and from then on answers every read and write with
+ * `-ERR this node was removed from the cluster (by config index N)` (PING, INFO and the like
+ * still answer, for operators). Restarted on the same data it is told again at its first
+ * campaign. A removed id cannot be added again (use a new id and an empty data directory).
+ *
  * Owns the lifetime of those pieces (start in order, graceful stop in reverse: RESP listener,
  * executor, Raft node, transport, storage). Must never read argv/env (main.ts) or exit the
  * process (fatal errors go to `onFatal`).
@@ -80,13 +90,19 @@ interface MemberRecord {
 // ------------------------------------------------------------------ the application
 
 const ENVELOPE_MAGIC = 0x43434d42; // "CCMB"
-const ENVELOPE_VERSION = 1;
+/** Version 2 adds the removed ids; version 1 snapshots (no removed ids) are still restored. */
+const ENVELOPE_VERSION = 2;
+/** A snapshot restore holds the event loop for about this long at a time. */
+const RESTORE_SLICE_MS = 10;
+/** Removed ids remembered, at most (the oldest removal is forgotten first). */
+export const MAX_REMOVED_IDS = 1024;
 
 /**
  * The replicated application: operations go to the StateMachine (its own index counts
  * operations only, as Empty and ConfChange entries carry none), membership entries to the
- * member table. A snapshot is [magic u32][version u8][members JSON length u32][members JSON]
- * [StateMachine snapshot], so a node restored from a snapshot still knows every address.
+ * member table and the removed ids. A snapshot is [magic u32][version u8][members JSON length
+ * u32][members JSON][removed JSON length u32][removed JSON][StateMachine snapshot], so a node
+ * restored from a snapshot still knows every address and who was removed.
  */
 /**
  * How often the leader checks whether a lease, timeout or TTL is due (LeaderTicker): the
@@ -96,6 +112,12 @@ const LEADER_TICK_INTERVAL_MS = 10;
 
 export class ConcordApplication implements RaftApplication<Result | null> {
   readonly members = new Map<NodeId, MemberRecord>();
+  /**
+   * Ids removed from the cluster -> the index of the RemoveNode entry (etcd's removed-member
+   * set): a message from one of them is answered with "you were removed" (ConcordNode), and
+   * the id cannot be added again while remembered. Oldest first; at most MAX_REMOVED_IDS.
+   */
+  readonly removed = new Map<NodeId, number>();
 
   constructor(
     readonly stateMachine: StateMachine,
@@ -122,20 +144,28 @@ export class ConcordApplication implements RaftApplication<Result | null> {
     }
   }
 
-  /** Records a membership change (called by the node on each applied ConfChange). */
-  applyConfChange(cc: ConfChange): void {
+  /** Records a membership change (called by the node on each applied ConfChange at `index`). */
+  applyConfChange(cc: ConfChange, index: number): void {
     const known = this.members.get(cc.node);
     const parsed = cc.context === undefined ? null : parseMemberAddress(cc.context);
     const address = parsed ?? known?.address ?? null;
     switch (cc.type) {
       case ConfChangeType.AddVoter:
         this.members.set(cc.node, { address, voter: true });
+        this.removed.delete(cc.node);
         break;
       case ConfChangeType.AddLearner:
         this.members.set(cc.node, { address, voter: false });
+        this.removed.delete(cc.node);
         break;
       case ConfChangeType.RemoveNode:
         this.members.delete(cc.node);
+        this.removed.delete(cc.node);
+        this.removed.set(cc.node, index);
+        for (const id of this.removed.keys()) {
+          if (this.removed.size <= MAX_REMOVED_IDS) break;
+          this.removed.delete(id);
+        }
         break;
       default: {
         const never: never = cc.type;
@@ -147,32 +177,58 @@ export class ConcordApplication implements RaftApplication<Result | null> {
 
   snapshot(): Promise<Uint8Array> {
     const members = Buffer.from(JSON.stringify(this.membersJson()), 'utf8');
+    const removed = Buffer.from(JSON.stringify([...this.removed]), 'utf8');
     const header = Buffer.alloc(9);
     header.writeUInt32BE(ENVELOPE_MAGIC, 0);
     header.writeUInt8(ENVELOPE_VERSION, 4);
     header.writeUInt32BE(members.length, 5);
+    const removedLength = Buffer.alloc(4);
+    removedLength.writeUInt32BE(removed.length, 0);
     const capture = this.stateMachine.captureSnapshot();
     return readChunks((maxBytes) => capture.next(maxBytes)).then((state) =>
-      Buffer.concat([header, members, state]),
+      Buffer.concat([header, members, removedLength, removed, state]),
     );
   }
 
-  restore(snapshot: Snapshot): void {
+  /**
+   * Replaces the state with the snapshot's, parsing it in slices of about RESTORE_SLICE_MS with
+   * the event loop free in between (500,000 keys parsed at once held it for over half a
+   * second: bench/snapshot-stall.ts). The state is swapped in at the end, in one step.
+   */
+  async restore(snapshot: Snapshot): Promise<void> {
     const d = snapshot.data;
     const data = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
     if (data.length < 9 || data.readUInt32BE(0) !== ENVELOPE_MAGIC)
       throw new Error('not a Concord node snapshot');
     const version = data.readUInt8(4);
-    if (version !== ENVELOPE_VERSION) throw new Error(`unsupported node snapshot version ${version}`);
+    if (version !== 1 && version !== 2) throw new Error(`unsupported node snapshot version ${version}`);
     const length = data.readUInt32BE(5);
     const json = JSON.parse(data.subarray(9, 9 + length).toString('utf8')) as {
       id: string;
       address: MemberAddress | null;
       voter: boolean;
     }[];
-    this.stateMachine.restore(data.subarray(9 + length));
+    let at = 9 + length;
+    let removed: [NodeId, number][] = [];
+    if (version >= 2) {
+      const removedLength = data.readUInt32BE(at);
+      removed = JSON.parse(data.subarray(at + 4, at + 4 + removedLength).toString('utf8')) as [
+        NodeId,
+        number,
+      ][];
+      at += 4 + removedLength;
+    }
+    const slices = this.stateMachine.restoreInSlices(data.subarray(at));
+    let sliceStart = performance.now();
+    while (slices.next().done !== true) {
+      if (performance.now() - sliceStart < RESTORE_SLICE_MS) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
     this.members.clear();
     for (const m of json) this.members.set(m.id, { address: m.address, voter: m.voter });
+    this.removed.clear();
+    for (const [id, index] of removed) this.removed.set(id, index);
     this.membersChanged();
   }
 
@@ -259,6 +315,10 @@ export class ConcordNode implements ClusterView {
   /** On the leader: when each lagging learner was last sent the members' addresses. */
   private readonly hintSentAt = new Map<NodeId, number>();
   private stopping: Promise<void> | null = null;
+  /** Set once this node knows it was removed: the config index of its removal. */
+  private removedAt: number | null = null;
+  /** When each removed id was last sent a removal notice (bounded by the removed set). */
+  private readonly noticeSentAt = new Map<NodeId, number>();
 
   constructor(options: NodeOptions) {
     this.log = options.log;
@@ -285,6 +345,7 @@ export class ConcordNode implements ClusterView {
         this.raft === null ? Promise.reject(new NodeStoppedError('not started')) : this.raft.propose(payload),
       readIndex: () =>
         this.raft === null ? Promise.reject(new NotLeaderError(null)) : this.raft.readIndex(),
+      noQuorumForMs: () => raftOf()?.noQuorumForMs() ?? null,
     };
     this.executor = new RaftExecutor({
       node: executorNode,
@@ -454,9 +515,18 @@ export class ConcordNode implements ClusterView {
         log: this.log,
       });
       this.transport = tcp;
-      transport = tcp;
+      // Messages from removed members never reach Raft: they get a removal notice instead.
+      transport = {
+        send: (m) => tcp.send(m),
+        onMessage: (handler) =>
+          tcp.onMessage((m) => {
+            if (!this.answeredRemoved(m.from)) handler(m);
+          }),
+        onUnreachable: (handler) => tcp.onUnreachable(handler),
+      };
       boundPeerPort = Number(tcp.address().split(':').pop());
       tcp.onRequest((_from, payload) => serveForwarded(this.forwardTarget(), payload));
+      tcp.onNotice((from, body) => this.onNotice(from, body));
     } else if (multi) {
       throw new Error(
         'a cluster of several nodes needs a cluster secret (--cluster-secret or --cluster-secret-file)',
@@ -494,7 +564,7 @@ export class ConcordNode implements ClusterView {
     raft.onEvent((e) => {
       switch (e.type) {
         case 'conf-changed':
-          this.application.applyConfChange(e.change);
+          this.application.applyConfChange(e.change, e.index);
           if (e.change.type === ConfChangeType.AddLearner) {
             this.learnerAddedAt.set(e.change.node, raft.appliedIndex + 1);
           } else {
@@ -502,10 +572,9 @@ export class ConcordNode implements ClusterView {
             this.hintSentAt.delete(e.change.node);
           }
           if (e.change.type === ConfChangeType.RemoveNode && e.change.node === c.nodeId) {
-            this.log.warn(
-              { node: c.nodeId },
-              'this node was removed from the cluster: it no longer votes or serves writes',
-            );
+            const index = e.index;
+            // After this Ready turn: a removed leader's TimeoutNow to its successor goes out first.
+            setImmediate(() => this.markRemoved(index, 'its own log'));
           }
           // After the Ready turn that applied it (the core campaigns only with no conf change unapplied).
           setImmediate(() => this.campaignIfAlone());
@@ -548,6 +617,66 @@ export class ConcordNode implements ClusterView {
       onError: (err: unknown) => this.log.debug({ err }, 'time tick not committed'),
     });
     this.ticker.start();
+  }
+
+  /**
+   * A message from `from`: if `from` was removed from the cluster (and is not a member again),
+   * it is dropped and `from` told so, at most once a second (its campaign repeats). True when
+   * dropped.
+   */
+  private answeredRemoved(from: NodeId): boolean {
+    const index = this.application.removed.get(from);
+    if (index === undefined || this.application.members.has(from)) return false;
+    const now = Date.now();
+    if (now - (this.noticeSentAt.get(from) ?? -Infinity) >= 1000) {
+      const body = Buffer.from(JSON.stringify({ removed: index }), 'utf8');
+      if (this.transport?.notice(from, body) === true) {
+        this.noticeSentAt.set(from, now);
+        this.log.info({ node: from, configIndex: index }, 'told a removed node it was removed');
+      }
+      // Bounded by the removed set: forget ids no longer in it.
+      for (const id of this.noticeSentAt.keys()) {
+        if (!this.application.removed.has(id)) this.noticeSentAt.delete(id);
+      }
+    }
+    return true;
+  }
+
+  /** A notice from a peer (FrameKind.Notice): today only "you were removed". */
+  private onNotice(from: NodeId, body: Buffer): void {
+    let index: unknown;
+    try {
+      index = (JSON.parse(body.toString('utf8')) as { removed?: unknown }).removed;
+    } catch {
+      index = undefined;
+    }
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 1) {
+      this.log.warn({ peer: from }, 'ignored a malformed notice from a peer');
+      return;
+    }
+    this.markRemoved(index, from);
+  }
+
+  /**
+   * This node was removed from the cluster at config `index`: stop the Raft node (no more
+   * campaigns) and the peer transport; every read and write is refused from now on.
+   */
+  private markRemoved(index: number, by: NodeId): void {
+    if (this.removedAt !== null || this.stopping !== null) return;
+    this.removedAt = index;
+    this.executor.markRemoved(index);
+    this.log.error(
+      { node: this.myId(), configIndex: index, by },
+      `this node was removed from the cluster (by config index ${index}, learned from ${by}): its Raft node stops and every read and write is refused; start it again only with a new id and an empty data directory`,
+    );
+    if (this.promoteTimer !== null) clearInterval(this.promoteTimer);
+    this.promoteTimer = null;
+    const raft = this.raft;
+    const transport = this.transport;
+    void (async () => {
+      await raft?.stop();
+      await transport?.close();
+    })();
   }
 
   /** A sole voter need not wait an election timeout: it elects itself at once. */
@@ -793,6 +922,12 @@ export class ConcordNode implements ClusterView {
     const { confState } = raft.status();
     if (confState.voters.includes(id) || confState.learners.includes(id)) {
       throw new ClusterAdminError(`ERR Node ${id} is already a member`);
+    }
+    const removedAt = this.application.removed.get(id);
+    if (removedAt !== undefined) {
+      throw new ClusterAdminError(
+        `ERR Node id ${id} was removed from this cluster (config index ${removedAt}): a removed id cannot be reused, choose a new one`,
+      );
     }
     await raft.proposeConfChange({
       type: ConfChangeType.AddLearner,

@@ -12,7 +12,7 @@ import { RaftNode } from '../raft/node.js';
 import { MemoryStorage } from '../raft/storage.js';
 import { serveForwarded } from './forward.js';
 import { ConcordApplication } from './node.js';
-import { ClusterDownError, RaftExecutor } from './raft-executor.js';
+import { ClusterDownError, NoQuorumError, RaftExecutor } from './raft-executor.js';
 
 const IDS = ['a', 'b', 'c'];
 const TICK_MS = 10;
@@ -241,8 +241,59 @@ describe('server/raft-executor over three Raft nodes', function () {
         () => 'ok',
         (error: unknown) => error,
       );
-    expect(read).to.be.instanceOf(ClusterDownError);
+    // By now it may know it is cut off (its pre-votes went unanswered): then it says so at once.
+    expect(read).to.satisfy((e: unknown) => e instanceof ClusterDownError || e instanceof NoQuorumError);
     // Bounded: the forwarding timeout plus the leader wait, far below any hang.
     expect(tookMs).to.be.below(8 * TICK_MS * ELECTION_TICKS);
   });
+
+  for (const who of ['leader', 'follower'] as const) {
+    it(`an isolated ${who} that knows it has no quorum fails at once, without waiting for a leader`, async () => {
+      const l = await leader();
+      const lonely = who === 'leader' ? l : members.find((m) => m !== l)!;
+      net.isolate(lonely.id, IDS);
+      // A leader knows when CheckQuorum makes it step down; a follower once its pre-votes go unanswered.
+      const sinceMs = await until(
+        `${lonely.id} to know it has no quorum`,
+        () => lonely.node.noQuorumForMs() ?? undefined,
+      );
+      expect(sinceMs).to.be.at.least(TICK_MS * ELECTION_TICKS);
+      // This executor's clock never moves: a wait for a leader could never end, so an answer
+      // at all proves the node did not wait (no timed assertion).
+      const frozen = new RaftExecutor({
+        node: lonely.node,
+        stateMachine: lonely.sm,
+        transport: lonely.transport,
+        leaderWaitMs: 2 * TICK_MS * ELECTION_TICKS,
+        forwardTimeoutMs: 4 * TICK_MS * ELECTION_TICKS,
+        pollMs: TICK_MS / 2,
+        clock: () => 1_000_000,
+      });
+      try {
+        const write = await frozen.write(set('lost', 'x')).then(
+          () => 'ok',
+          (error: unknown) => error,
+        );
+        expect(write).to.be.instanceOf(NoQuorumError);
+        expect((write as Error).message).to.match(
+          /^no quorum: this node cannot reach a majority \(last leader contact \d+ ms ago\)$/,
+        );
+        const read = await frozen
+          .read((sm, k: string, now) => get(sm, k, now), 'lost')
+          .then(
+            () => 'ok',
+            (error: unknown) => error,
+          );
+        expect(read).to.be.instanceOf(NoQuorumError);
+      } finally {
+        frozen.stop();
+      }
+      // Healed: it hears from a leader again and serves.
+      net.heal();
+      await until(`${lonely.id} to know a leader`, () =>
+        lonely.node.noQuorumForMs() === null && lonely.node.leaderId !== null ? true : undefined,
+      );
+      expect(await lonely.executor.write(set('back', 'y'))).to.include({ type: 'set', written: true });
+    });
+  }
 });

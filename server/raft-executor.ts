@@ -47,6 +47,25 @@ export class ClusterDownError extends Error {
   override readonly name = 'ClusterDownError';
 }
 
+/**
+ * This node knows it cannot reach a majority (CheckQuorum failed, or its pre-votes go
+ * unanswered): failed at once rather than after the leader wait. Nothing was done.
+ */
+export class NoQuorumError extends Error {
+  override readonly name = 'NoQuorumError';
+  constructor(readonly sinceLeaderMs: number) {
+    super(`no quorum: this node cannot reach a majority (last leader contact ${sinceLeaderMs} ms ago)`);
+  }
+}
+
+/** This node was removed from the cluster: it serves no read or write any more. */
+export class NodeRemovedError extends Error {
+  override readonly name = 'NodeRemovedError';
+  constructor(readonly configIndex: number) {
+    super(`this node was removed from the cluster (by config index ${configIndex})`);
+  }
+}
+
 /** A write was handed to a leader but its fate is unknown (it may have applied). */
 export class OutcomeUnknownError extends Error {
   override readonly name = 'OutcomeUnknownError';
@@ -59,6 +78,11 @@ export interface ExecutorNode {
   readonly leaderId: NodeId | null;
   propose(payload: Uint8Array): Promise<Result | null>;
   readIndex(): Promise<void>;
+  /**
+   * Null unless the node knows it cannot reach a majority; then ms since it last heard from a
+   * leader (RaftNode.noQuorumForMs). Absent: never known, always wait for a leader.
+   */
+  noQuorumForMs?(): number | null;
 }
 
 export interface RaftExecutorOptions {
@@ -133,12 +157,17 @@ export class RaftExecutor implements Executor {
   private timeWaiters: TimeWaiter[] = [];
   /** Resolves once every write called so far has been handed off. */
   private handOffChain: Promise<void> = Promise.resolve();
+  /** handOffChain has settled: nothing waits to be handed off (the leader's fast path may run). */
+  private chainIdle = true;
+  private chainVersion = 0;
   private writeSeq = 0;
   /** Reads called since the last write: they run together, and the next write waits for them. */
   private readGroup: { ready: Promise<void>; runs: Promise<unknown>[]; pending: number } | null = null;
   private readonly writesInFlight = new Map<number, Promise<Result>>();
   private timeInFlight = false;
   private stopped = false;
+  /** The config index that removed this node from the cluster, once known. */
+  private removedAt: number | null = null;
   /** Forward batches not yet sent, oldest first; the last one still takes writes. */
   private forwardQueue: ForwardBatch[] = [];
   private forwardQueued = 0;
@@ -176,6 +205,11 @@ export class RaftExecutor implements Executor {
     this.stopped = true;
   }
 
+  /** This node was removed from the cluster at `configIndex`: every read and write fails. */
+  markRemoved(configIndex: number): void {
+    this.removedAt = configIndex;
+  }
+
   /**
    * Writes are HANDED OFF (proposed on the leader, or sent to it) strictly in call order, one
    * after the other, so a pipeline of writes from one client applies in its order even while
@@ -184,6 +218,7 @@ export class RaftExecutor implements Executor {
    * bound, at the back of the queue.
    */
   write(op: Operation): Promise<Result> {
+    if (this.removedAt !== null) return Promise.reject(new NodeRemovedError(this.removedAt));
     const payload = encodeOperation(op);
     if (payload.length > this.maxEntryBytes) {
       return Promise.resolve({
@@ -192,7 +227,12 @@ export class RaftExecutor implements Executor {
       });
     }
     const deadline = this.clock() + this.leaderWaitMs;
-    const done = this.writeBy(payload, deadline);
+    // Fast path (the common case on a busy leader): nothing queued ahead and no read open, so
+    // proposing now keeps call order, without the hand-off chain's promises per write.
+    const done =
+      this.chainIdle && this.readGroup === null && !this.stopped && this.node.isLeader
+        ? this.proposeNow(payload, deadline)
+        : this.writeBy(payload, deadline);
     const seq = ++this.writeSeq;
     this.writesInFlight.set(seq, done);
     const forget = (): void => {
@@ -202,12 +242,42 @@ export class RaftExecutor implements Executor {
     return done;
   }
 
+  /** Proposes on this node (the leader) at once; a refusal with nothing done retries the slow way. */
+  private proposeNow(payload: Buffer, deadline: number): Promise<Result> {
+    return this.node.propose(payload).then(
+      (result) => {
+        if (result === null) throw new OutcomeUnknownError('entry applied without a result');
+        return result;
+      },
+      async (error: unknown) => {
+        if (error instanceof NotLeaderError || error instanceof ProposalDroppedError) {
+          if (this.clock() >= deadline) throw error;
+          await delay(this.pollMs);
+          return this.writeBy(payload, deadline);
+        }
+        throw error;
+      },
+    );
+  }
+
+  /** Replaces the hand-off chain, noting when it has settled (see chainIdle). */
+  private setChain(chain: Promise<void>): void {
+    this.handOffChain = chain;
+    this.chainIdle = false;
+    const version = ++this.chainVersion;
+    void chain.then(() => {
+      if (this.chainVersion === version) this.chainIdle = true;
+    });
+  }
+
   private writeBy(payload: Buffer, deadline: number): Promise<Result> {
     this.closeReadGroup();
     const handed = this.handOffChain.then(() => this.handOff(payload, deadline));
-    this.handOffChain = handed.then(
-      () => undefined,
-      () => undefined,
+    this.setChain(
+      handed.then(
+        () => undefined,
+        () => undefined,
+      ),
     );
     return handed.then(async (attempt) => {
       const result = await attempt.outcome;
@@ -222,6 +292,7 @@ export class RaftExecutor implements Executor {
    */
   private async handOff(payload: Buffer, deadline: number): Promise<{ outcome: Promise<Result | null> }> {
     for (;;) {
+      if (this.removedAt !== null) throw new NodeRemovedError(this.removedAt);
       if (this.stopped) throw new NodeStoppedError('stopping');
       const node = this.node;
       if (node.isLeader) {
@@ -244,6 +315,7 @@ export class RaftExecutor implements Executor {
       }
       const leader = node.leaderId;
       if (leader === null || leader === node.id || this.transport === null) {
+        this.failIfNoQuorum();
         await this.waitOrFail(deadline, 'no leader elected');
         continue;
       }
@@ -361,6 +433,12 @@ export class RaftExecutor implements Executor {
     settleAll((i) => forwardOutcome(leader, items === null ? whole : items[i]!));
   }
 
+  /** The minority side of a partition fails fast and never hangs (issue #4). */
+  private failIfNoQuorum(): void {
+    const ms = this.node.noQuorumForMs?.() ?? null;
+    if (ms !== null) throw new NoQuorumError(ms);
+  }
+
   private async waitOrFail(deadline: number, why: string): Promise<void> {
     const left = deadline - this.clock();
     if (left <= 0) throw new ClusterDownError(`${why} within ${this.leaderWaitMs} ms`);
@@ -410,16 +488,18 @@ export class RaftExecutor implements Executor {
     const group = this.readGroup;
     if (group === null) return;
     this.readGroup = null;
-    this.handOffChain = Promise.allSettled(group.runs).then(() => undefined);
+    this.setChain(Promise.allSettled(group.runs).then(() => undefined));
   }
 
   private async readNow<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): Promise<T> {
     const deadline = this.clock() + this.leaderWaitMs;
     for (;;) {
+      if (this.removedAt !== null) throw new NodeRemovedError(this.removedAt);
       if (this.stopped) throw new NodeStoppedError('stopping');
       const node = this.node;
       const leader = node.leaderId;
       if (leader === null) {
+        this.failIfNoQuorum();
         await this.waitOrFail(deadline, 'no leader elected');
         continue;
       }

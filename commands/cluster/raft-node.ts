@@ -14,8 +14,11 @@
  * Reply:
  *   ADD: OK once the node is in the configuration as a learner (it is promoted to voter by the
  *   leader once caught up; watch raft_voters in RAFT.INFO). Start the new node with
- *   `--join` and an empty data dir. REMOVE: OK once the removal is applied. Errors:
+ *   `--join` and an empty data dir. REMOVE: OK once the removal is applied; the removed node
+ *   is told so (if it missed its removal) and then refuses every read and write with `-ERR
+ *   this node was removed from the cluster (by config index N)`. Errors:
  *   `-ERR invalid node id`, `-ERR invalid address ...`, `-ERR node 'x' already a member`,
+ *   `-ERR Node id x was removed from this cluster ...` (a removed id is never reused),
  *   `-ERR unknown node 'x'`; on a follower `-TRYAGAIN not the leader, try <id>`; while another
  *   membership change is in flight the change is refused with a -TRYAGAIN (retry later);
  *   `-TRYAGAIN outcome unknown ...` when leadership was lost before the change applied.
@@ -64,7 +67,7 @@ const raftNodeAdd: CommandSpec = {
     ],
     format: 'RAFT.NODE ADD node-id address',
     reply:
-      'address is `host:port` (peer port = port + 10000) or `host:port@peerport`. OK once the node is a learner (promoted to voter when caught up). Leader only (`-TRYAGAIN not the leader, try <id>`); `-ERR node ... already a member`; `-ERR invalid address ...`. Start the new node with `--join` and an empty data dir.',
+      'address is `host:port` (peer port = port + 10000) or `host:port@peerport`. OK once the node is a learner (promoted to voter when caught up). Leader only (`-TRYAGAIN not the leader, try <id>`); `-ERR node ... already a member`; `-ERR invalid address ...`; `-ERR Node id ... was removed from this cluster` (a removed id is never reused). Start the new node with `--join` and an empty data dir.',
   },
   handler: {
     kind: 'local',
@@ -94,7 +97,7 @@ const raftNodeRemove: CommandSpec = {
     arguments: [{ name: 'node-id', type: 'string' }],
     format: 'RAFT.NODE REMOVE node-id',
     reply:
-      "OK once the removal is applied. Leader only (`-TRYAGAIN not the leader, try <id>`); `-ERR unknown node 'x'`. Removing the leader makes it step down after the change.",
+      "OK once the removal is applied. Leader only (`-TRYAGAIN not the leader, try <id>`); `-ERR unknown node 'x'`. Removing the leader makes it step down after the change. The removed node stops its Raft node (told by a member if it missed its removal) and refuses every read and write with `-ERR this node was removed from the cluster (by config index N)`.",
   },
   handler: {
     kind: 'local',

@@ -289,11 +289,22 @@ export class KeyStore {
   }
 
   static restore(data: Buffer): KeyStore {
+    const slices = KeyStore.restoreInSlices(data, Infinity);
+    for (let r = slices.next(); ; r = slices.next()) if (r.done === true) return r.value;
+  }
+
+  /**
+   * restore() in slices of at most `sliceEntries` keys: the generator yields between slices
+   * (so its driver can let the event loop run: a large keyspace parsed in one go stalls it)
+   * and returns the store. The caller's state is untouched until it takes the result.
+   */
+  static *restoreInSlices(data: Buffer, sliceEntries = 4096): Generator<void, KeyStore, void> {
     const store = new KeyStore();
     if (data.length < 4) throw new Error('truncated keyspace snapshot');
     const count = data.readUInt32BE(0);
     let o = 4;
     for (let i = 0; i < count; i++) {
+      if (i > 0 && i % sliceEntries === 0) yield;
       if (o + 4 > data.length) throw new Error('truncated keyspace snapshot');
       const klen = data.readUInt32BE(o);
       o += 4;

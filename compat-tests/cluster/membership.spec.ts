@@ -3,7 +3,10 @@
  * on the leader (joins as a learner, promoted to voter once caught up), then a founding
  * follower is removed with RAFT.NODE REMOVE, while ioredis clients keep writing. What a user
  * checks: INFO raft lists the voters as expected after each step, and every acknowledged write
- * is readable on every remaining member.
+ * is readable on every remaining member. And a node removed while it was frozen (so it never
+ * saw its own removal) learns it was removed from the first member it contacts, stops
+ * campaigning, and answers clients `-ERR this node was removed from the cluster (by config
+ * index N)`.
  */
 import { expect } from 'chai';
 import { waitFor } from '../harness.js';
@@ -102,5 +105,101 @@ describe('cluster: add and remove members under load', function () {
     console.log(
       `      ${acked} acked, ${load.records.length - acked} unknown; all acked readable on ${remaining.map((n) => n.id).join(',')}`,
     );
+  });
+
+  it('a node removed while frozen learns it was removed, stops campaigning and answers clients with an error', async function () {
+    const tickMs = 50;
+    const electionMs = tickMs * 10;
+    const c = (cluster = await Cluster.start({ size: 3, tickMs, electionTicks: 10 }));
+    const leader = await c.waitForLeader();
+    await c.waitUntilServing();
+    const victim = c.nodes.find((n) => n !== leader)!;
+    const members = c.nodes.filter((n) => n !== victim);
+    const load = new WriteLoad({
+      ports: () => members.map((n) => n.port),
+      writers: 4,
+      maxWritesPerWriter: 20_000,
+      maxDurationMs: 40_000,
+      prefix: 'removed',
+    });
+    let frozen = false;
+    const reply = (port: number, ...args: string[]): Promise<string> => {
+      const redis = client(port, 5_000);
+      return redis
+        .call(args[0]!, ...args.slice(1))
+        .then(
+          (value) => `value ${String(value)}`,
+          (error: unknown) => (error instanceof Error ? error.message : String(error)),
+        )
+        .finally(() => redis.disconnect());
+    };
+    try {
+      await waitForAcks(load, 200);
+      // Frozen, it cannot receive (or apply) the entry that removes it.
+      victim.signal('SIGSTOP');
+      frozen = true;
+      expect(await raftNode(leader, 'REMOVE', victim.id)).to.equal('OK');
+      await waitFor(
+        `${victim.id} to leave the voters on every member`,
+        async () => {
+          for (const n of members) if ((await voters(n)).includes(victim.id)) return undefined;
+          return true;
+        },
+        10_000,
+      );
+      await waitForAcks(load, load.ackCount() + 200);
+      // A removed id cannot come back.
+      expect(await reply(leader.port, 'RAFT.NODE', 'ADD', victim.id, victim.address)).to.match(
+        new RegExp(`^ERR Node id ${victim.id} was removed from this cluster \\(config index \\d+\\)`),
+      );
+      victim.signal('SIGCONT');
+      frozen = false;
+
+      // Its election timeout passes, it (pre-)campaigns, a member tells it: every read and write
+      // is refused with the removal's config index.
+      const refused = await waitFor(
+        `${victim.id} to refuse a write as removed`,
+        async () => {
+          const r = await reply(victim.port, 'SET', 'after-removal', 'x');
+          return r.startsWith('ERR this node was removed') ? r : undefined;
+        },
+        15_000,
+      );
+      expect(refused).to.match(/^ERR this node was removed from the cluster \(by config index \d+\)$/);
+      expect(await reply(victim.port, 'GET', 'after-removal')).to.equal(refused);
+      expect(victim.isRunning()).to.equal(true);
+      // Told by a member (the notice), not by applying its own removal, which it never received.
+      expect(victim.stderr()).to.match(
+        new RegExp(
+          `this node was removed from the cluster \\(by config index \\d+, learned from (${members.map((m) => m.id).join('|')})\\)`,
+        ),
+      );
+      console.log(`      ${victim.id} after SIGCONT: "${refused}"`);
+
+      // It stopped campaigning: over several election timeouts the members' leader and term do
+      // not move, and no member has to tell it again (it stopped its Raft node and transport).
+      const term = await leader.raftNumber('raft_current_term');
+      const told = (): number =>
+        members.reduce((n, m) => n + m.stderr().split('told a removed node it was removed').length - 1, 0);
+      const toldBefore = told();
+      expect(toldBefore).to.be.at.least(1);
+      // A real-time window is unavoidable here: "nothing happens" needs time to pass.
+      const until = Date.now() + 6 * electionMs;
+      while (Date.now() < until) {
+        expect(await leader.raftNumber('raft_current_term')).to.equal(term);
+        expect((await leader.raftInfo()).get('raft_role')).to.equal('leader');
+        await new Promise((resolve) => setTimeout(resolve, tickMs));
+      }
+      expect(told()).to.equal(toldBefore);
+      await waitForAcks(load, load.ackCount() + 100);
+    } finally {
+      if (frozen) victim.signal('SIGCONT');
+      await load.stop();
+    }
+    const commit = await leader.raftNumber('raft_commit_index');
+    await c.waitForApplied(commit, members);
+    for (const node of members) {
+      expect(await verifyWrites(node.port, load.records), `violations on ${node.id}`).to.deep.equal([]);
+    }
   });
 });
