@@ -19,7 +19,8 @@
  * stops its Raft node and peer transport, and from then on answers every read and write with
  * `-ERR this node was removed from the cluster (by config index N)` (PING, INFO and the like
  * still answer, for operators). Restarted on the same data it is told again at its first
- * campaign. A removed id cannot be added again (use a new id and an empty data directory).
+ * campaign. A removed id may be added again (RAFT.NODE ADD clears the mark): for a replacement
+ * process that starts with an empty data directory once the removed one is gone.
  *
  * Owns the lifetime of those pieces (start in order, graceful stop in reverse: RESP listener,
  * executor, Raft node, transport, storage). Must never read argv/env (main.ts) or exit the
@@ -317,6 +318,8 @@ export class ConcordNode implements ClusterView {
   private stopping: Promise<void> | null = null;
   /** Set once this node knows it was removed: the config index of its removal. */
   private removedAt: number | null = null;
+  /** Log entries this node was founded with (its bootstrap members); 0 when it joined. */
+  private foundingEntries = 0;
   /** When each removed id was last sent a removal notice (bounded by the removed set). */
   private readonly noticeSentAt = new Map<NodeId, number>();
 
@@ -538,6 +541,7 @@ export class ConcordNode implements ClusterView {
       : (c.bootstrap ?? [
           { id: c.nodeId, host: this.self.host, port: this.self.port, peerPort: boundPeerPort },
         ]);
+    this.foundingEntries = bootstrap?.length ?? 0;
     const electionMs = c.tickMs * c.electionTicks;
     const raft = await RaftNode.start<Result | null>({
       id: c.nodeId,
@@ -652,6 +656,17 @@ export class ConcordNode implements ClusterView {
     }
     if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 1) {
       this.log.warn({ peer: from }, 'ignored a malformed notice from a peer');
+      return;
+    }
+    const applied = this.raft?.appliedIndex ?? 0;
+    if (applied <= this.foundingEntries) {
+      // Nothing applied beyond its own founding entries: a replacement started under a removed
+      // id (empty data dir), waiting for RAFT.NODE ADD to clear the mark - not the removed
+      // process. Its messages are dropped by the members until then, so it disturbs nothing.
+      this.log.warn(
+        { peer: from, configIndex: index },
+        'a peer says this node id was removed; this node has applied nothing yet, so it waits to be added again (RAFT.NODE ADD)',
+      );
       return;
     }
     this.markRemoved(index, from);
@@ -923,12 +938,9 @@ export class ConcordNode implements ClusterView {
     if (confState.voters.includes(id) || confState.learners.includes(id)) {
       throw new ClusterAdminError(`ERR Node ${id} is already a member`);
     }
-    const removedAt = this.application.removed.get(id);
-    if (removedAt !== undefined) {
-      throw new ClusterAdminError(
-        `ERR Node id ${id} was removed from this cluster (config index ${removedAt}): a removed id cannot be reused, choose a new one`,
-      );
-    }
+    // A removed id may be added again (a replacement node in a compose file keeps its
+    // service's id); the AddLearner clears its removed mark. The operator's part: the removed
+    // process is gone and the new one starts with an empty data directory (docs/operations.md).
     await raft.proposeConfChange({
       type: ConfChangeType.AddLearner,
       node: id,

@@ -18,7 +18,7 @@
  *   is told so (if it missed its removal) and then refuses every read and write with `-ERR
  *   this node was removed from the cluster (by config index N)`. Errors:
  *   `-ERR invalid node id`, `-ERR invalid address ...`, `-ERR node 'x' already a member`,
- *   `-ERR Node id x was removed from this cluster ...` (a removed id is never reused),
+ *   (a removed id may be added again: the replacement starts with an empty data dir),
  *   `-ERR unknown node 'x'`; on a follower `-TRYAGAIN not the leader, try <id>`; while another
  *   membership change is in flight the change is refused with a -TRYAGAIN (retry later);
  *   `-TRYAGAIN outcome unknown ...` when leadership was lost before the change applied.
@@ -67,7 +67,7 @@ const raftNodeAdd: CommandSpec = {
     ],
     format: 'RAFT.NODE ADD node-id address',
     reply:
-      'address is `host:port` (peer port = port + 10000) or `host:port@peerport`. OK once the node is a learner (promoted to voter when caught up). Leader only (`-TRYAGAIN not the leader, try <id>`); `-ERR node ... already a member`; `-ERR invalid address ...`; `-ERR Node id ... was removed from this cluster` (a removed id is never reused). Start the new node with `--join` and an empty data dir.',
+      'address is `host:port` (peer port = port + 10000) or `host:port@peerport`. OK once the node is a learner (promoted to voter when caught up). Leader only (`-TRYAGAIN not the leader, try <id>`); `-ERR node ... already a member`; `-ERR invalid address ...`; a removed id may be added again (its replacement must start with an empty data dir). Start the new node with `--join` and an empty data dir.',
   },
   handler: {
     kind: 'local',
