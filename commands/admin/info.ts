@@ -8,8 +8,9 @@
  *
  * Reply:
  *   Bulk string (verbatim "txt" in RESP3). Sections: server, clients, memory, persistence,
- *   stats, replication, cpu, cluster, raft, keyspace; "default" and "all"/"everything" give
- *   all of them; unknown sections are ignored (empty reply if nothing matches), as in Redis.
+ *   stats, replication, cpu, cluster, raft, locks, keyspace; "default" (or no section) gives
+ *   all but the families' sections (locks), "all"/"everything" all of them; unknown
+ *   sections are ignored (empty reply if nothing matches), as in Redis.
  *   cluster and raft exist only on a node running Raft (ServerContext.cluster): cluster has
  *   cluster_enabled:1, raft is RAFT.INFO's text (commands/cluster/raft-info.ts); replication
  *   then tells the Raft role (master on the leader, slave with the leader's address on a
@@ -20,6 +21,7 @@ import type { CommandContext } from '../context.js';
 import { verbatim, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
 import type { StateMachine } from '../state-machine.js';
+import type { LockFigures } from '../locks/store.js';
 import { CONCORD_VERSION, REDIS_VERSION } from '../version.js';
 import { raftInfoLines } from '../cluster/raft-info.js';
 import { topology } from '../cluster/topology.js';
@@ -34,17 +36,25 @@ export const SECTIONS = [
   'cpu',
   'cluster',
   'raft',
+  'locks',
   'keyspace',
 ] as const;
 type Section = (typeof SECTIONS)[number];
+/**
+ * The families' sections (locks ...) are not in the default set, as Redis keeps commandstats
+ * out of it: asked by name, or with "all"/"everything".
+ */
+const FAMILY_SECTIONS: ReadonlySet<Section> = new Set<Section>(['locks']);
+const DEFAULT_SECTIONS: Section[] = SECTIONS.filter((s) => !FAMILY_SECTIONS.has(s));
 
 interface KeyspaceFigures {
   readonly keys: number;
   readonly expires: number;
+  readonly locks: LockFigures;
 }
 
 function keyspaceFigures(sm: StateMachine): KeyspaceFigures {
-  return { keys: sm.keys.size, expires: sm.keys.expires };
+  return { keys: sm.keys.size, expires: sm.keys.expires, locks: sm.locks.figures() };
 }
 
 /** Bytes as Redis's bytesToHuman: "1.23M". */
@@ -152,6 +162,23 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
       const cpu = process.cpuUsage();
       return [`used_cpu_sys:${cpuSeconds(cpu.system)}`, `used_cpu_user:${cpuSeconds(cpu.user)}`];
     }
+    case 'locks': {
+      // The lock manager's replicated figures (commands/locks/store.ts), as this node applied them.
+      if (keyspace === null) return [];
+      const l = keyspace.locks;
+      return [
+        `locks:${l.locks}`,
+        `lock_holders:${l.holders}`,
+        `lock_waiters:${l.waiters}`,
+        `lock_grants:${l.grants}`,
+        `lock_expiries:${l.expiries}`,
+        `lock_wait_timeouts:${l.waitTimeouts}`,
+        `lock_deadlocks:${l.deadlocks}`,
+        `lock_forced_releases:${l.forcedReleases}`,
+        `lock_last_token:${l.lastToken}`,
+        `lock_retired_tokens:${l.retired}`,
+      ];
+    }
     case 'keyspace':
       if (keyspace === null || keyspace.keys === 0) return [];
       return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];
@@ -172,6 +199,7 @@ const HEADERS: Record<Section, string> = {
   cpu: 'CPU',
   cluster: 'Cluster',
   raft: 'Raft',
+  locks: 'Locks',
   keyspace: 'Keyspace',
 };
 
@@ -193,11 +221,12 @@ export function infoText(
 
 /** Requested names -> sections in Redis's order; unknown names are ignored. */
 export function resolveSections(requested: readonly string[]): Section[] {
-  if (requested.length === 0) return [...SECTIONS];
+  if (requested.length === 0) return DEFAULT_SECTIONS;
   const wanted = new Set<string>();
   for (const r of requested) {
     const name = r.toLowerCase();
-    if (name === 'default' || name === 'all' || name === 'everything') return [...SECTIONS];
+    if (name === 'default') return DEFAULT_SECTIONS;
+    if (name === 'all' || name === 'everything') return [...SECTIONS];
     wanted.add(name);
   }
   return SECTIONS.filter((s) => wanted.has(s));
@@ -223,7 +252,8 @@ export const info: CommandSpec = {
     kind: 'local',
     run(ctx, args, runtime): Reply {
       const sections = resolveSections(args.rest().map((a) => a.toString()));
-      if (!sections.includes('keyspace')) return verbatim(infoText(ctx, sections, null));
+      if (!sections.includes('keyspace') && !sections.includes('locks'))
+        return verbatim(infoText(ctx, sections, null));
       // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
       // (ioredis sends it as its ready check).
       return verbatim(infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined)));

@@ -31,7 +31,7 @@
  */
 import assert from 'node:assert';
 import type { ChunkReader, FamilyContext, StateFamily } from '../family.js';
-import { BLOCKED_RESULT, type Result, type ResultTree } from '../state-machine.js';
+import { BLOCKED_RESULT, type Result } from '../state-machine.js';
 import type { LockMode, LockOperation } from './operations.js';
 
 /** Lease of a hold when LOCK gives no TTL. */
@@ -737,9 +737,4 @@ function deadlockMessage(cycle: readonly WaitEdge[]): string {
   const owners = [cycle[0]!.from, ...cycle.map((e) => e.to)].map(shown).join(' -> ');
   const locks = cycle.map((e) => shown(e.lock)).join(', ');
   return `DEADLOCK ${owners} on locks ${locks}`;
-}
-
-/** A tree of a waits-for edge, for LOCK.WAITSFOR. */
-export function edgeTree(e: WaitEdge): ResultTree {
-  return [Buffer.from(e.from, 'latin1'), Buffer.from(e.lock, 'latin1'), Buffer.from(e.to, 'latin1'), e.as];
 }
