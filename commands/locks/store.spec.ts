@@ -182,6 +182,12 @@ class Model {
           id: op.waiterId,
           deadline: now + op.waitMs,
         };
+        const same = r.waiters.findIndex((x) => x.owner === owner && x.mode === op.mode);
+        if (same >= 0) {
+          this.wakes.push([r.waiters[same]!.id, { error: 'superseded' }]);
+          r.waiters[same] = w;
+          return 'blocked';
+        }
         let at = r.waiters.length;
         if (h !== undefined) {
           at = 0;
@@ -339,7 +345,9 @@ describe('LockStore against a naive model', () => {
         let sm = new StateMachine();
         const woken: [string, unknown][] = [];
         const listen = (m: StateMachine): void =>
-          m.onWakeUp((id, r) => woken.push([id, r.type === 'tree' ? r.value : r]));
+          m.onWakeUp((id, r) =>
+            woken.push([id, r.type === 'tree' ? r.value : r.type === 'error' ? { error: 'superseded' } : r]),
+          );
         listen(sm);
         const model = new Model();
         let now = 1_000_000;
@@ -477,6 +485,26 @@ describe('LockStore', () => {
       'x1',
       'r3',
     ]);
+  });
+
+  it('lets a resent LOCK take over its own queue place; the superseded request is answered with an error', () => {
+    const { apply, woken, sm } = run();
+    apply(acquire('x', 'h', 'exclusive'));
+    apply(acquire('x', 'a', 'exclusive', 5_000, 'first'));
+    apply(acquire('x', 'b', 'exclusive', 5_000, 'b1'));
+    expect(apply(acquire('x', 'a', 'exclusive', 5_000, 'resent')).type).to.equal('blocked');
+    expect(woken).to.deep.equal([
+      [
+        'first',
+        { type: 'error', message: 'ERR superseded by a newer LOCK of the same owner on the same lock' },
+      ],
+    ]);
+    expect(sm.locks.view(Buffer.from('x'), 0)?.waiters.map((w) => w.owner.toString())).to.deep.equal([
+      'a',
+      'b',
+    ]);
+    apply({ type: 'lock.release', name: Buffer.from('x'), owner: Buffer.from('h') });
+    expect(woken[1]).to.deep.equal(['resent', { type: 'tree', value: 2 }]);
   });
 
   it('expires a lease at its deadline and hands the lock to the next waiter in the same apply', () => {

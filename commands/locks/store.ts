@@ -117,6 +117,10 @@ export interface LockView {
 
 const NIL_RESULT: Result = Object.freeze({ type: 'tree', value: null });
 const ZERO: Result = Object.freeze({ type: 'integer', value: 0 });
+const SUPERSEDED: Result = Object.freeze({
+  type: 'error',
+  message: 'ERR superseded by a newer LOCK of the same owner on the same lock',
+});
 const ONE: Result = Object.freeze({ type: 'integer', value: 1 });
 
 function tokenResult(token: number): Result {
@@ -233,6 +237,19 @@ export class LockStore implements StateFamily {
       waiterId: op.waiterId,
       deadlineMs: now + op.waitMs,
     };
+    const previous = rec.waiters.findIndex((w) => w.owner === owner && w.mode === op.mode);
+    if (previous >= 0) {
+      // The same owner asks again for what it already waits for (a resend after a lost reply
+      // or a reconnect): the new request takes the old one's place in the queue, so it keeps
+      // its turn, and one owner never queues twice (a second entry behind others would wait
+      // for them while they wait for the first one's grant). The wait-for graph is unchanged.
+      const old = rec.waiters[previous]!;
+      this.dequeue(rec, old);
+      this.enqueue(rec, waiter, previous);
+      this.context.wake(old.waiterId, SUPERSEDED);
+      this.heapPush({ atMs: waiter.deadlineMs, kind: 'wait', lock: name, key: waiter.waiterId });
+      return BLOCKED_RESULT;
+    }
     // An upgrade goes ahead of plain waiters (they wait for its hold anyway), behind other
     // upgrades; a plain request goes to the back.
     let at = rec.waiters.length;
