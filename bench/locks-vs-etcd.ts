@@ -33,7 +33,7 @@ import type { ConcordCluster, EtcdCluster } from './peers.js';
 
 interface Sample {
   system: 'concord' | 'etcd';
-  case: 'uncontended' | 'contended';
+  case: 'uncontended' | 'contended' | 'set-50-clients' | 'set-1-client';
   round: number;
   seconds: number;
   operations: number;
@@ -127,6 +127,39 @@ async function concordContended(port: number, r: number): Promise<Sample & { tok
     perSecond: grants.length / seconds,
     errors,
     tokensRising,
+  };
+}
+
+/**
+ * Reference points on the same cluster: plain SETs from `clients` connections (what 2 writes
+ * per lock+unlock pair compare to), and from 1 connection (one commit after another: the floor
+ * of a hand-off, which is one commit of the UNLOCK plus the woken client's round trip).
+ */
+async function concordSets(port: number, r: number, clients: number): Promise<Sample> {
+  const conns = await concordConnections(port, clients);
+  let writes = 0;
+  let errors = 0;
+  const until = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    conns.map(async (c, i) => {
+      while (performance.now() < until) {
+        const reply = await c.call('SET', `bench:set:${i}`, 'xxx');
+        if (reply.isError) errors++;
+        else writes++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  for (const c of conns) c.close();
+  return {
+    system: 'concord',
+    case: clients === 1 ? 'set-1-client' : 'set-50-clients',
+    round: r,
+    seconds,
+    operations: writes,
+    perSecond: writes / seconds,
+    errors,
   };
 }
 
@@ -251,11 +284,13 @@ async function main(): Promise<void> {
           const c = await concordContended(concordPort, r);
           tokensRising &&= c.tokensRising;
           samples.push(c);
+          samples.push(await concordSets(concordPort, r, CLIENTS));
+          samples.push(await concordSets(concordPort, r, 1));
         } else {
           samples.push(await etcdUncontended(etcdPort, r));
           samples.push(await etcdContended(etcdPort, r));
         }
-        const last = samples.slice(-2);
+        const last = samples.slice(system === 'concord' ? -4 : -2);
         for (const s of last)
           console.log(
             `round ${r} ${s.system} ${s.case}: ${round(s.perSecond, 1)}/s (${s.operations} in ${round(s.seconds, 2)} s, ${s.errors} errors)`,
@@ -283,6 +318,15 @@ async function main(): Promise<void> {
       contended: round(med('concord', 'contended') / med('etcd', 'contended'), 2),
     },
     targets: { uncontended: 3, contended: 20 },
+    concordReference: {
+      setsPerSec50Clients: round(med('concord', 'set-50-clients'), 1),
+      setsPerSec1Client: round(med('concord', 'set-1-client'), 1),
+      lockUnlockPairsPerSetPair: round(
+        (2 * med('concord', 'uncontended')) / med('concord', 'set-50-clients'),
+        2,
+      ),
+      handoffsPerSerialSet: round(med('concord', 'contended') / med('concord', 'set-1-client'), 2),
+    },
     concordTokensRisingInGrantOrder: tokensRising,
   };
   const out = {
