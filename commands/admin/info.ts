@@ -78,7 +78,12 @@ function configValue(ctx: CommandContext, name: string): string | undefined {
   return undefined;
 }
 
-function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures | null): string[] {
+function section(
+  ctx: CommandContext,
+  name: Section,
+  keyspace: KeyspaceFigures | null,
+  blockedClients: number,
+): string[] {
   const server = ctx.server;
   switch (name) {
     case 'server': {
@@ -105,7 +110,8 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
       const lines = [`connected_clients:${stats.connectedClients}`];
       const maxClients = configValue(ctx, 'maxclients');
       if (maxClients !== undefined) lines.push(`maxclients:${maxClients}`);
-      lines.push('blocked_clients:0');
+      // Requests blocked on this node (LOCK ... WAIT), from the executor's waiter registry.
+      lines.push(`blocked_clients:${blockedClients}`);
       return lines;
     }
     case 'memory': {
@@ -208,12 +214,13 @@ export function infoText(
   ctx: CommandContext,
   sections: readonly Section[],
   keyspace: KeyspaceFigures | null,
+  blockedClients = 0,
 ): string {
   const parts: string[] = [];
   for (const name of sections) {
     // The cluster and raft sections exist only where a Raft node runs.
     if ((name === 'cluster' || name === 'raft') && ctx.server.cluster === undefined) continue;
-    const lines = section(ctx, name, keyspace);
+    const lines = section(ctx, name, keyspace, blockedClients);
     parts.push(`# ${HEADERS[name]}\r\n` + lines.map((l) => l + '\r\n').join(''));
   }
   return parts.join('\r\n');
@@ -252,11 +259,14 @@ export const info: CommandSpec = {
     kind: 'local',
     run(ctx, args, runtime): Reply {
       const sections = resolveSections(args.rest().map((a) => a.toString()));
+      const blocked = runtime.executor.waiters.size;
       if (!sections.includes('keyspace') && !sections.includes('locks'))
-        return verbatim(infoText(ctx, sections, null));
+        return verbatim(infoText(ctx, sections, null, blocked));
       // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
       // (ioredis sends it as its ready check).
-      return verbatim(infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined)));
+      return verbatim(
+        infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined), blocked),
+      );
     },
   },
 };

@@ -55,6 +55,7 @@ describe('LOCK, UNLOCK, LOCK.RENEW, LOCK.INFO, LOCK.WAITSFOR, LOCK.FORCERELEASE'
     // Other commands go on meanwhile.
     expect(plain(await h.run('SET', 'k', 'v'))).to.equal('OK');
     expect(plain(await h.run('LOCK.WAITSFOR', 'b'))).to.deep.equal([['b', 'x', 'a', 'holder']]);
+    expect(plain(await h.run('INFO', 'clients'))).to.match(/blocked_clients:1\r\n/);
     expect(plain(await h.run('UNLOCK', 'x', 'a'))).to.equal(1n);
     await pending;
     expect(plain(answered!)).to.equal(2n);
