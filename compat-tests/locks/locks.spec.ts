@@ -377,4 +377,33 @@ describe('locks: three-node cluster', function () {
     expect(grants[0]).to.be.greaterThan(held!);
     expect([...grants].sort((x, y) => x - y)).to.deep.equal(grants);
   });
+
+  it('keeps holds, waiters and the token counter through kill -9 of every node and a restart', async () => {
+    // The leader killed by the previous test comes back first.
+    await Promise.all(cluster.nodes.filter((n) => !n.isRunning()).map((n) => n.start()));
+    await cluster.waitUntilServing(30_000);
+    const name = 'restart';
+    const a = on(0);
+    const held = await lock(a, name, 'h', 'TTL', 120_000);
+    // A queued waiter whose wait outlives the restart (its client is gone after the kill).
+    const w = on(1);
+    void lock(w, name, 'q', 'WAIT', 120_000).catch(() => undefined);
+    await waitForInfo(a, name, 'q queued', (i) => i.waiters.length === 1);
+    const beforeInfo = await lockInfo(a, name);
+    const lastToken = await infoLocks(a, 'lock_last_token');
+    // Killed under the clients (a clean disconnect first would withdraw q's wait).
+    await Promise.all(cluster.nodes.map((n) => n.kill9()));
+    await Promise.all(cluster.nodes.map((n) => n.start()));
+    await cluster.waitForLeader(30_000);
+    const b = on(2);
+    const afterInfo = await retrying(() => lockInfo(b, name));
+    expect(afterInfo.holders.map((h) => [h.owner, h.token])).to.deep.equal([['h', held]]);
+    expect(afterInfo.waiters.map((x) => x.owner)).to.deep.equal(beforeInfo.waiters.map((x) => x.owner));
+    expect(await retrying(() => infoLocks(b, 'lock_last_token'))).to.equal(lastToken);
+    // The counter goes on from where it was: the next grant is above every earlier token.
+    const next = await retrying(() => lock(b, 'restart-2', 'n'));
+    expect(next).to.equal(lastToken + 1);
+    await retrying(() => b.call('UNLOCK', name, 'h'));
+    await retrying(() => b.call('UNLOCK', 'restart-2', 'n'));
+  });
 });
