@@ -280,8 +280,7 @@ export class LockStore implements StateFamily {
 
   private renew(name: string, owner: string, ttlMs: number, now: number): Result {
     const held = this.locks.get(name)?.holders.get(owner);
-    const rec = this.locks.get(name);
-    if (held === undefined || rec === undefined) {
+    if (held === undefined) {
       return {
         type: 'error',
         message: `LOCKLOST '${shown(owner)}' does not hold lock '${shown(name)}' (its lease expired, or it was released or taken over)`,
