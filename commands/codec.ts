@@ -20,6 +20,7 @@ import {
   type Result,
   type SetCondition,
 } from './state-machine.js';
+import type { LockMode } from './locks/operations.js';
 
 export const CODEC_VERSION = 1;
 
@@ -37,12 +38,19 @@ const TAGS = {
   'keys.expire': 7,
   'keys.persist': 8,
   'sys.tick': 100,
+  'lock.acquire': 200,
+  'lock.release': 201,
+  'lock.renew': 202,
+  'lock.cancel': 203,
+  'lock.force-release': 204,
+  'lock.fenced': 205,
 } as const satisfies Record<OperationType, number>;
 
 const CONDITIONS: readonly SetCondition[] = ['always', 'nx', 'xx'];
 const EXPIRE_MODES: readonly ExpireMode[] = ['none', 'ttl', 'at', 'keep'];
 const EXPIRE_CONDITIONS: readonly ExpireCondition[] = ['always', 'nx', 'xx', 'gt', 'lt'];
 const EXPIRE_KINDS: readonly ('ttl' | 'at')[] = ['ttl', 'at'];
+const LOCK_MODES: readonly LockMode[] = ['shared', 'exclusive'];
 
 /** A log entry whose bytes are not a valid operation (corruption or a newer format). */
 export class CodecError extends Error {
@@ -203,6 +211,53 @@ export function encodeOperation(op: Operation): Buffer {
     }
     case 'sys.tick':
       return header(op.type, 0).finish();
+    case 'lock.acquire': {
+      const waiterId = Buffer.from(op.waiterId, 'utf8');
+      const w = header(op.type, 12 + op.name.length + op.owner.length + waiterId.length + 17);
+      w.bytes(op.name);
+      w.bytes(op.owner);
+      w.u8(LOCK_MODES.indexOf(op.mode));
+      w.f64(op.ttlMs);
+      w.f64(op.waitMs);
+      w.bytes(waiterId);
+      return w.finish();
+    }
+    case 'lock.release': {
+      const w = header(op.type, 8 + op.name.length + op.owner.length);
+      w.bytes(op.name);
+      w.bytes(op.owner);
+      return w.finish();
+    }
+    case 'lock.renew': {
+      const w = header(op.type, 16 + op.name.length + op.owner.length);
+      w.bytes(op.name);
+      w.bytes(op.owner);
+      w.f64(op.ttlMs);
+      return w.finish();
+    }
+    case 'lock.cancel': {
+      const waiterId = Buffer.from(op.waiterId, 'utf8');
+      const w = header(op.type, 8 + op.name.length + waiterId.length);
+      w.bytes(op.name);
+      w.bytes(waiterId);
+      return w.finish();
+    }
+    case 'lock.force-release': {
+      const w = header(op.type, 9 + op.name.length + (op.owner?.length ?? 0));
+      w.bytes(op.name);
+      w.u8(op.owner === null ? 0 : 1);
+      if (op.owner !== null) w.bytes(op.owner);
+      return w.finish();
+    }
+    case 'lock.fenced': {
+      // The guarded operation nests as its own encoding, so any operation can be fenced.
+      const inner = encodeOperation(op.op);
+      const w = header(op.type, 16 + op.name.length + inner.length);
+      w.bytes(op.name);
+      w.f64(op.token);
+      w.bytes(inner);
+      return w.finish();
+    }
     default: {
       const unknown: never = op;
       throw new Error(`no codec for ${JSON.stringify(unknown)}`);
@@ -277,6 +332,48 @@ export function decodeOperation(data: Buffer): Operation {
     case TAGS['sys.tick']:
       op = { type: 'sys.tick' };
       break;
+    case TAGS['lock.acquire']: {
+      const name = r.bytes();
+      const owner = r.bytes();
+      const mode = LOCK_MODES[r.u8()];
+      const ttlMs = r.f64();
+      const waitMs = r.f64();
+      const waiterId = r.bytes().toString('utf8');
+      if (mode === undefined) throw new CodecError('bad lock.acquire fields');
+      op = { type: 'lock.acquire', name, owner, mode, ttlMs, waitMs, waiterId };
+      break;
+    }
+    case TAGS['lock.release']: {
+      const name = r.bytes();
+      op = { type: 'lock.release', name, owner: r.bytes() };
+      break;
+    }
+    case TAGS['lock.renew']: {
+      const name = r.bytes();
+      const owner = r.bytes();
+      op = { type: 'lock.renew', name, owner, ttlMs: r.f64() };
+      break;
+    }
+    case TAGS['lock.cancel']: {
+      const name = r.bytes();
+      op = { type: 'lock.cancel', name, waiterId: r.bytes().toString('utf8') };
+      break;
+    }
+    case TAGS['lock.force-release']: {
+      const name = r.bytes();
+      const hasOwner = r.u8();
+      if (hasOwner > 1) throw new CodecError('bad lock.force-release fields');
+      op = { type: 'lock.force-release', name, owner: hasOwner === 1 ? r.bytes() : null };
+      break;
+    }
+    case TAGS['lock.fenced']: {
+      const name = r.bytes();
+      const token = r.f64();
+      const inner = decodeOperation(r.bytes());
+      if (inner.type === 'lock.fenced') throw new CodecError('a fenced operation cannot be fenced again');
+      op = { type: 'lock.fenced', name, token, op: inner };
+      break;
+    }
     default:
       throw new CodecError(`unknown operation tag ${tag}`);
   }

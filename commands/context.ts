@@ -35,8 +35,8 @@ export interface ClientSession {
   queryBufferBytes(): number;
   outputBufferBytes(): number;
   /**
-   * Calls `listener` once when the connection closes (a blocked LOCK or QPOP then withdraws
-   * its wait); at once if it is closed already. Returns a function that unsubscribes.
+   * Calls `listener` once when the connection closes or the client ends its side (a blocked
+   * LOCK or QPOP then withdraws its wait); at once if that happened already. Returns a function that unsubscribes.
    */
   onClose(listener: () => void): () => void;
 }

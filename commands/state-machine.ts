@@ -13,6 +13,8 @@
 import assert from 'node:assert';
 import type { ChunkReader, FamilyContext, StateFamily } from './family.js';
 import { KeyStore } from './keys/store.js';
+import type { LockOperation } from './locks/operations.js';
+import { LockStore } from './locks/store.js';
 
 export type SetCondition = 'always' | 'nx' | 'xx';
 export type ExpireMode = 'none' | 'ttl' | 'at' | 'keep';
@@ -50,6 +52,7 @@ export type Operation =
       readonly condition: ExpireCondition;
     }
   | { readonly type: 'keys.persist'; readonly key: Buffer }
+  | LockOperation
   | SysOperation;
 
 /**
@@ -149,11 +152,12 @@ export class StateMachine {
   protected readonly familyContext: FamilyContext = {
     wake: (waiterId, result) => this.wakeUpListener(waiterId, result),
   };
+  readonly locks = new LockStore(this.familyContext);
   /**
    * Every family but the keyspace, in a fixed order (time advances and snapshots go through
    * them in this order). Each family's snapshot section tag is permanent.
    */
-  readonly families: readonly StateFamily[] = [];
+  readonly families: readonly StateFamily[] = [this.locks];
   private appliedIndex = 0;
   /** Greatest entry time applied so far: time never goes back inside the state machine. */
   private clockMs = 0;
@@ -210,6 +214,11 @@ export class StateMachine {
     const op = entry.op;
     this.keys.sweepExpired(now, op.type === 'sys.tick' ? EXPIRE_SWEEP_PER_TICK : EXPIRE_SWEEP_PER_APPLY);
     for (const family of this.families) if (family.nextDeadlineMs() <= now) family.advanceTime(now);
+    return this.applyOperation(op, now);
+  }
+
+  /** One operation at time `now` (also the inner operation of a fenced one). */
+  private applyOperation(op: Operation, now: number): Result {
     switch (op.type) {
       case 'keys.set':
         return this.keys.set(op, now);
@@ -231,6 +240,14 @@ export class StateMachine {
       }
       case 'keys.persist':
         return { type: 'integer', value: this.keys.persist(op.key, now) ? 1 : 0 };
+      case 'lock.acquire':
+      case 'lock.release':
+      case 'lock.renew':
+      case 'lock.cancel':
+      case 'lock.force-release':
+        return this.locks.apply(op, now);
+      case 'lock.fenced':
+        return this.locks.checkFence(op.name, op.token) ?? this.applyOperation(op.op, now);
       case 'sys.tick':
         return OK_RESULT;
       default: {

@@ -39,6 +39,12 @@ import { decr, decrby, incr, incrby } from './keys/incr.js';
 import { mget } from './keys/mget.js';
 import { mset } from './keys/mset.js';
 import { set } from './keys/set.js';
+import { lock } from './locks/lock.js';
+import { lockForceRelease } from './locks/lock-forcerelease.js';
+import { lockInfo } from './locks/lock-info.js';
+import { lockRenew } from './locks/lock-renew.js';
+import { lockWaitsFor } from './locks/lock-waitsfor.js';
+import { unlock } from './locks/unlock.js';
 
 /** Every top-level command, in documentation order. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -66,6 +72,13 @@ export const COMMANDS: readonly CommandSpec[] = [
   dbsize,
   flushall,
   flushdb,
+  // locks
+  lock,
+  unlock,
+  lockRenew,
+  lockInfo,
+  lockWaitsFor,
+  lockForceRelease,
   // connection
   ping,
   echo,

@@ -135,7 +135,9 @@ function renderArgument(arg: DocArgument): string {
   let text: string;
   if (arg.type === 'pure-token') text = arg.token ?? arg.name;
   else if (arg.type === 'oneof') text = arg.arguments.map(renderArgument).join('|');
-  else if (arg.type === 'block') text = renderHint(arg.arguments);
+  // A block's token leads it, as redis-cli shows SORT's [LIMIT offset count].
+  else if (arg.type === 'block')
+    text = arg.token !== undefined ? `${arg.token} ${renderHint(arg.arguments)}` : renderHint(arg.arguments);
   else text = arg.token !== undefined ? `${arg.token} ${arg.name}` : arg.name;
   if (arg.flags.includes('multiple')) {
     const repeated =

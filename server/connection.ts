@@ -102,6 +102,8 @@ export class Connection implements ClientSession, DecoderLimits {
   /** Blocked commands waiting to hear that the client left (ClientSession.onClose). */
   private readonly closeListeners = new Set<() => void>();
   private socketClosed = false;
+  /** The client ended its side (FIN): close listeners have been told it left. */
+  private peerEnded = false;
 
   private readonly socket: Socket;
   private readonly host: ConnectionHost;
@@ -409,9 +411,19 @@ export class Connection implements ClientSession, DecoderLimits {
   }
 
   private onPeerEnd(): void {
-    // The client sent everything it will send: answer what is pending, then close.
+    // The client sent everything it will send: answer what is pending, then close. A blocked
+    // request (LOCK ... WAIT) gives up now, as Redis frees a blocked client that disconnects:
+    // otherwise it would hold its place in a queue until its WAIT ran out.
     this.closing = true;
+    this.peerEnded = true;
+    this.notifyCloseListeners();
     this.closeWhenDone();
+  }
+
+  private notifyCloseListeners(): void {
+    const listeners = [...this.closeListeners];
+    this.closeListeners.clear();
+    for (const listener of listeners) listener();
   }
 
   private onIdle(): void {
@@ -430,14 +442,12 @@ export class Connection implements ClientSession, DecoderLimits {
     if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
     this.slots = [];
     this.head = 0;
-    const listeners = [...this.closeListeners];
-    this.closeListeners.clear();
-    for (const listener of listeners) listener();
+    this.notifyCloseListeners();
     this.host.closed(this);
   }
 
   onClose(listener: () => void): () => void {
-    if (this.socketClosed) {
+    if (this.socketClosed || this.peerEnded) {
       listener();
       return () => undefined;
     }

@@ -61,11 +61,50 @@ export const KEYSPACE_METRICS: FamilyMetrics = {
     },
     { field: 'expires', help: 'Keys with a time to live.', type: 'gauge' },
   ],
-  read: (sm) => ({ ...keyspaceFigures(sm) }),
+  read: (sm) => {
+    const { keys, expires } = keyspaceFigures(sm);
+    return { keys, expires };
+  },
+};
+
+/** The lock manager's figures: the same as INFO locks (commands/locks/store.ts figures()). */
+export const LOCK_METRICS: FamilyMetrics = {
+  section: 'locks',
+  fields: [
+    { field: 'locks', help: 'Locks with a holder or a waiter.', type: 'gauge' },
+    { field: 'holders', help: 'Holds (owner, lock) granted and not released or expired.', type: 'gauge' },
+    { field: 'waiters', help: 'Requests waiting in lock queues.', type: 'gauge' },
+    { field: 'grants', help: 'Locks granted.', type: 'counter' },
+    { field: 'expiries', help: 'Leases that ran out without renewal.', type: 'counter' },
+    {
+      field: 'deadlocks',
+      help: 'Lock requests refused because they would close a wait-for cycle.',
+      type: 'counter',
+    },
+    { field: 'wait_timeouts', help: 'Waits that ran out before a grant.', type: 'counter' },
+    {
+      field: 'forced_releases',
+      help: 'Locks released by an administrator (LOCK.FORCERELEASE).',
+      type: 'counter',
+    },
+  ],
+  read: (sm) => {
+    const l = keyspaceFigures(sm).locks;
+    return {
+      locks: l.locks,
+      holders: l.holders,
+      waiters: l.waiters,
+      grants: l.grants,
+      expiries: l.expiries,
+      deadlocks: l.deadlocks,
+      wait_timeouts: l.waitTimeouts,
+      forced_releases: l.forcedReleases,
+    };
+  },
 };
 
 /** Every family's figures; a family built later appends its entry here (see FamilyMetrics). */
-export const FAMILY_METRICS: readonly FamilyMetrics[] = [KEYSPACE_METRICS];
+export const FAMILY_METRICS: readonly FamilyMetrics[] = [KEYSPACE_METRICS, LOCK_METRICS];
 
 /** Raft counters the driver keeps besides RaftInfo (raft/node.ts NodeStatus). */
 export interface RaftCounters {

@@ -8,8 +8,9 @@
  *
  * Reply:
  *   Bulk string (verbatim "txt" in RESP3). Sections: server, clients, memory, persistence,
- *   stats, replication, cpu, cluster, raft, keyspace; "default" and "all"/"everything" give
- *   all of them; unknown sections are ignored (empty reply if nothing matches), as in Redis.
+ *   stats, replication, cpu, cluster, raft, locks, keyspace; "default" (or no section) gives
+ *   all but the families' sections (locks), "all"/"everything" all of them; unknown
+ *   sections are ignored (empty reply if nothing matches), as in Redis.
  *   cluster and raft exist only on a node running Raft (ServerContext.cluster): cluster has
  *   cluster_enabled:1, raft is RAFT.INFO's text (commands/cluster/raft-info.ts); replication
  *   then tells the Raft role (master on the leader, slave with the leader's address on a
@@ -20,6 +21,7 @@ import type { CommandContext } from '../context.js';
 import { verbatim, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
 import type { StateMachine } from '../state-machine.js';
+import type { LockFigures } from '../locks/store.js';
 import { CONCORD_VERSION, REDIS_VERSION } from '../version.js';
 import { raftInfoLines } from '../cluster/raft-info.js';
 import { topology } from '../cluster/topology.js';
@@ -34,18 +36,26 @@ export const SECTIONS = [
   'cpu',
   'cluster',
   'raft',
+  'locks',
   'keyspace',
 ] as const;
 type Section = (typeof SECTIONS)[number];
+/**
+ * The families' sections (locks ...) are not in the default set, as Redis keeps commandstats
+ * out of it: asked by name, or with "all"/"everything".
+ */
+const FAMILY_SECTIONS: ReadonlySet<Section> = new Set<Section>(['locks']);
+const DEFAULT_SECTIONS: Section[] = SECTIONS.filter((s) => !FAMILY_SECTIONS.has(s));
 
 export interface KeyspaceFigures {
   readonly keys: number;
   readonly expires: number;
+  readonly locks: LockFigures;
 }
 
-/** INFO keyspace's figures; /metrics reads the same function (server/metrics.ts). */
+/** INFO keyspace's (and locks') figures; /metrics reads the same function (server/metrics.ts). */
 export function keyspaceFigures(sm: StateMachine): KeyspaceFigures {
-  return { keys: sm.keys.size, expires: sm.keys.expires };
+  return { keys: sm.keys.size, expires: sm.keys.expires, locks: sm.locks.figures() };
 }
 
 /** Bytes as Redis's bytesToHuman: "1.23M". */
@@ -69,7 +79,12 @@ function configValue(ctx: CommandContext, name: string): string | undefined {
   return undefined;
 }
 
-function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures | null): string[] {
+function section(
+  ctx: CommandContext,
+  name: Section,
+  keyspace: KeyspaceFigures | null,
+  blockedClients: number,
+): string[] {
   const server = ctx.server;
   switch (name) {
     case 'server': {
@@ -96,7 +111,8 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
       const lines = [`connected_clients:${stats.connectedClients}`];
       const maxClients = configValue(ctx, 'maxclients');
       if (maxClients !== undefined) lines.push(`maxclients:${maxClients}`);
-      lines.push('blocked_clients:0');
+      // Requests blocked on this node (LOCK ... WAIT), from the executor's waiter registry.
+      lines.push(`blocked_clients:${blockedClients}`);
       return lines;
     }
     case 'memory': {
@@ -153,6 +169,23 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
       const cpu = process.cpuUsage();
       return [`used_cpu_sys:${cpuSeconds(cpu.system)}`, `used_cpu_user:${cpuSeconds(cpu.user)}`];
     }
+    case 'locks': {
+      // The lock manager's replicated figures (commands/locks/store.ts), as this node applied them.
+      if (keyspace === null) return [];
+      const l = keyspace.locks;
+      return [
+        `locks:${l.locks}`,
+        `lock_holders:${l.holders}`,
+        `lock_waiters:${l.waiters}`,
+        `lock_grants:${l.grants}`,
+        `lock_expiries:${l.expiries}`,
+        `lock_wait_timeouts:${l.waitTimeouts}`,
+        `lock_deadlocks:${l.deadlocks}`,
+        `lock_forced_releases:${l.forcedReleases}`,
+        `lock_last_token:${l.lastToken}`,
+        `lock_retired_tokens:${l.retired}`,
+      ];
+    }
     case 'keyspace':
       if (keyspace === null || keyspace.keys === 0) return [];
       return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];
@@ -173,6 +206,7 @@ const HEADERS: Record<Section, string> = {
   cpu: 'CPU',
   cluster: 'Cluster',
   raft: 'Raft',
+  locks: 'Locks',
   keyspace: 'Keyspace',
 };
 
@@ -181,12 +215,13 @@ export function infoText(
   ctx: CommandContext,
   sections: readonly Section[],
   keyspace: KeyspaceFigures | null,
+  blockedClients = 0,
 ): string {
   const parts: string[] = [];
   for (const name of sections) {
     // The cluster and raft sections exist only where a Raft node runs.
     if ((name === 'cluster' || name === 'raft') && ctx.server.cluster === undefined) continue;
-    const lines = section(ctx, name, keyspace);
+    const lines = section(ctx, name, keyspace, blockedClients);
     parts.push(`# ${HEADERS[name]}\r\n` + lines.map((l) => l + '\r\n').join(''));
   }
   return parts.join('\r\n');
@@ -194,11 +229,12 @@ export function infoText(
 
 /** Requested names -> sections in Redis's order; unknown names are ignored. */
 export function resolveSections(requested: readonly string[]): Section[] {
-  if (requested.length === 0) return [...SECTIONS];
+  if (requested.length === 0) return DEFAULT_SECTIONS;
   const wanted = new Set<string>();
   for (const r of requested) {
     const name = r.toLowerCase();
-    if (name === 'default' || name === 'all' || name === 'everything') return [...SECTIONS];
+    if (name === 'default') return DEFAULT_SECTIONS;
+    if (name === 'all' || name === 'everything') return [...SECTIONS];
     wanted.add(name);
   }
   return SECTIONS.filter((s) => wanted.has(s));
@@ -224,10 +260,14 @@ export const info: CommandSpec = {
     kind: 'local',
     run(ctx, args, runtime): Reply {
       const sections = resolveSections(args.rest().map((a) => a.toString()));
-      if (!sections.includes('keyspace')) return verbatim(infoText(ctx, sections, null));
+      const blocked = runtime.executor.waiters.size;
+      if (!sections.includes('keyspace') && !sections.includes('locks'))
+        return verbatim(infoText(ctx, sections, null, blocked));
       // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
       // (ioredis sends it as its ready check).
-      return verbatim(infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined)));
+      return verbatim(
+        infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined), blocked),
+      );
     },
   },
 };

@@ -3,7 +3,7 @@
  *
  * Format:
  *   SET key value [NX | XX] [GET] [EX seconds | PX milliseconds |
- *     EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]
+ *     EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL] [FENCE name token]
  *
  * Reply:
  *   Without GET: simple string OK when the value was set; nil when NX or XX prevented it.
@@ -12,12 +12,16 @@
  *   `-ERR value is not an integer or out of range` for a non-integer time,
  *   `-ERR invalid expire time in 'set' command` for a time <= 0 or too large.
  *   An EXAT/PXAT time already past stores nothing and deletes the key (replies as if set).
+ *   With FENCE (Concord): `-FENCED ...` and nothing written when `token` is older than lock
+ *   `name`'s latest fencing token (commands/locks/fence.ts).
  */
 import assert from 'node:assert';
 import { CommandError, NOT_INTEGER, SYNTAX_ERROR, parseInt64, type ArgCursor } from '../args.js';
 import { NIL, OK, bulk, error, type Reply } from '../reply.js';
 import type { ExpireMode, Result, SetCondition, SetOperation } from '../state-machine.js';
 import { writeHandler, type CommandSpec } from '../spec.js';
+import { fenceArguments, innerOperation, withFence, type Fence } from '../locks/fence.js';
+import type { FencedOperation } from '../locks/operations.js';
 
 const INVALID_EXPIRE = "ERR invalid expire time in 'set' command";
 /** Largest relative expiry (ms): keeps entry time + ttl an exact integer in a double. */
@@ -36,7 +40,7 @@ export function expireArgumentMs(raw: Buffer, unitMs: 1 | 1000, relative: boolea
   return Number(ms);
 }
 
-export function parseSet(args: ArgCursor): SetOperation {
+export function parseSet(args: ArgCursor): SetOperation | FencedOperation {
   const key = args.required();
   const value = args.required();
   let condition: SetCondition = 'always';
@@ -44,6 +48,7 @@ export function parseSet(args: ArgCursor): SetOperation {
   let expireKeyword = '';
   let expireRaw: Buffer | undefined;
   let get = false;
+  let fence: Fence | null = null;
   // As Redis: first the option words (syntax), then the time's value.
   while (args.hasMore()) {
     const word = args.keyword();
@@ -57,6 +62,10 @@ export function parseSet(args: ArgCursor): SetOperation {
       }
       case 'GET':
         get = true;
+        break;
+      case 'FENCE':
+        if (fence !== null) throw new CommandError(SYNTAX_ERROR);
+        fence = fenceArguments(args);
         break;
       // One expiry option; repeating the same one is allowed and the last wins, as in Redis.
       case 'KEEPTTL':
@@ -83,11 +92,12 @@ export function parseSet(args: ArgCursor): SetOperation {
     const unitMs = expireKeyword === 'EX' || expireKeyword === 'EXAT' ? 1000 : 1;
     expireMs = expireArgumentMs(expireRaw, unitMs, expire === 'ttl', INVALID_EXPIRE);
   }
-  return { type: 'keys.set', key, value, condition, expire, expireMs, get };
+  return withFence<SetOperation>({ type: 'keys.set', key, value, condition, expire, expireMs, get }, fence);
 }
 
-export function setReply(result: Result, op: SetOperation): Reply {
+export function setReply(result: Result, wrapped: SetOperation | FencedOperation): Reply {
   if (result.type === 'error') return error(result.message);
+  const op = innerOperation(wrapped);
   if (result.type !== 'set') assert.fail(`expected a set result, got ${result.type}`);
   if (op.get) return result.previous === null ? NIL : bulk(result.previous);
   return result.written ? OK : NIL;
@@ -131,11 +141,22 @@ export const set: CommandSpec = {
           { name: 'keepttl', type: 'pure-token', token: 'KEEPTTL', since: '6.0.0' },
         ],
       },
+      {
+        name: 'fence',
+        type: 'block',
+        token: 'FENCE',
+        optional: true,
+        since: '0.1.0',
+        arguments: [
+          { name: 'name', type: 'string' },
+          { name: 'token', type: 'integer' },
+        ],
+      },
     ],
     format:
-      'SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]',
+      'SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL] [FENCE name token]',
     reply:
-      'Without GET: OK when the value was set; nil when NX or XX prevented it. With GET: the previous value, or nil when the key did not exist.',
+      "Without GET: OK when the value was set; nil when NX or XX prevented it. With GET: the previous value, or nil when the key did not exist. With FENCE: -FENCED when the token is older than the lock's latest.",
   },
   handler: writeHandler({ parse: parseSet, reply: setReply }),
 };
