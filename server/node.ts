@@ -318,6 +318,8 @@ export class ConcordNode implements ClusterView {
   private stopping: Promise<void> | null = null;
   /** Set once this node knows it was removed: the config index of its removal. */
   private removedAt: number | null = null;
+  /** Set while this node applied its own removal and waits to see whether it is added back. */
+  private pendingRemoval: NodeJS.Timeout | null = null;
   /** Log entries this node was founded with (its bootstrap members); 0 when it joined. */
   private foundingEntries = 0;
   /** When each removed id was last sent a removal notice (bounded by the removed set). */
@@ -575,10 +577,13 @@ export class ConcordNode implements ClusterView {
             this.learnerAddedAt.delete(e.change.node);
             this.hintSentAt.delete(e.change.node);
           }
+          if (e.change.type !== ConfChangeType.RemoveNode && e.change.node === c.nodeId) {
+            this.readdedToCluster();
+          }
           if (e.change.type === ConfChangeType.RemoveNode && e.change.node === c.nodeId) {
             const index = e.index;
             // After this Ready turn: a removed leader's TimeoutNow to its successor goes out first.
-            setImmediate(() => this.markRemoved(index, 'its own log'));
+            setImmediate(() => this.removedByOwnLog(index));
           }
           // After the Ready turn that applied it (the core campaigns only with no conf change unapplied).
           setImmediate(() => this.campaignIfAlone());
@@ -676,6 +681,38 @@ export class ConcordNode implements ClusterView {
    * This node was removed from the cluster at config `index`: stop the Raft node (no more
    * campaigns) and the peer transport; every read and write is refused from now on.
    */
+  /**
+   * This node applied its own RemoveNode. It refuses clients at once, but it stops for good
+   * only if no later entry adds it back: a replacement started under a removed id (empty data
+   * dir) applies the old removal while it catches up, then the AddLearner that re-added it.
+   */
+  private removedByOwnLog(index: number): void {
+    if (this.removedAt !== null || this.stopping !== null) return;
+    this.executor.markRemoved(index);
+    if (this.pendingRemoval !== null) clearTimeout(this.pendingRemoval);
+    const c = this.config.current;
+    this.pendingRemoval = setTimeout(
+      () => {
+        this.pendingRemoval = null;
+        const conf = this.raft?.status().confState;
+        const id = c.nodeId;
+        if (conf !== undefined && (conf.voters.includes(id) || conf.learners.includes(id))) return;
+        this.markRemoved(index, 'its own log');
+      },
+      2 * c.tickMs * c.electionTicks,
+    );
+    this.pendingRemoval.unref();
+  }
+
+  /** A conf change added this node (back): undo a removal learned from its own log. */
+  private readdedToCluster(): void {
+    if (this.pendingRemoval === null) return;
+    clearTimeout(this.pendingRemoval);
+    this.pendingRemoval = null;
+    this.executor.clearRemoved();
+    this.log.info({ node: this.myId() }, 'this node was added back to the cluster after an earlier removal');
+  }
+
   private markRemoved(index: number, by: NodeId): void {
     if (this.removedAt !== null || this.stopping !== null) return;
     this.removedAt = index;
@@ -804,6 +841,7 @@ export class ConcordNode implements ClusterView {
   private async stopAll(reason: string): Promise<void> {
     if (this.promoteTimer !== null) clearInterval(this.promoteTimer);
     this.ticker?.stop();
+    if (this.pendingRemoval !== null) clearTimeout(this.pendingRemoval);
     // First, so probes and scrapers see the node go away before its clients are closed.
     await this.http?.close();
     await this.server.close(reason);

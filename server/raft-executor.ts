@@ -210,6 +210,11 @@ export class RaftExecutor implements Executor {
     this.removedAt = configIndex;
   }
 
+  /** The node was added back (it was catching up through its own earlier removal): serve again. */
+  clearRemoved(): void {
+    this.removedAt = null;
+  }
+
   /**
    * Writes are HANDED OFF (proposed on the leader, or sent to it) strictly in call order, one
    * after the other, so a pipeline of writes from one client applies in its order even while
