@@ -14,6 +14,7 @@ const GROUP_TITLES: Record<CommandSpec['docs']['group'], string> = {
   generic: 'Keys (generic)',
   connection: 'Connection',
   server: 'Server',
+  queue: 'Queues',
 };
 
 function kindOf(spec: CommandSpec): string {

@@ -49,7 +49,7 @@ export interface ArgumentDoc {
   readonly arguments?: readonly ArgumentDoc[];
 }
 
-export type CommandGroup = 'generic' | 'string' | 'connection' | 'server';
+export type CommandGroup = 'generic' | 'string' | 'connection' | 'server' | 'queue';
 
 export interface CommandDocs {
   readonly summary: string;

@@ -13,6 +13,8 @@
 import assert from 'node:assert';
 import type { ChunkReader, FamilyContext, StateFamily } from './family.js';
 import { KeyStore } from './keys/store.js';
+import type { QueueOperation } from './queues/operations.js';
+import { QueueStore } from './queues/store.js';
 
 export type SetCondition = 'always' | 'nx' | 'xx';
 export type ExpireMode = 'none' | 'ttl' | 'at' | 'keep';
@@ -50,6 +52,7 @@ export type Operation =
       readonly condition: ExpireCondition;
     }
   | { readonly type: 'keys.persist'; readonly key: Buffer }
+  | QueueOperation
   | SysOperation;
 
 /**
@@ -153,7 +156,8 @@ export class StateMachine {
    * Every family but the keyspace, in a fixed order (time advances and snapshots go through
    * them in this order). Each family's snapshot section tag is permanent.
    */
-  readonly families: readonly StateFamily[] = [];
+  readonly queues = new QueueStore(this.familyContext);
+  readonly families: readonly StateFamily[] = [this.queues];
   private appliedIndex = 0;
   /** Greatest entry time applied so far: time never goes back inside the state machine. */
   private clockMs = 0;
@@ -231,6 +235,15 @@ export class StateMachine {
       }
       case 'keys.persist':
         return { type: 'integer', value: this.keys.persist(op.key, now) ? 1 : 0 };
+      case 'queues.push':
+      case 'queues.pop':
+      case 'queues.ack':
+      case 'queues.nack':
+      case 'queues.touch':
+      case 'queues.cancel':
+      case 'queues.config':
+      case 'queues.replay':
+        return this.queues.apply(op, now);
       case 'sys.tick':
         return OK_RESULT;
       default: {

@@ -39,6 +39,16 @@ import { decr, decrby, incr, incrby } from './keys/incr.js';
 import { mget } from './keys/mget.js';
 import { mset } from './keys/mset.js';
 import { set } from './keys/set.js';
+import { qack } from './queues/qack.js';
+import { qconfig } from './queues/qconfig.js';
+import { qinfo } from './queues/qinfo.js';
+import { qlen } from './queues/qlen.js';
+import { qnack } from './queues/qnack.js';
+import { qpending } from './queues/qpending.js';
+import { qpop } from './queues/qpop.js';
+import { qpush } from './queues/qpush.js';
+import { qreplay } from './queues/qreplay.js';
+import { qtouch } from './queues/qtouch.js';
 
 /** Every top-level command, in documentation order. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -66,6 +76,17 @@ export const COMMANDS: readonly CommandSpec[] = [
   dbsize,
   flushall,
   flushdb,
+  // queues (commands/queues/)
+  qpush,
+  qpop,
+  qack,
+  qnack,
+  qtouch,
+  qlen,
+  qinfo,
+  qpending,
+  qconfig,
+  qreplay,
   // connection
   ping,
   echo,

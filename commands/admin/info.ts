@@ -8,7 +8,8 @@
  *
  * Reply:
  *   Bulk string (verbatim "txt" in RESP3). Sections: server, clients, memory, persistence,
- *   stats, replication, cpu, cluster, raft, keyspace; "default" and "all"/"everything" give
+ *   stats, replication, cpu, cluster, raft, keyspace, queues (totals over every queue: see
+ *   docs/queues.md); "default" and "all"/"everything" give
  *   all of them; unknown sections are ignored (empty reply if nothing matches), as in Redis.
  *   cluster and raft exist only on a node running Raft (ServerContext.cluster): cluster has
  *   cluster_enabled:1, raft is RAFT.INFO's text (commands/cluster/raft-info.ts); replication
@@ -23,6 +24,7 @@ import type { StateMachine } from '../state-machine.js';
 import { CONCORD_VERSION, REDIS_VERSION } from '../version.js';
 import { raftInfoLines } from '../cluster/raft-info.js';
 import { topology } from '../cluster/topology.js';
+import type { QueueTotals } from '../queues/store.js';
 
 export const SECTIONS = [
   'server',
@@ -35,16 +37,19 @@ export const SECTIONS = [
   'cluster',
   'raft',
   'keyspace',
+  'queues',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
+/** Figures of the replicated state (this node's local view): keyspace and queues sections. */
 interface KeyspaceFigures {
   readonly keys: number;
   readonly expires: number;
+  readonly queues: QueueTotals;
 }
 
 function keyspaceFigures(sm: StateMachine): KeyspaceFigures {
-  return { keys: sm.keys.size, expires: sm.keys.expires };
+  return { keys: sm.keys.size, expires: sm.keys.expires, queues: sm.queues.totals() };
 }
 
 /** Bytes as Redis's bytesToHuman: "1.23M". */
@@ -155,6 +160,28 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
     case 'keyspace':
       if (keyspace === null || keyspace.keys === 0) return [];
       return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];
+    case 'queues': {
+      if (keyspace === null) return [];
+      const q = keyspace.queues;
+      const c = q.counters;
+      return [
+        `queues:${q.queues}`,
+        `queue_messages_ready:${q.ready}`,
+        `queue_messages_leased:${q.leased}`,
+        `queue_messages_delayed:${q.delayed}`,
+        `queue_waiting_consumers:${q.waiting}`,
+        `queue_idempotency_keys:${q.idempotencyKeys}`,
+        `queue_pushed_total:${c.pushed}`,
+        `queue_delivered_total:${c.delivered}`,
+        `queue_redelivered_total:${c.redelivered}`,
+        `queue_acked_total:${c.acked}`,
+        `queue_nacked_total:${c.nacked}`,
+        `queue_leases_expired_total:${c.expired}`,
+        `queue_dead_lettered_total:${c.deadLettered}`,
+        `queue_replayed_total:${c.replayed}`,
+        `queue_duplicate_pushes_total:${c.duplicatePushes}`,
+      ];
+    }
     default: {
       const unknown: never = name;
       throw new Error(`unknown INFO section ${String(unknown)}`);
@@ -173,6 +200,7 @@ const HEADERS: Record<Section, string> = {
   cluster: 'Cluster',
   raft: 'Raft',
   keyspace: 'Keyspace',
+  queues: 'Queues',
 };
 
 /** The INFO text for the requested sections (already resolved and in order). */
@@ -223,7 +251,8 @@ export const info: CommandSpec = {
     kind: 'local',
     run(ctx, args, runtime): Reply {
       const sections = resolveSections(args.rest().map((a) => a.toString()));
-      if (!sections.includes('keyspace')) return verbatim(infoText(ctx, sections, null));
+      if (!sections.includes('keyspace') && !sections.includes('queues'))
+        return verbatim(infoText(ctx, sections, null));
       // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
       // (ioredis sends it as its ready check).
       return verbatim(infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined)));

@@ -108,6 +108,15 @@ class Model {
       }
       case 'sys.tick':
         return { type: 'ok' };
+      case 'queues.push':
+      case 'queues.pop':
+      case 'queues.ack':
+      case 'queues.nack':
+      case 'queues.touch':
+      case 'queues.cancel':
+      case 'queues.config':
+      case 'queues.replay':
+        throw new Error(`not a keyspace operation: ${op.type}`);
       default: {
         const unknown: never = op;
         throw new Error(`unknown op ${JSON.stringify(unknown)}`);
