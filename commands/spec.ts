@@ -27,7 +27,9 @@ export type CommandFlag =
   | 'allow_busy'
   | 'no_multi'
   | 'may_replicate'
-  | 'no_mandatory_keys';
+  | 'no_mandatory_keys'
+  /** May wait for the replicated state to change (QPOP ... BLOCK), holding its connection. */
+  | 'blocking';
 
 /** COMMAND DOCS argument types (Redis 7 `redisCommandArg` types). */
 export type ArgumentType =

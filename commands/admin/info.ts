@@ -8,9 +8,9 @@
  *
  * Reply:
  *   Bulk string (verbatim "txt" in RESP3). Sections: server, clients, memory, persistence,
- *   stats, replication, cpu, cluster, raft, keyspace, queues (totals over every queue: see
- *   docs/queues.md); "default" and "all"/"everything" give
- *   all of them; unknown sections are ignored (empty reply if nothing matches), as in Redis.
+ *   stats, replication, cpu, cluster, raft, keyspace; "default" gives these, "all"/"everything"
+ *   also queues (totals over every queue, docs/queues.md), which INFO queues gives alone;
+ *   unknown sections are ignored (empty reply if nothing matches), as in Redis.
  *   cluster and raft exist only on a node running Raft (ServerContext.cluster): cluster has
  *   cluster_enabled:1, raft is RAFT.INFO's text (commands/cluster/raft-info.ts); replication
  *   then tells the Raft role (master on the leader, slave with the leader's address on a
@@ -40,6 +40,8 @@ export const SECTIONS = [
   'queues',
 ] as const;
 type Section = (typeof SECTIONS)[number];
+/** Sections only INFO all/everything or their own name give. */
+const NOT_DEFAULT: ReadonlySet<Section> = new Set(['queues']);
 
 /** Figures of the replicated state (this node's local view): keyspace and queues sections. */
 interface KeyspaceFigures {
@@ -221,11 +223,15 @@ export function infoText(
 
 /** Requested names -> sections in Redis's order; unknown names are ignored. */
 export function resolveSections(requested: readonly string[]): Section[] {
-  if (requested.length === 0) return [...SECTIONS];
+  // Like Redis's commandstats, the family sections are left out of the default INFO (ioredis
+  // sends INFO as its ready check on every connect: it should not sum over every queue).
+  const defaults = SECTIONS.filter((s) => !NOT_DEFAULT.has(s));
+  if (requested.length === 0) return defaults;
   const wanted = new Set<string>();
   for (const r of requested) {
     const name = r.toLowerCase();
-    if (name === 'default' || name === 'all' || name === 'everything') return [...SECTIONS];
+    if (name === 'default') return defaults;
+    if (name === 'all' || name === 'everything') return [...SECTIONS];
     wanted.add(name);
   }
   return SECTIONS.filter((s) => wanted.has(s));

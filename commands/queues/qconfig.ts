@@ -36,10 +36,10 @@ export const qconfig: CommandSpec = {
     complexity: 'O(1)',
     arguments: [
       { name: 'queue', type: 'key', keySpecIndex: 0 },
-      { name: 'visibility', type: 'integer', token: 'VISIBILITY', optional: true },
-      { name: 'max-deliveries', type: 'integer', token: 'MAXDELIVERIES', optional: true },
-      { name: 'max-length', type: 'integer', token: 'MAXLEN', optional: true },
-      { name: 'window', type: 'integer', token: 'IDEMPWINDOW', optional: true },
+      { name: 'milliseconds', type: 'integer', token: 'VISIBILITY', optional: true },
+      { name: 'count', type: 'integer', token: 'MAXDELIVERIES', optional: true },
+      { name: 'count', type: 'integer', token: 'MAXLEN', optional: true },
+      { name: 'milliseconds', type: 'integer', token: 'IDEMPWINDOW', optional: true },
     ],
     format:
       'QCONFIG queue [VISIBILITY milliseconds] [MAXDELIVERIES count] [MAXLEN count] [IDEMPWINDOW milliseconds]',

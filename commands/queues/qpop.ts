@@ -148,7 +148,7 @@ async function blockingPop(
 export const qpop: CommandSpec = {
   name: 'qpop',
   arity: -2,
-  flags: ['write', 'fast'],
+  flags: ['write', 'blocking'],
   aclCategories: ['@write', '@blocking', '@fast'],
   keys: { first: 1, last: 1, step: 1 },
   keySpecFlags: ['RW', 'access', 'update'],
@@ -161,7 +161,7 @@ export const qpop: CommandSpec = {
       { name: 'queue', type: 'key', keySpecIndex: 0 },
       { name: 'count', type: 'integer', token: 'COUNT', optional: true },
       { name: 'milliseconds', type: 'integer', token: 'BLOCK', optional: true },
-      { name: 'visibility', type: 'integer', token: 'VISIBILITY', optional: true },
+      { name: 'milliseconds', type: 'integer', token: 'VISIBILITY', optional: true },
       { name: 'name', type: 'string', token: 'CONSUMER', optional: true },
     ],
     format: 'QPOP queue [COUNT count] [BLOCK milliseconds] [VISIBILITY milliseconds] [CONSUMER name]',
