@@ -58,22 +58,38 @@ export const DEAD_LETTER_SUFFIX = ':dlq';
 type MessageState = 'ready' | 'leased' | 'delayed';
 const STATES: readonly MessageState[] = ['ready', 'leased', 'delayed'];
 
+/**
+ * A message's delivery state. Immutable: every change replaces the object, so a snapshot
+ * capture only copies references (O(1) per message) and still sees capture-time values.
+ */
+interface Delivery {
+  readonly state: MessageState;
+  /** How many times it was leased so far. */
+  readonly deliveries: number;
+  /** leased: the lease's deadline; delayed: when it becomes ready; ready: 0. */
+  readonly untilMs: number;
+  /** The current lease's length (kept so a new leader can renew it: onTermStart). */
+  readonly visibilityMs: number;
+  readonly consumer: Buffer;
+}
+
 interface Message {
   readonly id: number;
   readonly payload: Buffer;
   /** Leader time the message was first pushed (kept through dead-lettering and replay). */
   readonly pushedAtMs: number;
-  state: MessageState;
-  /** How many times it was leased so far. */
-  deliveries: number;
-  /** leased: the lease's deadline; delayed: when it becomes ready; ready: 0. */
-  untilMs: number;
-  /** The current lease's length (kept so a new leader can renew it: onTermStart). */
-  visibilityMs: number;
-  consumer: Buffer;
+  d: Delivery;
   /** Bumped whenever a timer is armed for the message: older timers are stale. Not state. */
   gen: number;
 }
+
+const READY: Delivery = Object.freeze({
+  state: 'ready',
+  deliveries: 0,
+  untilMs: 0,
+  visibilityMs: 0,
+  consumer: Buffer.alloc(0),
+});
 
 interface QueueWaiter {
   readonly id: string;
@@ -190,7 +206,7 @@ class Queue {
   }
 
   private isReady(id: number): boolean {
-    return this.messages.get(id)?.state === 'ready';
+    return this.messages.get(id)?.d.state === 'ready';
   }
 }
 
@@ -305,10 +321,10 @@ export class QueueStore implements StateFamily {
       }
       const m = q.messages.get(t.id);
       if (m === undefined || m.gen !== t.gen) continue;
-      if (m.state === 'leased') {
+      if (m.d.state === 'leased') {
         q.counters.expired++;
         this.giveBack(q, m, touched);
-      } else if (m.state === 'delayed') {
+      } else if (m.d.state === 'delayed') {
         q.delayed--;
         this.makeReady(q, m);
         touched.add(q);
@@ -326,10 +342,10 @@ export class QueueStore implements StateFamily {
     for (const q of this.queues.values()) {
       if (q.leased === 0) continue;
       for (const m of q.messages.values()) {
-        if (m.state !== 'leased') continue;
-        const until = nowMs + m.visibilityMs;
-        if (m.untilMs < until) {
-          m.untilMs = until;
+        if (m.d.state !== 'leased') continue;
+        const until = nowMs + m.d.visibilityMs;
+        if (m.d.untilMs < until) {
+          m.d = { ...m.d, untilMs: until };
           this.arm(q, m);
         }
       }
@@ -399,17 +415,11 @@ export class QueueStore implements StateFamily {
         id: q.nextId++,
         payload: Buffer.from(payload),
         pushedAtMs: nowMs,
-        state: 'ready',
-        deliveries: 0,
-        untilMs: 0,
-        visibilityMs: 0,
-        consumer: EMPTY,
+        d: delayMs > 0 ? { ...READY, state: 'delayed', untilMs: nowMs + delayMs } : READY,
         gen: 0,
       };
       q.messages.set(m.id, m);
       if (delayMs > 0) {
-        m.state = 'delayed';
-        m.untilMs = nowMs + delayMs;
         q.delayed++;
         this.arm(q, m);
       } else {
@@ -494,13 +504,12 @@ export class QueueStore implements StateFamily {
     const refused = checkDelivery(m, receipt);
     if (refused !== null) return error(refused);
     // Its lease ran out already: it is back (or dead-lettered) without this NACK.
-    if (m.state !== 'leased') return { type: 'integer', value: 0 };
+    if (m.d.state !== 'leased') return { type: 'integer', value: 0 };
     q.counters.nacked++;
     const touched = new Set<Queue>();
     if (delayMs > 0 && !this.dueForDeadLetter(q, m)) {
       q.leased--;
-      m.state = 'delayed';
-      m.untilMs = nowMs + delayMs;
+      m.d = { ...m.d, state: 'delayed', untilMs: nowMs + delayMs };
       q.delayed++;
       this.arm(q, m);
     } else {
@@ -520,14 +529,14 @@ export class QueueStore implements StateFamily {
       );
     const refused = checkDelivery(m, receipt);
     if (refused !== null) return error(refused);
-    if (m.state !== 'leased')
+    if (m.d.state !== 'leased')
       return error(
         `LEASELOST the lease of delivery ${receipt.delivery} of message ${receipt.id} ran out (or was given back)`,
       );
-    if (visibilityMs > 0) m.visibilityMs = visibilityMs;
-    m.untilMs = nowMs + m.visibilityMs;
+    const visibility = visibilityMs > 0 ? visibilityMs : m.d.visibilityMs;
+    m.d = { ...m.d, visibilityMs: visibility, untilMs: nowMs + visibility };
     this.arm(q, m);
-    return { type: 'integer', value: m.untilMs };
+    return { type: 'integer', value: m.d.untilMs };
   }
 
   private cancel(name: Buffer, waiterId: string): Result {
@@ -599,17 +608,7 @@ export class QueueStore implements StateFamily {
 
   /** Appends a ready message with a new id (dead-lettering and replay; the caller checks room). */
   private append(q: Queue, payload: Buffer, pushedAtMs: number): void {
-    const m: Message = {
-      id: q.nextId++,
-      payload,
-      pushedAtMs,
-      state: 'ready',
-      deliveries: 0,
-      untilMs: 0,
-      visibilityMs: 0,
-      consumer: EMPTY,
-      gen: 0,
-    };
+    const m: Message = { id: q.nextId++, payload, pushedAtMs, d: READY, gen: 0 };
     q.messages.set(m.id, m);
     q.fresh.push(m.id);
     q.ready++;
@@ -629,21 +628,23 @@ export class QueueStore implements StateFamily {
       if (m === undefined) break;
       q.ready--;
       q.leased++;
-      m.state = 'leased';
-      m.deliveries++;
-      m.untilMs = nowMs + visibility;
-      m.visibilityMs = visibility;
-      m.consumer = consumer;
+      m.d = {
+        state: 'leased',
+        deliveries: m.d.deliveries + 1,
+        untilMs: nowMs + visibility,
+        visibilityMs: visibility,
+        consumer,
+      };
       this.arm(q, m);
       q.counters.delivered++;
-      if (m.deliveries > 1) q.counters.redelivered++;
-      out.push([m.id, m.payload, m.deliveries, formatReceipt(m.id, m.deliveries)]);
+      if (m.d.deliveries > 1) q.counters.redelivered++;
+      out.push([m.id, m.payload, m.d.deliveries, formatReceipt(m.id, m.d.deliveries)]);
     }
     return out;
   }
 
   private dueForDeadLetter(q: Queue, m: Message): boolean {
-    return q.settings.maxDeliveries > 0 && m.deliveries >= q.settings.maxDeliveries;
+    return q.settings.maxDeliveries > 0 && m.d.deliveries >= q.settings.maxDeliveries;
   }
 
   /** A leased message's lease ended (ran out or NACK): ready again, or dead-lettered. */
@@ -666,8 +667,7 @@ export class QueueStore implements StateFamily {
   }
 
   private makeReady(q: Queue, m: Message): void {
-    m.state = 'ready';
-    m.untilMs = 0;
+    m.d = { ...m.d, state: 'ready', untilMs: 0 };
     m.gen++;
     q.returned.push(m.id);
     q.ready++;
@@ -676,8 +676,8 @@ export class QueueStore implements StateFamily {
   private remove(q: Queue, m: Message): void {
     q.messages.delete(m.id);
     m.gen++;
-    if (m.state === 'ready') q.ready--;
-    else if (m.state === 'leased') q.leased--;
+    if (m.d.state === 'ready') q.ready--;
+    else if (m.d.state === 'leased') q.leased--;
     else q.delayed--;
   }
 
@@ -712,7 +712,7 @@ export class QueueStore implements StateFamily {
 
   private arm(q: Queue, m: Message): void {
     m.gen++;
-    this.pushTimer({ atMs: m.untilMs, kind: 0, queue: q, id: m.id, gen: m.gen });
+    this.pushTimer({ atMs: m.d.untilMs, kind: 0, queue: q, id: m.id, gen: m.gen });
   }
 
   private pushTimer(t: Timer): void {
@@ -733,8 +733,8 @@ export class QueueStore implements StateFamily {
     for (const q of this.queues.values()) {
       if (q.leased + q.delayed > 0) {
         for (const m of q.messages.values()) {
-          if (m.state === 'ready') continue;
-          items.push({ atMs: m.untilMs, kind: 0, queue: q, id: m.id, gen: m.gen });
+          if (m.d.state === 'ready') continue;
+          items.push({ atMs: m.d.untilMs, kind: 0, queue: q, id: m.id, gen: m.gen });
         }
       }
       for (const w of q.waiters) items.push({ atMs: w.deadlineMs, kind: 1, queue: q, id: 0, gen: 0 });
@@ -783,14 +783,14 @@ export class QueueStore implements StateFamily {
     if (q === undefined || q.leased === 0) return out;
     for (const m of q.messages.values()) {
       if (out.length >= count) break;
-      if (m.state !== 'leased') continue;
-      if (consumer !== null && !m.consumer.equals(consumer)) continue;
+      if (m.d.state !== 'leased') continue;
+      if (consumer !== null && !m.d.consumer.equals(consumer)) continue;
       out.push({
         id: m.id,
-        consumer: m.consumer,
-        deliveries: m.deliveries,
-        deadlineMs: m.untilMs,
-        receipt: formatReceipt(m.id, m.deliveries),
+        consumer: m.d.consumer,
+        deliveries: m.d.deliveries,
+        deadlineMs: m.d.untilMs,
+        receipt: formatReceipt(m.id, m.d.deliveries),
       });
     }
     return out;
@@ -820,26 +820,26 @@ export class QueueStore implements StateFamily {
   // ---- snapshot ----
 
   /**
-   * Copies the logical state (not the heaps: they are rebuilt on restore, and their order is
-   * total, so behaviour is the same) in O(messages), without serializing; the reader encodes a
-   * queue at a time. Payload Buffers are shared: they are never mutated.
+   * Captures the logical state (not the heaps: they are rebuilt on restore, and their order is
+   * total, so behaviour is the same) by copying references only (payloads and Delivery objects
+   * are immutable), without serializing; the reader encodes at most MESSAGES_PER_PIECE messages
+   * per call, so neither capture nor a piece holds the event loop for long.
    */
   capture(): ChunkReader {
     const images: QueueImage[] = [];
     for (const q of this.queues.values()) images.push(imageOf(q));
-    let i = 0;
-    let headerSent = false;
+    const header = Buffer.alloc(5);
+    header.writeUInt8(QUEUE_SNAPSHOT_FORMAT, 0);
+    header.writeUInt32BE(images.length, 1);
+    function* pieces(): Generator<Buffer> {
+      yield header;
+      for (const image of images) yield* encodeImage(image);
+    }
+    const it = pieces();
     return {
       next(): Buffer | null {
-        if (!headerSent) {
-          headerSent = true;
-          const b = Buffer.alloc(5);
-          b.writeUInt8(QUEUE_SNAPSHOT_FORMAT, 0);
-          b.writeUInt32BE(images.length, 1);
-          return b;
-        }
-        const image = images[i++];
-        return image === undefined ? null : encodeImage(image);
+        const r = it.next();
+        return r.done === true ? null : r.value;
       },
     };
   }
@@ -870,17 +870,14 @@ export class QueueStore implements StateFamily {
         const pushedAtMs = r.f64();
         const state = STATES[r.u8()];
         if (state === undefined) throw new Error('bad message state in queue snapshot');
-        const m: Message = {
-          id,
-          pushedAtMs,
+        const d: Delivery = {
           state,
           deliveries: r.f64(),
           untilMs: r.f64(),
           visibilityMs: r.f64(),
           consumer: r.bytes(),
-          payload: r.bytes(),
-          gen: 0,
         };
+        const m: Message = { id, pushedAtMs, d, payload: r.bytes(), gen: 0 };
         q.messages.set(id, m);
         if (state === 'ready') {
           q.fresh.push(id);
@@ -918,7 +915,6 @@ export class QueueStore implements StateFamily {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 const MIN_COMPACT_AT = 4096;
 const QUEUE_SNAPSHOT_FORMAT = 1;
 
@@ -949,10 +945,10 @@ function idsTree(firstId: number, count: number): Result {
 
 /** Null when `r` names the message's current delivery; else why it is refused. */
 function checkDelivery(m: Message, r: Receipt): string | null {
-  if (r.delivery === m.deliveries) return null;
-  if (r.delivery < m.deliveries)
-    return `LEASELOST the lease of delivery ${r.delivery} of message ${m.id} ran out and the message was delivered again (delivery ${m.deliveries}); nothing done`;
-  return `ERR message ${m.id} has not had a delivery ${r.delivery} (it has had ${m.deliveries})`;
+  if (r.delivery === m.d.deliveries) return null;
+  if (r.delivery < m.d.deliveries)
+    return `LEASELOST the lease of delivery ${r.delivery} of message ${m.id} ran out and the message was delivered again (delivery ${m.d.deliveries}); nothing done`;
+  return `ERR message ${m.id} has not had a delivery ${r.delivery} (it has had ${m.d.deliveries})`;
 }
 
 function printable(latin1: string): string {
@@ -965,38 +961,43 @@ interface QueueImage {
   readonly settings: QueueSettings;
   readonly nextId: number;
   readonly counters: QueueCounters;
-  /** Per message: id, pushedAtMs, state, deliveries, untilMs, visibilityMs, consumer, payload. */
-  readonly messages: (readonly [number, number, MessageState, number, number, number, Buffer, Buffer])[];
+  /** The messages and, index for index, their delivery state at capture time. */
+  readonly messages: readonly Message[];
+  readonly deliveries: readonly Delivery[];
   readonly waiters: readonly QueueWaiter[];
   readonly idempotency: readonly (readonly [string, IdempotencyRecord])[];
 }
 
+/** Messages encoded per snapshot piece: keeps each piece (and each event-loop turn) short. */
+const MESSAGES_PER_PIECE = 2048;
+
 function imageOf(q: Queue): QueueImage {
-  const messages: QueueImage['messages'][number][] = [];
-  for (const m of q.messages.values())
-    messages.push([
-      m.id,
-      m.pushedAtMs,
-      m.state,
-      m.deliveries,
-      m.untilMs,
-      m.visibilityMs,
-      m.consumer,
-      m.payload,
-    ]);
+  const messages = new Array<Message>(q.messages.size);
+  const deliveries = new Array<Delivery>(q.messages.size);
+  let i = 0;
+  for (const m of q.messages.values()) {
+    messages[i] = m;
+    deliveries[i++] = m.d;
+  }
   return {
     name: q.name,
     settings: { ...q.settings },
     nextId: q.nextId,
     counters: { ...q.counters },
     messages,
+    deliveries,
     waiters: [...q.waiters],
     idempotency: [...q.idempotency.entries()],
   };
 }
 
-function encodeImage(image: QueueImage): Buffer {
-  const w = new SnapshotWriter();
+/**
+ * The pieces of one queue's encoding, in order: its header and message count, its messages
+ * MESSAGES_PER_PIECE at a time, then its waiters and idempotency records. Concatenated they
+ * are the queue's bytes (restore reads the section as one buffer).
+ */
+function* encodeImage(image: QueueImage): Generator<Buffer> {
+  let w = new SnapshotWriter();
   w.bytes(Buffer.from(image.name, 'latin1'));
   w.f64(image.settings.visibilityMs);
   w.f64(image.settings.maxDeliveries);
@@ -1005,24 +1006,21 @@ function encodeImage(image: QueueImage): Buffer {
   w.f64(image.nextId);
   for (const c of COUNTER_NAMES) w.f64(image.counters[c]);
   w.u32(image.messages.length);
-  for (const [
-    id,
-    pushedAtMs,
-    state,
-    deliveries,
-    untilMs,
-    visibilityMs,
-    consumer,
-    payload,
-  ] of image.messages) {
-    w.f64(id);
-    w.f64(pushedAtMs);
-    w.u8(STATES.indexOf(state));
-    w.f64(deliveries);
-    w.f64(untilMs);
-    w.f64(visibilityMs);
-    w.bytes(consumer);
-    w.bytes(payload);
+  for (let i = 0; i < image.messages.length; i++) {
+    const m = image.messages[i]!;
+    const d = image.deliveries[i]!;
+    w.f64(m.id);
+    w.f64(m.pushedAtMs);
+    w.u8(STATES.indexOf(d.state));
+    w.f64(d.deliveries);
+    w.f64(d.untilMs);
+    w.f64(d.visibilityMs);
+    w.bytes(d.consumer);
+    w.bytes(m.payload);
+    if ((i + 1) % MESSAGES_PER_PIECE === 0) {
+      yield w.finish();
+      w = new SnapshotWriter();
+    }
   }
   w.u32(image.waiters.length);
   for (const wt of image.waiters) {
@@ -1039,7 +1037,7 @@ function encodeImage(image: QueueImage): Buffer {
     w.f64(record.count);
     w.f64(record.atMs);
   }
-  return w.finish();
+  yield w.finish();
 }
 
 class SnapshotWriter {
