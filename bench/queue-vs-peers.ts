@@ -4,23 +4,27 @@
  * RPOP, and the same loop over LPUSH/BLMPOP) and a three-node etcd (puts), in the same run.
  *
  * Run: `npm run bench:queue -- [--rounds 3] [--requests 50000] [--clients 50]
- *       [--loop-messages 100000] [--out bench/results/queue.json]`
+ *       [--loop-messages 100000] [--paced-rate 10000] [--out bench/results/queue.json]`
  * Needs /usr/bin/redis-server, /usr/bin/redis-benchmark, /usr/bin/etcd and a built dist/.
  *
  * Cases (each once per system per round, the order of systems rotating each round):
  * - `QPUSH -c50 -P1` and `-P16`: `redis-benchmark -n N -c 50 -P P -r 100000 QPUSH q
  *   __rand_int__` on the Concord leader; redis `-t lpush` and `-t rpop` (same -c/-P); etcd
  *   `PUT` through its JSON gateway at -c 50, one request in flight per connection (-P 1 only).
- * - `loop`: 4 producers and 4 consumers (ioredis, each on its own connection, spread over the
- *   three Concord nodes) move `--loop-messages` messages: a producer sends QPUSH batches of 50
- *   payloads (its send time in each payload), one batch in flight; a consumer loops QPOP COUNT
- *   100 BLOCK 100, then QACK of what it got. Reported: messages/s (all delivered and acked,
- *   first send to last ack), end-to-end latency per message (send -> delivered to a consumer,
- *   and send -> its QACK answered), p50/p99. redis runs the same loop with LPUSH and
+ * - `SET -c50 -P1` and `-P16` on the Concord leader (`-r 100000 SET key:__rand_int__
+ *   __rand_int__`: like QPUSH, it grows the replicated state, so snapshots cost alike): the
+ *   reference QPUSH is compared with in the same run (the machine is shared; ratios carry over).
+ * - loops: 4 producers and 4 consumers (ioredis, each on its own connection, spread over the
+ *   three Concord nodes) move `--loop-messages` messages; a consumer loops QPOP COUNT 100
+ *   BLOCK 100, then QACK of what it got. "full speed": each producer sends QPUSH batches of 50
+ *   payloads, one in flight: messages/s (first send to last ack). "paced": producers send 10
+ *   payloads every 4 ms each (`--paced-rate`, 10,000 msg/s in all) on a fixed schedule:
+ *   end-to-end latency per message from its scheduled send to delivery to a consumer, and to
+ *   its QACK answered, p50/p99. redis runs the same loops with LPUSH and
  *   `BLMPOP 0.1 1 q RIGHT COUNT 100` (no ack: Redis lists have none).
  *
- * Targets (reported, never asserted): QPUSH -P1 >= 2x etcd puts/s; the loop >= 10,000
- * messages/s with end-to-end p99 (to delivery) under 20 ms.
+ * Targets (reported, never asserted): QPUSH -P1 >= 2x etcd puts/s; the full-speed loop >=
+ * 10,000 messages/s; the paced loop's end-to-end p99 (to delivery) under 20 ms.
  * Writes bench/results/queue.json and prints a table; exits 1 if any run failed.
  * Owns: the server processes it starts. Must never talk to anything but 127.0.0.1.
  */
@@ -56,6 +60,8 @@ const PRODUCERS = 4;
 const CONSUMERS = 4;
 const PUSH_BATCH = 50;
 const POP_COUNT = 100;
+/** Messages per QPUSH in the paced loop: 4 producers x 10 every 4 ms = 10,000/s. */
+const PACED_BATCH = 10;
 
 type System = 'concord' | 'redis' | 'etcd';
 
@@ -117,11 +123,18 @@ function sortedPercentiles(values: number[]): { p50: number; p99: number } {
 }
 
 /** The produce/consume(/ack) loop; `kind` picks the commands. */
+/**
+ * `pace` null: producers push as fast as they can (throughput; latency then includes the
+ * backlog). Else producers send `batch` messages every batch/rate s each, on a fixed schedule,
+ * and latency counts from the SCHEDULED send time (a producer that falls behind does not hide
+ * the delay: no coordinated omission), up to 4 pushes in flight per producer.
+ */
 async function runLoop(
   kind: 'concord' | 'redis',
   ports: readonly number[],
   messages: number,
   queue: string,
+  pace: { ratePerSec: number; batch: number } | null,
 ): Promise<LoopResult> {
   const connect = (i: number): Redis =>
     new Redis({
@@ -140,16 +153,34 @@ async function runLoop(
   const total = perProducer * PRODUCERS;
   const started = performance.now();
   let finished = started;
+  const push = (r: Redis, payloads: string[]): Promise<unknown> =>
+    kind === 'concord' ? r.call('QPUSH', queue, ...payloads) : r.lpush(queue, ...payloads);
   const produce = async (p: number): Promise<void> => {
     const r = connect(p);
     conns.push(r);
-    for (let sent = 0; sent < perProducer; sent += PUSH_BATCH) {
-      const n = Math.min(PUSH_BATCH, perProducer - sent);
-      const t = performance.now().toFixed(3);
-      const payloads = Array.from({ length: n }, (_, i) => `${t}:${p}:${sent + i}`);
-      if (kind === 'concord') await r.call('QPUSH', queue, ...payloads);
-      else await r.lpush(queue, ...payloads);
+    const batch = pace?.batch ?? PUSH_BATCH;
+    const intervalMs = pace === null ? 0 : (1000 * batch * PRODUCERS) / pace.ratePerSec;
+    const inFlight = new Set<Promise<unknown>>();
+    for (let sent = 0, k = 0; sent < perProducer; sent += batch, k++) {
+      const n = Math.min(batch, perProducer - sent);
+      let t = performance.now();
+      if (pace !== null) {
+        const scheduled = started + k * intervalMs;
+        if (scheduled > t) await new Promise((resolve) => setTimeout(resolve, scheduled - t));
+        t = scheduled;
+        while (inFlight.size >= 4) await Promise.race(inFlight);
+      }
+      const stamp = t.toFixed(3);
+      const payloads = Array.from({ length: n }, (_, i) => `${stamp}:${p}:${sent + i}`);
+      const done = push(r, payloads);
+      if (pace === null) {
+        await done;
+        continue;
+      }
+      inFlight.add(done);
+      void done.finally(() => inFlight.delete(done));
     }
+    await Promise.all(inFlight);
   };
   const consume = async (c: number): Promise<void> => {
     const r = connect(c + 1);
@@ -214,6 +245,7 @@ async function main(): Promise<number> {
       requests: { type: 'string', default: '50000' },
       clients: { type: 'string', default: '50' },
       'loop-messages': { type: 'string', default: '100000' },
+      'paced-rate': { type: 'string', default: '10000' },
       out: { type: 'string', default: 'bench/results/queue.json' },
     },
   });
@@ -221,6 +253,7 @@ async function main(): Promise<number> {
   const requests = Number(values.requests);
   const clients = Number(values.clients);
   const loopMessages = Number(values['loop-messages']);
+  const pacedRate = Number(values['paced-rate']);
   checkTools();
   const [redis, concord, etcd]: [ServerHandle, ConcordCluster, EtcdCluster] = await Promise.all([
     startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] }),
@@ -229,7 +262,10 @@ async function main(): Promise<number> {
   ]);
   const errors: string[] = [];
   const samples: Sample[] = [];
-  const loops: Record<'concord' | 'redis', LoopResult[]> = { concord: [], redis: [] };
+  const loops: Record<'max' | 'paced', Record<'concord' | 'redis', LoopResult[]>> = {
+    max: { concord: [], redis: [] },
+    paced: { concord: [], redis: [] },
+  };
   const loadAverageAtStart = round(os.loadavg()[0] ?? 0, 2);
   try {
     const conn = await rawConnection(redis.port);
@@ -297,29 +333,31 @@ async function main(): Promise<number> {
               requests,
             }),
           ),
-        async () => {
-          try {
-            const result = await runLoop(
-              'concord',
-              concord.members.map((m) => m.port),
-              loopMessages,
-              `loop${r}`,
-            );
-            loops.concord.push(result);
-            console.log(`loop concord: ${JSON.stringify(result)}`);
-          } catch (err) {
-            errors.push(`loop concord: ${err instanceof Error ? err.message : String(err)}`);
-          }
-        },
-        async () => {
-          try {
-            const result = await runLoop('redis', [redis.port], loopMessages, `loop${r}`);
-            loops.redis.push(result);
-            console.log(`loop redis: ${JSON.stringify(result)}`);
-          } catch (err) {
-            errors.push(`loop redis: ${err instanceof Error ? err.message : String(err)}`);
-          }
-        },
+        () =>
+          measure('concord', 'SET -c50 -P1', concord.pids(), () =>
+            benchmarkCommand(leader.port, requests, clients, 1, ['SET', 'key:__rand_int__', '__rand_int__']),
+          ),
+        () =>
+          measure('concord', 'SET -c50 -P16', concord.pids(), () =>
+            benchmarkCommand(leader.port, requests * 2, clients, 16, [
+              'SET',
+              'key:__rand_int__',
+              '__rand_int__',
+            ]),
+          ),
+        ...(['max', 'paced'] as const).flatMap((mode) =>
+          (['concord', 'redis'] as const).map((system) => async () => {
+            const ports = system === 'concord' ? concord.members.map((m) => m.port) : [redis.port];
+            const pace = mode === 'paced' ? { ratePerSec: pacedRate, batch: PACED_BATCH } : null;
+            try {
+              const result = await runLoop(system, ports, loopMessages, `loop-${mode}-${r}`, pace);
+              loops[mode][system].push(result);
+              console.log(`loop ${mode} ${system}: ${JSON.stringify(result)}`);
+            } catch (err) {
+              errors.push(`loop ${mode} ${system}: ${err instanceof Error ? err.message : String(err)}`);
+            }
+          }),
+        ),
       ];
       // Rotate so that machine noise does not always hit the same system.
       for (let i = 0; i < cases.length; i++) await cases[(i + r) % cases.length]!();
@@ -364,11 +402,21 @@ async function main(): Promise<number> {
         concord: summary('concord', 'QPUSH -c50 -P16'),
         redisLpush: summary('redis', 'LPUSH -c50 -P16'),
       },
-      loop: { concord: loopSummary(loops.concord), redisLpushBlmpop: loopSummary(loops.redis) },
+      'SET -c50 -P1 (reference)': { concord: summary('concord', 'SET -c50 -P1') },
+      'SET -c50 -P16 (reference)': { concord: summary('concord', 'SET -c50 -P16') },
+      'loop, producers at full speed': {
+        concord: loopSummary(loops.max.concord),
+        redisLpushBlmpop: loopSummary(loops.max.redis),
+      },
+      [`loop, producers paced at ${pacedRate} msg/s`]: {
+        concord: loopSummary(loops.paced.concord),
+        redisLpushBlmpop: loopSummary(loops.paced.redis),
+      },
     };
     const qpush = results['QPUSH -c50 -P1'].concord?.opsPerSec ?? NaN;
     const etcdPut = results['QPUSH -c50 -P1'].etcdPut?.opsPerSec ?? NaN;
-    const loop = results.loop.concord;
+    const loop = loopSummary(loops.max.concord);
+    const paced = loopSummary(loops.paced.concord);
     const targets = {
       qpushVsEtcdPut: { ratio: round(qpush / etcdPut, 2), target: '>= 2', met: qpush / etcdPut >= 2 },
       loopMessagesPerSec: {
@@ -376,10 +424,19 @@ async function main(): Promise<number> {
         target: '>= 10000',
         met: (loop?.messagesPerSec ?? 0) >= 10_000,
       },
-      loopDeliveredP99Ms: {
-        value: loop?.deliveredP99Ms ?? null,
+      pacedLoopDeliveredP99Ms: {
+        value: paced?.deliveredP99Ms ?? null,
         target: '< 20',
-        met: (loop?.deliveredP99Ms ?? Infinity) < 20,
+        met: (paced?.deliveredP99Ms ?? Infinity) < 20,
+      },
+      pacedLoopAckedP99Ms: { value: paced?.ackedP99Ms ?? null },
+      qpushVsConcordSet: {
+        ratioP1: round(qpush / (results['SET -c50 -P1 (reference)'].concord?.opsPerSec ?? NaN), 2),
+        ratioP16: round(
+          (results['QPUSH -c50 -P16'].concord?.opsPerSec ?? NaN) /
+            (results['SET -c50 -P16 (reference)'].concord?.opsPerSec ?? NaN),
+          2,
+        ),
       },
     };
     const report = {
@@ -400,9 +457,9 @@ async function main(): Promise<number> {
           '3 node processes, fsync per group commit; redis-benchmark on the leader; loop clients spread over the 3 nodes',
         redis: 'one redis-server, appendonly yes, appendfsync always',
         etcd: '3 etcd processes, puts on the leader through the JSON gateway, one request in flight per connection',
-        loop: `${PRODUCERS} producers (QPUSH batches of ${PUSH_BATCH}, one in flight), ${CONSUMERS} consumers (QPOP COUNT ${POP_COUNT} BLOCK 100, then QACK); latency = send of the push -> delivery (and -> QACK answered)`,
+        loop: `${PRODUCERS} producers (full speed: QPUSH batches of ${PUSH_BATCH}, one in flight; paced: ${PACED_BATCH} per QPUSH on a fixed schedule, up to 4 in flight), ${CONSUMERS} consumers (QPOP COUNT ${POP_COUNT} BLOCK 100, then QACK); latency = scheduled send -> delivery (and -> QACK answered)`,
       },
-      params: { rounds, requests, clients, loopMessages },
+      params: { rounds, requests, clients, loopMessages, pacedRate, pacedBatch: PACED_BATCH },
       targets,
       results,
       samples,
