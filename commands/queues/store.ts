@@ -305,8 +305,20 @@ export class QueueStore implements StateFamily {
   // ---- StateFamily ----
 
   nextDeadlineMs(): number {
-    // A stale timer on top costs at most one needless tick; advanceTime drops it.
-    return this.timers.peek()?.atMs ?? Infinity;
+    // Stale timers (acked or touched leases, served waits) are dropped here rather than each
+    // costing the leader a needless tick entry. The heap is not state (snapshots rebuild it,
+    // timers fire in a total order and stale ones are skipped), so no result changes.
+    for (let t = this.timers.peek(); t !== undefined; t = this.timers.peek()) {
+      if (this.isLive(t)) return t.atMs;
+      this.timers.pop();
+    }
+    return Infinity;
+  }
+
+  private isLive(t: Timer): boolean {
+    if (t.kind === 1) return t.queue.waiters.some((w) => w.deadlineMs <= t.atMs);
+    const m = t.queue.messages.get(t.id);
+    return m !== undefined && m.gen === t.gen && m.d.state !== 'ready';
   }
 
   advanceTime(nowMs: number): void {
