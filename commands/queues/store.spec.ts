@@ -395,6 +395,49 @@ describe('QueueStore against a naive model', () => {
     );
   });
 
+  it('keeps its wire format: queue tags 300-307 are permanent', () => {
+    const push: QueueOperation = {
+      type: 'queues.push',
+      queue: Buffer.from('q'),
+      payloads: [Buffer.from('a')],
+      idempotencyKey: null,
+      delayMs: 0,
+    };
+    // version 1, tag 300, queue "q", 1 payload "a", no key, delay 0.0
+    const golden =
+      '01' + '012c' + '00000001' + '71' + '00000001' + '00000001' + '61' + '00' + '0000000000000000';
+    expect(encodeOperation(push).toString('hex')).to.equal(golden);
+    expect(decodeOperation(Buffer.from(golden, 'hex'))).to.deep.equal(push);
+    const tags = (
+      [
+        push,
+        {
+          type: 'queues.pop',
+          queue: Buffer.from('q'),
+          count: 1,
+          visibilityMs: 0,
+          consumer: Buffer.alloc(0),
+          waiterId: '',
+          blockMs: 0,
+        },
+        { type: 'queues.ack', queue: Buffer.from('q'), receipts: [] },
+        { type: 'queues.nack', queue: Buffer.from('q'), receipt: { id: 1, delivery: 1 }, delayMs: 0 },
+        { type: 'queues.touch', queue: Buffer.from('q'), receipt: { id: 1, delivery: 1 }, visibilityMs: 0 },
+        { type: 'queues.cancel', queue: Buffer.from('q'), waiterId: 'w' },
+        {
+          type: 'queues.config',
+          queue: Buffer.from('q'),
+          visibilityMs: -1,
+          maxDeliveries: -1,
+          maxLength: -1,
+          idempotencyWindowMs: -1,
+        },
+        { type: 'queues.replay', queue: Buffer.from('q'), count: 1 },
+      ] as QueueOperation[]
+    ).map((op) => encodeOperation(op).readUInt16BE(1));
+    expect(tags).to.deep.equal([300, 301, 302, 303, 304, 305, 306, 307]);
+  });
+
   it('round-trips every queue operation through the codec', () => {
     fc.assert(
       fc.property(queueOperationArb, (op) => {
