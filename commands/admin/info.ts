@@ -47,11 +47,12 @@ const NOT_DEFAULT: ReadonlySet<Section> = new Set(['queues']);
 interface KeyspaceFigures {
   readonly keys: number;
   readonly expires: number;
-  readonly queues: QueueTotals;
+  /** Only when the queues section is asked for (it sums over every queue). */
+  readonly queues: QueueTotals | null;
 }
 
-function keyspaceFigures(sm: StateMachine): KeyspaceFigures {
-  return { keys: sm.keys.size, expires: sm.keys.expires, queues: sm.queues.totals() };
+function keyspaceFigures(sm: StateMachine, withQueues: boolean): KeyspaceFigures {
+  return { keys: sm.keys.size, expires: sm.keys.expires, queues: withQueues ? sm.queues.totals() : null };
 }
 
 /** Bytes as Redis's bytesToHuman: "1.23M". */
@@ -163,8 +164,8 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
       if (keyspace === null || keyspace.keys === 0) return [];
       return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];
     case 'queues': {
-      if (keyspace === null) return [];
-      const q = keyspace.queues;
+      const q = keyspace?.queues ?? null;
+      if (q === null) return [];
       const c = q.counters;
       return [
         `queues:${q.queues}`,
@@ -261,7 +262,9 @@ export const info: CommandSpec = {
         return verbatim(infoText(ctx, sections, null));
       // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
       // (ioredis sends it as its ready check).
-      return verbatim(infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined)));
+      return verbatim(
+        infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, sections.includes('queues'))),
+      );
     },
   },
 };
