@@ -44,6 +44,14 @@ const TAGS = {
   'lock.cancel': 203,
   'lock.force-release': 204,
   'lock.fenced': 205,
+  'queues.push': 300,
+  'queues.pop': 301,
+  'queues.ack': 302,
+  'queues.nack': 303,
+  'queues.touch': 304,
+  'queues.cancel': 305,
+  'queues.config': 306,
+  'queues.replay': 307,
 } as const satisfies Record<OperationType, number>;
 
 const CONDITIONS: readonly SetCondition[] = ['always', 'nx', 'xx'];
@@ -140,6 +148,13 @@ class Reader {
     const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
     this.pos += n;
     return b;
+  }
+  /** UTF-8 text that must re-encode to the same bytes (ids; never replacement characters). */
+  text(): string {
+    const raw = this.bytes();
+    const s = raw.toString('utf8');
+    if (!Buffer.from(s, 'utf8').equals(raw)) throw new CodecError('invalid UTF-8 text');
+    return s;
   }
   /** A count of items that each take at least `minItemBytes`: bounded by what is left. */
   count(minItemBytes: number): number {
@@ -258,6 +273,72 @@ export function encodeOperation(op: Operation): Buffer {
       w.bytes(inner);
       return w.finish();
     }
+    case 'queues.push': {
+      const key = op.idempotencyKey;
+      const w = header(
+        op.type,
+        4 + op.queue.length + 4 + buffersSize(op.payloads) + 5 + (key?.length ?? 0) + 8,
+      );
+      w.bytes(op.queue);
+      w.u32(op.payloads.length);
+      for (const p of op.payloads) w.bytes(p);
+      w.u8(key === null ? 0 : 1);
+      if (key !== null) w.bytes(key);
+      w.f64(op.delayMs);
+      return w.finish();
+    }
+    case 'queues.pop': {
+      const waiterId = Buffer.from(op.waiterId, 'utf8');
+      const w = header(op.type, 4 + op.queue.length + 16 + 4 + op.consumer.length + 4 + waiterId.length + 8);
+      w.bytes(op.queue);
+      w.f64(op.count);
+      w.f64(op.visibilityMs);
+      w.bytes(op.consumer);
+      w.bytes(waiterId);
+      w.f64(op.blockMs);
+      return w.finish();
+    }
+    case 'queues.ack': {
+      const w = header(op.type, 4 + op.queue.length + 4 + 16 * op.receipts.length);
+      w.bytes(op.queue);
+      w.u32(op.receipts.length);
+      for (const r of op.receipts) {
+        w.f64(r.id);
+        w.f64(r.delivery);
+      }
+      return w.finish();
+    }
+    case 'queues.nack':
+    case 'queues.touch': {
+      const w = header(op.type, 4 + op.queue.length + 24);
+      w.bytes(op.queue);
+      w.f64(op.receipt.id);
+      w.f64(op.receipt.delivery);
+      w.f64(op.type === 'queues.nack' ? op.delayMs : op.visibilityMs);
+      return w.finish();
+    }
+    case 'queues.cancel': {
+      const waiterId = Buffer.from(op.waiterId, 'utf8');
+      const w = header(op.type, 8 + op.queue.length + waiterId.length);
+      w.bytes(op.queue);
+      w.bytes(waiterId);
+      return w.finish();
+    }
+    case 'queues.config': {
+      const w = header(op.type, 4 + op.queue.length + 32);
+      w.bytes(op.queue);
+      w.f64(op.visibilityMs);
+      w.f64(op.maxDeliveries);
+      w.f64(op.maxLength);
+      w.f64(op.idempotencyWindowMs);
+      return w.finish();
+    }
+    case 'queues.replay': {
+      const w = header(op.type, 4 + op.queue.length + 8);
+      w.bytes(op.queue);
+      w.f64(op.count);
+      return w.finish();
+    }
     default: {
       const unknown: never = op;
       throw new Error(`no codec for ${JSON.stringify(unknown)}`);
@@ -372,6 +453,67 @@ export function decodeOperation(data: Buffer): Operation {
       const inner = decodeOperation(r.bytes());
       if (inner.type === 'lock.fenced') throw new CodecError('a fenced operation cannot be fenced again');
       op = { type: 'lock.fenced', name, token, op: inner };
+      break;
+    }
+    case TAGS['queues.push']: {
+      const queue = r.bytes();
+      const n = r.count(4);
+      const payloads: Buffer[] = [];
+      for (let i = 0; i < n; i++) payloads.push(r.bytes());
+      const hasKey = r.u8();
+      if (hasKey > 1) throw new CodecError('bad queues.push fields');
+      const idempotencyKey = hasKey === 1 ? r.bytes() : null;
+      op = { type: 'queues.push', queue, payloads, idempotencyKey, delayMs: r.f64() };
+      break;
+    }
+    case TAGS['queues.pop']: {
+      const queue = r.bytes();
+      const count = r.f64();
+      const visibilityMs = r.f64();
+      const consumer = r.bytes();
+      const waiterId = r.text();
+      op = { type: 'queues.pop', queue, count, visibilityMs, consumer, waiterId, blockMs: r.f64() };
+      break;
+    }
+    case TAGS['queues.ack']: {
+      const queue = r.bytes();
+      const n = r.count(16);
+      const receipts: { id: number; delivery: number }[] = [];
+      for (let i = 0; i < n; i++) receipts.push({ id: r.f64(), delivery: r.f64() });
+      op = { type: 'queues.ack', queue, receipts };
+      break;
+    }
+    case TAGS['queues.nack']:
+    case TAGS['queues.touch']: {
+      const queue = r.bytes();
+      const receipt = { id: r.f64(), delivery: r.f64() };
+      const ms = r.f64();
+      op =
+        tag === TAGS['queues.nack']
+          ? { type: 'queues.nack', queue, receipt, delayMs: ms }
+          : { type: 'queues.touch', queue, receipt, visibilityMs: ms };
+      break;
+    }
+    case TAGS['queues.cancel']: {
+      const queue = r.bytes();
+      op = { type: 'queues.cancel', queue, waiterId: r.text() };
+      break;
+    }
+    case TAGS['queues.config']: {
+      const queue = r.bytes();
+      op = {
+        type: 'queues.config',
+        queue,
+        visibilityMs: r.f64(),
+        maxDeliveries: r.f64(),
+        maxLength: r.f64(),
+        idempotencyWindowMs: r.f64(),
+      };
+      break;
+    }
+    case TAGS['queues.replay']: {
+      const queue = r.bytes();
+      op = { type: 'queues.replay', queue, count: r.f64() };
       break;
     }
     default:

@@ -15,6 +15,7 @@ const GROUP_TITLES: Record<CommandSpec['docs']['group'], string> = {
   connection: 'Connection',
   server: 'Server',
   lock: 'Locks',
+  queue: 'Queues',
 };
 
 function kindOf(spec: CommandSpec): string {

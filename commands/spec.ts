@@ -27,7 +27,9 @@ export type CommandFlag =
   | 'allow_busy'
   | 'no_multi'
   | 'may_replicate'
-  | 'no_mandatory_keys';
+  | 'no_mandatory_keys'
+  /** May wait for the replicated state to change (QPOP ... BLOCK), holding its connection. */
+  | 'blocking';
 
 /** COMMAND DOCS argument types (Redis 7 `redisCommandArg` types). */
 export type ArgumentType =
@@ -49,7 +51,7 @@ export interface ArgumentDoc {
   readonly arguments?: readonly ArgumentDoc[];
 }
 
-export type CommandGroup = 'generic' | 'string' | 'connection' | 'server' | 'lock';
+export type CommandGroup = 'generic' | 'string' | 'connection' | 'server' | 'lock' | 'queue';
 
 export interface CommandDocs {
   readonly summary: string;

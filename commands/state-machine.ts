@@ -15,6 +15,8 @@ import type { ChunkReader, FamilyContext, StateFamily } from './family.js';
 import { KeyStore } from './keys/store.js';
 import type { LockOperation } from './locks/operations.js';
 import { LockStore } from './locks/store.js';
+import type { QueueOperation } from './queues/operations.js';
+import { QueueStore } from './queues/store.js';
 
 export type SetCondition = 'always' | 'nx' | 'xx';
 export type ExpireMode = 'none' | 'ttl' | 'at' | 'keep';
@@ -53,6 +55,7 @@ export type Operation =
     }
   | { readonly type: 'keys.persist'; readonly key: Buffer }
   | LockOperation
+  | QueueOperation
   | SysOperation;
 
 /**
@@ -157,7 +160,8 @@ export class StateMachine {
    * Every family but the keyspace, in a fixed order (time advances and snapshots go through
    * them in this order). Each family's snapshot section tag is permanent.
    */
-  readonly families: readonly StateFamily[] = [this.locks];
+  readonly queues = new QueueStore(this.familyContext);
+  readonly families: readonly StateFamily[] = [this.locks, this.queues];
   private appliedIndex = 0;
   /** Greatest entry time applied so far: time never goes back inside the state machine. */
   private clockMs = 0;
@@ -248,6 +252,15 @@ export class StateMachine {
         return this.locks.apply(op, now);
       case 'lock.fenced':
         return this.locks.checkFence(op.name, op.token) ?? this.applyOperation(op.op, now);
+      case 'queues.push':
+      case 'queues.pop':
+      case 'queues.ack':
+      case 'queues.nack':
+      case 'queues.touch':
+      case 'queues.cancel':
+      case 'queues.config':
+      case 'queues.replay':
+        return this.queues.apply(op, now);
       case 'sys.tick':
         return OK_RESULT;
       default: {

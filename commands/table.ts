@@ -45,6 +45,16 @@ import { lockInfo } from './locks/lock-info.js';
 import { lockRenew } from './locks/lock-renew.js';
 import { lockWaitsFor } from './locks/lock-waitsfor.js';
 import { unlock } from './locks/unlock.js';
+import { qack } from './queues/qack.js';
+import { qconfig } from './queues/qconfig.js';
+import { qinfo } from './queues/qinfo.js';
+import { qlen } from './queues/qlen.js';
+import { qnack } from './queues/qnack.js';
+import { qpending } from './queues/qpending.js';
+import { qpop } from './queues/qpop.js';
+import { qpush } from './queues/qpush.js';
+import { qreplay } from './queues/qreplay.js';
+import { qtouch } from './queues/qtouch.js';
 
 /** Every top-level command, in documentation order. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -79,6 +89,17 @@ export const COMMANDS: readonly CommandSpec[] = [
   lockInfo,
   lockWaitsFor,
   lockForceRelease,
+  // queues (commands/queues/)
+  qpush,
+  qpop,
+  qack,
+  qnack,
+  qtouch,
+  qlen,
+  qinfo,
+  qpending,
+  qconfig,
+  qreplay,
   // connection
   ping,
   echo,

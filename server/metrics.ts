@@ -103,8 +103,44 @@ export const LOCK_METRICS: FamilyMetrics = {
   },
 };
 
+/** The queues' figures, summed over every queue: the same as INFO queues. */
+export const QUEUE_METRICS: FamilyMetrics = {
+  section: 'queues',
+  fields: [
+    { field: 'queues', help: 'Queues (dead-letter queues included).', type: 'gauge' },
+    { field: 'ready', help: 'Messages ready for delivery.', type: 'gauge' },
+    { field: 'leased', help: 'Messages delivered and not yet acked (in flight).', type: 'gauge' },
+    { field: 'delayed', help: 'Messages waiting for their delivery delay.', type: 'gauge' },
+    { field: 'waiting', help: 'Consumers blocked in QPOP.', type: 'gauge' },
+    { field: 'pushed', help: 'Messages pushed.', type: 'counter' },
+    { field: 'delivered', help: 'Deliveries (first and repeated).', type: 'counter' },
+    { field: 'redelivered', help: 'Deliveries of a message delivered before.', type: 'counter' },
+    { field: 'acked', help: 'Messages acked.', type: 'counter' },
+    { field: 'expired', help: 'Leases that ran out (visibility timeouts).', type: 'counter' },
+    { field: 'dead_lettered', help: 'Messages moved to a dead-letter queue.', type: 'counter' },
+  ],
+  read: (sm) => {
+    const q = keyspaceFigures(sm, true).queues;
+    if (q === null) return {};
+    const c = q.counters;
+    return {
+      queues: q.queues,
+      ready: q.ready,
+      leased: q.leased,
+      delayed: q.delayed,
+      waiting: q.waiting,
+      pushed: c.pushed,
+      delivered: c.delivered,
+      redelivered: c.redelivered,
+      acked: c.acked,
+      expired: c.expired,
+      dead_lettered: c.deadLettered,
+    };
+  },
+};
+
 /** Every family's figures; a family built later appends its entry here (see FamilyMetrics). */
-export const FAMILY_METRICS: readonly FamilyMetrics[] = [KEYSPACE_METRICS, LOCK_METRICS];
+export const FAMILY_METRICS: readonly FamilyMetrics[] = [KEYSPACE_METRICS, LOCK_METRICS, QUEUE_METRICS];
 
 /** Raft counters the driver keeps besides RaftInfo (raft/node.ts NodeStatus). */
 export interface RaftCounters {

@@ -8,9 +8,10 @@
  *
  * Reply:
  *   Bulk string (verbatim "txt" in RESP3). Sections: server, clients, memory, persistence,
- *   stats, replication, cpu, cluster, raft, locks, keyspace; "default" (or no section) gives
- *   all but the families' sections (locks), "all"/"everything" all of them; unknown
- *   sections are ignored (empty reply if nothing matches), as in Redis.
+ *   stats, replication, cpu, cluster, raft, locks, queues, keyspace; "default" (or no section)
+ *   gives all but the families' sections (locks, queues: queues sums over every queue,
+ *   docs/queues.md), "all"/"everything" all of them; unknown sections are ignored (empty
+ *   reply if nothing matches), as in Redis.
  *   cluster and raft exist only on a node running Raft (ServerContext.cluster): cluster has
  *   cluster_enabled:1, raft is RAFT.INFO's text (commands/cluster/raft-info.ts); replication
  *   then tells the Raft role (master on the leader, slave with the leader's address on a
@@ -25,6 +26,7 @@ import type { LockFigures } from '../locks/store.js';
 import { CONCORD_VERSION, REDIS_VERSION } from '../version.js';
 import { raftInfoLines } from '../cluster/raft-info.js';
 import { topology } from '../cluster/topology.js';
+import type { QueueTotals } from '../queues/store.js';
 
 export const SECTIONS = [
   'server',
@@ -38,24 +40,34 @@ export const SECTIONS = [
   'raft',
   'locks',
   'keyspace',
+  'queues',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 /**
- * The families' sections (locks ...) are not in the default set, as Redis keeps commandstats
- * out of it: asked by name, or with "all"/"everything".
+ * The families' sections (locks, queues) are not in the default set, as Redis keeps
+ * commandstats out of it (ioredis sends INFO as its ready check on every connect: it should not
+ * sum over every queue): asked by name, or with "all"/"everything".
  */
-const FAMILY_SECTIONS: ReadonlySet<Section> = new Set<Section>(['locks']);
+const FAMILY_SECTIONS: ReadonlySet<Section> = new Set<Section>(['locks', 'queues']);
 const DEFAULT_SECTIONS: Section[] = SECTIONS.filter((s) => !FAMILY_SECTIONS.has(s));
 
+/** Figures of the replicated state (this node's local view): keyspace, locks and queues. */
 export interface KeyspaceFigures {
   readonly keys: number;
   readonly expires: number;
   readonly locks: LockFigures;
+  /** Only when the queues section is asked for (it sums over every queue). */
+  readonly queues: QueueTotals | null;
 }
 
-/** INFO keyspace's (and locks') figures; /metrics reads the same function (server/metrics.ts). */
-export function keyspaceFigures(sm: StateMachine): KeyspaceFigures {
-  return { keys: sm.keys.size, expires: sm.keys.expires, locks: sm.locks.figures() };
+/** INFO keyspace's (and the families') figures; /metrics reads the same function (server/metrics.ts). */
+export function keyspaceFigures(sm: StateMachine, withQueues = false): KeyspaceFigures {
+  return {
+    keys: sm.keys.size,
+    expires: sm.keys.expires,
+    locks: sm.locks.figures(),
+    queues: withQueues ? sm.queues.totals() : null,
+  };
 }
 
 /** Bytes as Redis's bytesToHuman: "1.23M". */
@@ -189,6 +201,28 @@ function section(
     case 'keyspace':
       if (keyspace === null || keyspace.keys === 0) return [];
       return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];
+    case 'queues': {
+      const q = keyspace?.queues ?? null;
+      if (q === null) return [];
+      const c = q.counters;
+      return [
+        `queues:${q.queues}`,
+        `queue_messages_ready:${q.ready}`,
+        `queue_messages_leased:${q.leased}`,
+        `queue_messages_delayed:${q.delayed}`,
+        `queue_waiting_consumers:${q.waiting}`,
+        `queue_idempotency_keys:${q.idempotencyKeys}`,
+        `queue_pushed_total:${c.pushed}`,
+        `queue_delivered_total:${c.delivered}`,
+        `queue_redelivered_total:${c.redelivered}`,
+        `queue_acked_total:${c.acked}`,
+        `queue_nacked_total:${c.nacked}`,
+        `queue_leases_expired_total:${c.expired}`,
+        `queue_dead_lettered_total:${c.deadLettered}`,
+        `queue_replayed_total:${c.replayed}`,
+        `queue_duplicate_pushes_total:${c.duplicatePushes}`,
+      ];
+    }
     default: {
       const unknown: never = name;
       throw new Error(`unknown INFO section ${String(unknown)}`);
@@ -208,6 +242,7 @@ const HEADERS: Record<Section, string> = {
   raft: 'Raft',
   locks: 'Locks',
   keyspace: 'Keyspace',
+  queues: 'Queues',
 };
 
 /** The INFO text for the requested sections (already resolved and in order). */
@@ -261,12 +296,17 @@ export const info: CommandSpec = {
     run(ctx, args, runtime): Reply {
       const sections = resolveSections(args.rest().map((a) => a.toString()));
       const blocked = runtime.executor.waiters.size;
-      if (!sections.includes('keyspace') && !sections.includes('locks'))
+      if (!sections.includes('keyspace') && !sections.includes('locks') && !sections.includes('queues'))
         return verbatim(infoText(ctx, sections, null, blocked));
       // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
       // (ioredis sends it as its ready check).
       return verbatim(
-        infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined), blocked),
+        infoText(
+          ctx,
+          sections,
+          runtime.executor.readLocal(keyspaceFigures, sections.includes('queues')),
+          blocked,
+        ),
       );
     },
   },

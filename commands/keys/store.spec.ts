@@ -115,7 +115,15 @@ class Model {
       case 'lock.cancel':
       case 'lock.force-release':
       case 'lock.fenced':
-        throw new Error(`the keyspace model does not model ${op.type}`);
+      case 'queues.push':
+      case 'queues.pop':
+      case 'queues.ack':
+      case 'queues.nack':
+      case 'queues.touch':
+      case 'queues.cancel':
+      case 'queues.config':
+      case 'queues.replay':
+        throw new Error(`not a keyspace operation: ${op.type}`);
       default: {
         const unknown: never = op;
         throw new Error(`unknown op ${JSON.stringify(unknown)}`);
