@@ -14,6 +14,7 @@ const GROUP_TITLES: Record<CommandSpec['docs']['group'], string> = {
   generic: 'Keys (generic)',
   connection: 'Connection',
   server: 'Server',
+  cache: 'Coherent cache (MESI near-caches)',
 };
 
 function kindOf(spec: CommandSpec): string {

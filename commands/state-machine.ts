@@ -13,6 +13,8 @@
 import assert from 'node:assert';
 import type { ChunkReader, FamilyContext, StateFamily } from './family.js';
 import { KeyStore } from './keys/store.js';
+import type { CacheOperation } from './cache/operations.js';
+import { CacheStore } from './cache/store.js';
 
 export type SetCondition = 'always' | 'nx' | 'xx';
 export type ExpireMode = 'none' | 'ttl' | 'at' | 'keep';
@@ -50,6 +52,7 @@ export type Operation =
       readonly condition: ExpireCondition;
     }
   | { readonly type: 'keys.persist'; readonly key: Buffer }
+  | CacheOperation
   | SysOperation;
 
 /**
@@ -144,6 +147,8 @@ export type WakeUpListener = (waiterId: string, result: Result) => void;
 
 export class StateMachine {
   readonly keys = new KeyStore();
+  /** The coherent cache's home (commands/cache/store.ts); its directory is not replicated. */
+  readonly cache = new CacheStore();
   private wakeUpListener: WakeUpListener = () => undefined;
   /** What the families may do to the world outside the replicated state: wake waiters. */
   protected readonly familyContext: FamilyContext = {
@@ -153,7 +158,7 @@ export class StateMachine {
    * Every family but the keyspace, in a fixed order (time advances and snapshots go through
    * them in this order). Each family's snapshot section tag is permanent.
    */
-  readonly families: readonly StateFamily[] = [];
+  readonly families: readonly StateFamily[] = [this.cache];
   private appliedIndex = 0;
   /** Greatest entry time applied so far: time never goes back inside the state machine. */
   private clockMs = 0;
@@ -231,6 +236,10 @@ export class StateMachine {
       }
       case 'keys.persist':
         return { type: 'integer', value: this.keys.persist(op.key, now) ? 1 : 0 };
+      case 'cache.set':
+      case 'cache.del':
+      case 'cache.policy':
+        return this.cache.apply(op, now, entry.index);
       case 'sys.tick':
         return OK_RESULT;
       default: {

@@ -39,6 +39,11 @@ import { decr, decrby, incr, incrby } from './keys/incr.js';
 import { mget } from './keys/mget.js';
 import { mset } from './keys/mset.js';
 import { set } from './keys/set.js';
+import { cdel } from './cache/cdel.js';
+import { cget } from './cache/cget.js';
+import { cpolicy } from './cache/cpolicy.js';
+import { cset } from './cache/cset.js';
+import { cstate } from './cache/cstate.js';
 
 /** Every top-level command, in documentation order. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -66,6 +71,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   dbsize,
   flushall,
   flushdb,
+  // coherent cache (MESI near-caches)
+  cget,
+  cset,
+  cdel,
+  cpolicy,
+  cstate,
   // connection
   ping,
   echo,

@@ -59,6 +59,11 @@ export interface Config {
   heartbeatTicks: number;
   /** Take a Raft snapshot every this many applied entries. */
   snapshotEntries: number;
+  /** Lease of a near-cache line (docs/cache.md): a node unreachable delays a write this long. */
+  cacheLeaseMs: number;
+  /** Near-cache bounds per node: lines, and bytes (keys + values + overhead). */
+  cacheMaxEntries: number;
+  cacheMaxBytes: number;
 }
 
 /** A cluster member as `--bootstrap` names it: `id=host:port[@peerPort]`. */
@@ -140,6 +145,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   electionTicks: 10,
   heartbeatTicks: 1,
   snapshotEntries: 10000,
+  cacheLeaseMs: 2000,
+  cacheMaxEntries: 100_000,
+  cacheMaxBytes: 64 * 1024 * 1024,
 });
 
 /** SO_KEEPALIVE idle time on client sockets, as Redis's default `tcp-keepalive 300`. */

@@ -77,6 +77,9 @@ interface ServerFlags {
   electionTicks: number;
   heartbeatTicks: number;
   snapshotEntries: number;
+  cacheLeaseMs: number;
+  cacheMaxEntries: number;
+  cacheMaxBytes: number;
 }
 
 /** The secret from the flag/env, or read from a file (trailing newline trimmed). */
@@ -113,6 +116,9 @@ function buildConfig(flags: ServerFlags): Config {
     electionTicks: flags.electionTicks,
     heartbeatTicks: flags.heartbeatTicks,
     snapshotEntries: flags.snapshotEntries,
+    cacheLeaseMs: flags.cacheLeaseMs,
+    cacheMaxEntries: flags.cacheMaxEntries,
+    cacheMaxBytes: flags.cacheMaxBytes,
   };
 }
 
@@ -324,6 +330,21 @@ export function buildProgram(): Command {
       )
         .argParser(integer(0, 1_000_000_000))
         .default(DEFAULT_CONFIG.snapshotEntries),
+    )
+    .addOption(
+      option('--cache-lease-ms <ms>', 'lease of a near-cache line (CGET)', 'CONCORD_CACHE_LEASE_MS')
+        .argParser(integer(10, 600_000))
+        .default(DEFAULT_CONFIG.cacheLeaseMs),
+    )
+    .addOption(
+      option('--cache-max-entries <n>', 'near-cache lines per node', 'CONCORD_CACHE_MAX_ENTRIES')
+        .argParser(integer(1, 100_000_000))
+        .default(DEFAULT_CONFIG.cacheMaxEntries),
+    )
+    .addOption(
+      option('--cache-max-bytes <n>', 'near-cache bytes per node', 'CONCORD_CACHE_MAX_BYTES')
+        .argParser(integer(1024, Number.MAX_SAFE_INTEGER))
+        .default(DEFAULT_CONFIG.cacheMaxBytes),
     )
     .addOption(
       option('--log-level <level>', 'log level (JSON logs on stderr)', 'CONCORD_LOG_LEVEL')

@@ -17,6 +17,7 @@
  */
 import { arch, machine, release, type } from 'node:os';
 import type { CommandContext } from '../context.js';
+import type { CacheService } from '../cache/service.js';
 import { verbatim, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
 import type { StateMachine } from '../state-machine.js';
@@ -32,6 +33,7 @@ export const SECTIONS = [
   'stats',
   'replication',
   'cpu',
+  'cache',
   'cluster',
   'raft',
   'keyspace',
@@ -68,7 +70,12 @@ function configValue(ctx: CommandContext, name: string): string | undefined {
   return undefined;
 }
 
-function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures | null): string[] {
+function section(
+  ctx: CommandContext,
+  name: Section,
+  keyspace: KeyspaceFigures | null,
+  cache: CacheService | undefined,
+): string[] {
   const server = ctx.server;
   switch (name) {
     case 'server': {
@@ -152,6 +159,8 @@ function section(ctx: CommandContext, name: Section, keyspace: KeyspaceFigures |
       const cpu = process.cpuUsage();
       return [`used_cpu_sys:${cpuSeconds(cpu.system)}`, `used_cpu_user:${cpuSeconds(cpu.user)}`];
     }
+    case 'cache':
+      return cache === undefined ? [] : cache.infoLines();
     case 'keyspace':
       if (keyspace === null || keyspace.keys === 0) return [];
       return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];
@@ -170,6 +179,7 @@ const HEADERS: Record<Section, string> = {
   stats: 'Stats',
   replication: 'Replication',
   cpu: 'CPU',
+  cache: 'Cache',
   cluster: 'Cluster',
   raft: 'Raft',
   keyspace: 'Keyspace',
@@ -180,12 +190,14 @@ export function infoText(
   ctx: CommandContext,
   sections: readonly Section[],
   keyspace: KeyspaceFigures | null,
+  cache?: CacheService,
 ): string {
   const parts: string[] = [];
   for (const name of sections) {
-    // The cluster and raft sections exist only where a Raft node runs.
+    // The cluster and raft sections exist only where a Raft node runs, cache where a cache does.
     if ((name === 'cluster' || name === 'raft') && ctx.server.cluster === undefined) continue;
-    const lines = section(ctx, name, keyspace);
+    if (name === 'cache' && cache === undefined) continue;
+    const lines = section(ctx, name, keyspace, cache);
     parts.push(`# ${HEADERS[name]}\r\n` + lines.map((l) => l + '\r\n').join(''));
   }
   return parts.join('\r\n');
@@ -223,10 +235,12 @@ export const info: CommandSpec = {
     kind: 'local',
     run(ctx, args, runtime): Reply {
       const sections = resolveSections(args.rest().map((a) => a.toString()));
-      if (!sections.includes('keyspace')) return verbatim(infoText(ctx, sections, null));
+      if (!sections.includes('keyspace')) return verbatim(infoText(ctx, sections, null, runtime.cache));
       // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
       // (ioredis sends it as its ready check).
-      return verbatim(infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined)));
+      return verbatim(
+        infoText(ctx, sections, runtime.executor.readLocal(keyspaceFigures, undefined), runtime.cache),
+      );
     },
   },
 };
