@@ -23,7 +23,7 @@ function reply(result: Result): Reply {
 export const cdel: CommandSpec = {
   name: 'cdel',
   arity: 2,
-  flags: ['write'],
+  flags: ['may_replicate'],
   aclCategories: ['@write', '@keyspace', '@slow'],
   keys: { first: 1, last: 1, step: 1 },
   keySpecFlags: ['RM', 'delete'],

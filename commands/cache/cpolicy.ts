@@ -3,8 +3,7 @@
  * the default) or UPDATE (they receive the new value and stay S). Replicated.
  *
  * Format:
- *   CPOLICY INVALIDATE | UPDATE
- *   CPOLICY INVALIDATE | UPDATE | DEFAULT key
+ *   CPOLICY <INVALIDATE | UPDATE | DEFAULT> [key]
  *
  * Reply:
  *   Simple string OK. Without a key the cluster-wide policy changes; with a key that key's own
@@ -25,7 +24,7 @@ function reply(result: Result): Reply {
 export const cpolicy: CommandSpec = {
   name: 'cpolicy',
   arity: -2,
-  flags: ['write'],
+  flags: ['may_replicate'],
   aclCategories: ['@write', '@slow'],
   keys: { first: 2, last: 2, step: 1 },
   docs: {
@@ -45,7 +44,7 @@ export const cpolicy: CommandSpec = {
       },
       { name: 'key', type: 'key', keySpecIndex: 0, optional: true },
     ],
-    format: 'CPOLICY INVALIDATE | UPDATE | DEFAULT [key]',
+    format: 'CPOLICY <INVALIDATE | UPDATE | DEFAULT> [key]',
     reply: 'OK. Without a key: the cluster-wide policy; with a key: its own (DEFAULT forgets it).',
   },
   handler: {

@@ -29,7 +29,7 @@ function reply(result: Result): Reply {
 export const cset: CommandSpec = {
   name: 'cset',
   arity: -3,
-  flags: ['write', 'denyoom'],
+  flags: ['may_replicate', 'denyoom'],
   aclCategories: ['@write', '@string', '@slow'],
   keys: { first: 1, last: 1, step: 1 },
   docs: {

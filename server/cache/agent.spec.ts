@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { LocalExecutor } from '../../commands/executor.js';
 import type { CacheOperation } from '../../commands/cache/operations.js';
 import { PeerUnreachableError } from '../../raft/transport.js';
+import { findStaleReads, type HistoryOp } from '../../commands/cache/coherence-check.js';
 import { CacheAgent, type CacheHost } from './agent.js';
 
 /**
@@ -214,14 +215,7 @@ describe('cache agent (three in-process nodes)', () => {
     const { net, nodes } = await cluster(100);
     net.maxDelayMs = 3;
     const keys = ['a', 'b', 'c'];
-    interface Op {
-      kind: 'w' | 'r';
-      key: string;
-      value: number | null;
-      start: number;
-      end: number;
-    }
-    const history: Op[] = [];
+    const history: HistoryOp[] = [];
     let counter = 0;
     const clock = (): number => performance.now();
     const worker = async (agent: CacheAgent, w: number): Promise<void> => {
@@ -231,13 +225,14 @@ describe('cache agent (three in-process nodes)', () => {
         if ((i + w) % 4 === 0) {
           const value = ++counter;
           await agent.set(b(key), b(String(value)), 0, 'default');
-          history.push({ kind: 'w', key, value, start, end: clock() });
+          history.push({ kind: 'w', key, value: String(value), start, end: clock(), ok: true });
         } else {
           const got = await agent.get(b(key));
           history.push({
             kind: 'r',
             key,
-            value: got === null ? null : Number(got.toString()),
+            value: got === null ? null : got.toString(),
+            ok: true,
             start,
             end: clock(),
           });
@@ -250,37 +245,3 @@ describe('cache agent (three in-process nodes)', () => {
     expect(history.filter((o) => o.kind === 'r').length).to.be.greaterThan(200);
   });
 });
-
-/**
- * Reads that returned a value older than a write that completed before the read began: the
- * value read must not be one whose write completed before the newest write of the key
- * that had completed when the read began ... i.e. it must come from that newest write or a
- * write that had not completed before it (values are unique per write).
- */
-export function findStaleReads(
-  history: readonly { kind: 'w' | 'r'; key: string; value: number | null; start: number; end: number }[],
-): string[] {
-  const out: string[] = [];
-  const writes = history.filter((o) => o.kind === 'w');
-  const byValue = new Map(writes.map((w) => [w.value, w]));
-  for (const r of history) {
-    if (r.kind !== 'r') continue;
-    // The last write of the key that completed before the read began.
-    const before = writes.filter((w) => w.key === r.key && w.end < r.start);
-    if (before.length === 0) continue;
-    const latest = before.reduce((a, w) => (w.end > a.end ? w : a));
-    if (r.value === null) {
-      out.push(`read ${r.key} got nil after write ${latest.value} completed`);
-      continue;
-    }
-    const source = byValue.get(r.value);
-    if (source === undefined) {
-      out.push(`read ${r.key} got unknown ${r.value}`);
-      continue;
-    }
-    // Stale: its write completed before `latest` STARTED (so `latest` is ordered after it).
-    if (source !== latest && source.end < latest.start)
-      out.push(`read ${r.key} got ${r.value} but ${latest.value} had completed before the read began`);
-  }
-  return out;
-}
