@@ -210,7 +210,8 @@ describe('cache: coherence on a three-node cluster', function () {
       const cumulative: number[] = [];
       weights.reduce((acc, w, i) => (cumulative[i] = acc + w / total), 0);
       let seed = 12345;
-      const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      // 32-bit LCG in integer arithmetic (a double product would lose the low bits and cycle).
+      const rand = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
       const before = await infoCache(node.port);
       const reads = 4_000;
       for (let i = 0; i < reads; i++) {
