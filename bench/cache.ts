@@ -245,6 +245,7 @@ async function main(): Promise<number> {
         command: ['GET', HOT_KEY],
         n: 40_000,
       },
+      { name: 'concord PING (follower, RESP ceiling)', port: ports.follower, command: ['PING'], n: 200_000 },
     ];
     const cases = [
       { clients: 1, pipeline: 1 },
