@@ -45,16 +45,25 @@ class Net {
   }
 }
 
-async function cluster(leaseMs = 300): Promise<{ net: Net; nodes: CacheAgent[]; executor: LocalExecutor }> {
+/** Who leads, in which term (tests move leadership by changing it). */
+interface Office {
+  leader: string;
+  term: number;
+}
+
+async function cluster(
+  leaseMs = 300,
+  office: Office = { leader: 'n1', term: 1 },
+): Promise<{ net: Net; nodes: CacheAgent[]; executor: LocalExecutor }> {
   const net = new Net();
   const executor = new LocalExecutor();
   const ids = ['n1', 'n2', 'n3'];
   const nodes = ids.map((id) => {
     const host: CacheHost = {
       id,
-      isLeader: () => id === 'n1',
-      leaderId: () => 'n1',
-      term: () => 1,
+      isLeader: () => id === office.leader,
+      leaderId: () => office.leader,
+      term: () => office.term,
       peers: () => ids.filter((p) => p !== id),
       readBarrier: () => Promise.resolve(),
       propose: (op: CacheOperation) => Promise.resolve(executor.write(op)),
@@ -174,6 +183,28 @@ describe('cache agent (three in-process nodes)', () => {
     expect(served).to.be.instanceOf(Error);
     net.cut.delete('n3');
     expect(await text(n3.get(b('k')))).to.equal('new');
+  });
+
+  it('any->I on a flush: a new leader empties every near-cache before its first write completes', async () => {
+    const office = { leader: 'n1', term: 1 };
+    const { nodes } = await cluster(300, office);
+    const [n1, n2, n3] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('v1'), 0, 'default');
+    await n2.get(b('k'));
+    await n3.get(b('k'));
+    expect(await lineStates(n1, 'k')).to.include({ n2: 'S', n3: 'S' });
+    // n2 takes office in term 2: it knows no directory, so it flushes everyone.
+    office.leader = 'n2';
+    office.term = 2;
+    n2.leadershipChanged();
+    await n2.set(b('k'), b('v2'), 0, 'default');
+    expect(info(n1)['cache_flushes_received']).to.equal('2');
+    expect(info(n3)['cache_flushes_received']).to.equal('2');
+    expect(await lineStates(n2, 'k')).to.include({ n1: 'I', n2: 'M', n3: 'I' });
+    expect(await text(n3.get(b('k')))).to.equal('v2');
+    // The old leader no longer serves fetches: they go to n2.
+    expect(await text(n1.get(b('k')))).to.equal('v2');
+    expect(await lineStates(n2, 'k')).to.include({ n1: 'S', n2: 'S', n3: 'S' });
   });
 
   it('CDEL invalidates and later reads see nil', async () => {
