@@ -87,6 +87,27 @@ export const operationArb: fc.Arbitrary<Operation> = fc.oneof(
   },
   { weight: 1, arbitrary: keyArb.map((key): Operation => ({ type: 'keys.persist', key })) },
   { weight: 1, arbitrary: fc.constant<Operation>({ type: 'sys.tick' }) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .record({
+        key: keyArb,
+        value: valueArb,
+        ttlMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5_000 })),
+        policy: fc.constantFrom('default' as const, 'invalidate' as const, 'update' as const),
+      })
+      .map(({ key, value, ttlMs, policy }): Operation => ({ type: 'cache.set', key, value, ttlMs, policy })),
+  },
+  { weight: 1, arbitrary: keyArb.map((key): Operation => ({ type: 'cache.del', key })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({
+        key: fc.option(keyArb, { nil: null }),
+        policy: fc.constantFrom('default' as const, 'invalidate' as const, 'update' as const),
+      })
+      .map(({ key, policy }): Operation => ({ type: 'cache.policy', key, policy })),
+  },
 );
 
 /** Entries with consecutive indexes from 1 and times starting near `startMs`. */

@@ -9,6 +9,7 @@
  * field means a new format version (decoders keep reading every older version).
  * Must never encode argv: only typed operations cross this boundary.
  */
+import { CACHE_POLICIES } from './cache/operations.js';
 import {
   BLOCKED_RESULT,
   OK_RESULT,
@@ -52,6 +53,9 @@ const TAGS = {
   'queues.cancel': 305,
   'queues.config': 306,
   'queues.replay': 307,
+  'cache.set': 400,
+  'cache.del': 401,
+  'cache.policy': 402,
 } as const satisfies Record<OperationType, number>;
 
 const CONDITIONS: readonly SetCondition[] = ['always', 'nx', 'xx'];
@@ -339,6 +343,26 @@ export function encodeOperation(op: Operation): Buffer {
       w.f64(op.count);
       return w.finish();
     }
+    case 'cache.set': {
+      const w = header(op.type, 8 + op.key.length + op.value.length + 9);
+      w.bytes(op.key);
+      w.bytes(op.value);
+      w.f64(op.ttlMs);
+      w.u8(CACHE_POLICIES.indexOf(op.policy));
+      return w.finish();
+    }
+    case 'cache.del': {
+      const w = header(op.type, 4 + op.key.length);
+      w.bytes(op.key);
+      return w.finish();
+    }
+    case 'cache.policy': {
+      const w = header(op.type, 6 + (op.key?.length ?? 0));
+      w.u8(op.key === null ? 0 : 1);
+      if (op.key !== null) w.bytes(op.key);
+      w.u8(CACHE_POLICIES.indexOf(op.policy));
+      return w.finish();
+    }
     default: {
       const unknown: never = op;
       throw new Error(`no codec for ${JSON.stringify(unknown)}`);
@@ -514,6 +538,27 @@ export function decodeOperation(data: Buffer): Operation {
     case TAGS['queues.replay']: {
       const queue = r.bytes();
       op = { type: 'queues.replay', queue, count: r.f64() };
+      break;
+    }
+    case TAGS['cache.set']: {
+      const key = r.bytes();
+      const value = r.bytes();
+      const ttlMs = r.f64();
+      const policy = CACHE_POLICIES[r.u8()];
+      if (policy === undefined || !(ttlMs >= 0)) throw new CodecError('bad cache.set fields');
+      op = { type: 'cache.set', key, value, ttlMs, policy };
+      break;
+    }
+    case TAGS['cache.del']:
+      op = { type: 'cache.del', key: r.bytes() };
+      break;
+    case TAGS['cache.policy']: {
+      const hasKey = r.u8();
+      if (hasKey > 1) throw new CodecError('bad cache.policy fields');
+      const key = hasKey === 1 ? r.bytes() : null;
+      const policy = CACHE_POLICIES[r.u8()];
+      if (policy === undefined) throw new CodecError('bad cache.policy fields');
+      op = { type: 'cache.policy', key, policy };
       break;
     }
     default:

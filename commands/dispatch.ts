@@ -13,6 +13,7 @@
 import { ArgCursor, CommandError } from './args.js';
 import { movedReply } from './cluster/redirect.js';
 import type { CommandContext } from './context.js';
+import type { CacheService } from './cache/service.js';
 import type { Executor } from './executor.js';
 import { error, type Reply } from './reply.js';
 import type { CommandSpec, DispatchInfo } from './spec.js';
@@ -24,6 +25,8 @@ export interface DispatcherOptions {
   requirePass: () => string | null;
   /** The command set (defaults to the full table); tests may pass a subset. */
   commands?: readonly CommandSpec[];
+  /** The node's coherent near-cache (CGET/CSET...); absent: those commands answer an error. */
+  cache?: CacheService;
 }
 
 interface Entry {
@@ -65,7 +68,12 @@ export class Dispatcher {
       const index = bucketIndex(name.length, name[0]!);
       (this.buckets[index] ??= []).push(entry);
     }
-    this.info = { commands: table, requirePass: options.requirePass, executor: options.executor };
+    this.info = {
+      commands: table,
+      requirePass: options.requirePass,
+      executor: options.executor,
+      ...(options.cache === undefined ? {} : { cache: options.cache }),
+    };
   }
 
   execute(ctx: CommandContext, argv: Buffer[]): Reply | Promise<Reply> {

@@ -16,6 +16,7 @@ const GROUP_TITLES: Record<CommandSpec['docs']['group'], string> = {
   server: 'Server',
   lock: 'Locks',
   queue: 'Queues',
+  cache: 'Coherent cache (MESI near-caches)',
 };
 
 function kindOf(spec: CommandSpec): string {

@@ -12,6 +12,7 @@ import type { Reply } from './reply.js';
 import type { ArgCursor } from './args.js';
 import type { Operation, Result, StateMachine } from './state-machine.js';
 import type { Executor } from './executor.js';
+import type { CacheService } from './cache/service.js';
 
 /** Redis 7 command flags, spelled as COMMAND INFO shows them. */
 export type CommandFlag =
@@ -51,7 +52,7 @@ export interface ArgumentDoc {
   readonly arguments?: readonly ArgumentDoc[];
 }
 
-export type CommandGroup = 'generic' | 'string' | 'connection' | 'server' | 'lock' | 'queue';
+export type CommandGroup = 'generic' | 'string' | 'connection' | 'server' | 'lock' | 'queue' | 'cache';
 
 export interface CommandDocs {
   readonly summary: string;
@@ -134,6 +135,8 @@ export interface DispatchInfo {
   readonly commands: ReadonlyMap<string, CommandSpec>;
   readonly requirePass: () => string | null;
   readonly executor: Executor;
+  /** The node's coherent near-cache (commands/cache/); absent where none runs. */
+  readonly cache?: CacheService;
 }
 
 /** Builds a read handler with its query type checked, stored type-erased in the table. */

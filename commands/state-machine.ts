@@ -17,6 +17,8 @@ import type { LockOperation } from './locks/operations.js';
 import { LockStore } from './locks/store.js';
 import type { QueueOperation } from './queues/operations.js';
 import { QueueStore } from './queues/store.js';
+import type { CacheOperation } from './cache/operations.js';
+import { CacheStore } from './cache/store.js';
 
 export type SetCondition = 'always' | 'nx' | 'xx';
 export type ExpireMode = 'none' | 'ttl' | 'at' | 'keep';
@@ -56,6 +58,7 @@ export type Operation =
   | { readonly type: 'keys.persist'; readonly key: Buffer }
   | LockOperation
   | QueueOperation
+  | CacheOperation
   | SysOperation;
 
 /**
@@ -150,6 +153,8 @@ export type WakeUpListener = (waiterId: string, result: Result) => void;
 
 export class StateMachine {
   readonly keys = new KeyStore();
+  /** The coherent cache's home (commands/cache/store.ts); its directory is not replicated. */
+  readonly cache = new CacheStore();
   private wakeUpListener: WakeUpListener = () => undefined;
   /** What the families may do to the world outside the replicated state: wake waiters. */
   protected readonly familyContext: FamilyContext = {
@@ -161,7 +166,7 @@ export class StateMachine {
    * them in this order). Each family's snapshot section tag is permanent.
    */
   readonly queues = new QueueStore(this.familyContext);
-  readonly families: readonly StateFamily[] = [this.locks, this.queues];
+  readonly families: readonly StateFamily[] = [this.locks, this.queues, this.cache];
   private appliedIndex = 0;
   /** Greatest entry time applied so far: time never goes back inside the state machine. */
   private clockMs = 0;
@@ -261,6 +266,10 @@ export class StateMachine {
       case 'queues.config':
       case 'queues.replay':
         return this.queues.apply(op, now);
+      case 'cache.set':
+      case 'cache.del':
+      case 'cache.policy':
+        return this.cache.apply(op, now, this.appliedIndex);
       case 'sys.tick':
         return OK_RESULT;
       default: {

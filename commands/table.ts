@@ -55,6 +55,11 @@ import { qpop } from './queues/qpop.js';
 import { qpush } from './queues/qpush.js';
 import { qreplay } from './queues/qreplay.js';
 import { qtouch } from './queues/qtouch.js';
+import { cdel } from './cache/cdel.js';
+import { cget } from './cache/cget.js';
+import { cpolicy } from './cache/cpolicy.js';
+import { cset } from './cache/cset.js';
+import { cstate } from './cache/cstate.js';
 
 /** Every top-level command, in documentation order. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -100,6 +105,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   qpending,
   qconfig,
   qreplay,
+  // coherent cache (MESI near-caches)
+  cget,
+  cset,
+  cdel,
+  cpolicy,
+  cstate,
   // connection
   ping,
   echo,

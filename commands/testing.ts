@@ -3,6 +3,7 @@
  * (if simple) behaviour, and a helper to run one command line through a Dispatcher. Used only
  * by *.spec.ts files; the server's own Connection/RespServer are tested in server/.
  */
+import type { CacheService } from './cache/service.js';
 import { Dispatcher } from './dispatch.js';
 import type { ClientSession, ConfigStore, Protocol, ServerContext, ServerStats } from './context.js';
 import { LocalExecutor, type Executor } from './executor.js';
@@ -135,9 +136,13 @@ export class Harness {
   /** The clock of the LocalExecutor (ms since epoch), moved by tests. */
   nowMs = 1_700_000_000_000;
 
-  constructor(executor?: Executor) {
+  constructor(executor?: Executor, cache?: CacheService) {
     this.executor = executor ?? new LocalExecutor({ clock: () => this.nowMs });
-    this.dispatcher = new Dispatcher({ executor: this.executor, requirePass: () => this.password });
+    this.dispatcher = new Dispatcher({
+      executor: this.executor,
+      requirePass: () => this.password,
+      ...(cache === undefined ? {} : { cache }),
+    });
     this.ctx = this.server.connect();
   }
 

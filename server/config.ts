@@ -64,6 +64,11 @@ export interface Config {
    * `bind`. 0 = off; null = RESP port + HTTP_PORT_OFFSET (off when the RESP port is 0).
    */
   httpPort: number | null;
+  /** Lease of a near-cache line (docs/cache.md): a node unreachable delays a write this long. */
+  cacheLeaseMs: number;
+  /** Near-cache bounds per node: lines, and bytes (keys + values + overhead). */
+  cacheMaxEntries: number;
+  cacheMaxBytes: number;
 }
 
 /** A cluster member as `--bootstrap` names it: `id=host:port[@peerPort]`. */
@@ -160,6 +165,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   heartbeatTicks: 1,
   snapshotEntries: 10000,
   httpPort: null,
+  cacheLeaseMs: 2000,
+  cacheMaxEntries: 100_000,
+  cacheMaxBytes: 64 * 1024 * 1024,
 });
 
 /** SO_KEEPALIVE idle time on client sockets, as Redis's default `tcp-keepalive 300`. */

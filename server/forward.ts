@@ -34,7 +34,20 @@ import {
 
 export const FORWARD_VERSION = 1;
 
-export const ForwardKind = { Write: 1, Time: 2, Members: 3, WriteBatch: 4 } as const;
+export const ForwardKind = {
+  Write: 1,
+  Time: 2,
+  Members: 3,
+  WriteBatch: 4,
+  // The coherent cache's protocol (server/cache/messages.ts), served by its agent, not here.
+  CacheFetch: 5,
+  CacheWrite: 6,
+  CacheInvalidate: 7,
+  CacheDowngrade: 8,
+  CacheFlush: 9,
+  CacheEvict: 10,
+  CacheState: 11,
+} as const;
 export type ForwardKind = (typeof ForwardKind)[keyof typeof ForwardKind];
 
 export const ForwardStatus = { Ok: 0, NotLeader: 1, Dropped: 2, Unknown: 3, BadRequest: 4 } as const;

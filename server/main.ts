@@ -85,6 +85,9 @@ interface ServerFlags {
   heartbeatTicks: number;
   snapshotEntries: number;
   httpPort?: number;
+  cacheLeaseMs: number;
+  cacheMaxEntries: number;
+  cacheMaxBytes: number;
 }
 
 /** The secret from the flag/env, or read from a file (trailing newline trimmed). */
@@ -122,6 +125,9 @@ function buildConfig(flags: ServerFlags): Config {
     heartbeatTicks: flags.heartbeatTicks,
     snapshotEntries: flags.snapshotEntries,
     httpPort: flags.httpPort ?? null,
+    cacheLeaseMs: flags.cacheLeaseMs,
+    cacheMaxEntries: flags.cacheMaxEntries,
+    cacheMaxBytes: flags.cacheMaxBytes,
   };
 }
 
@@ -355,6 +361,21 @@ export function buildProgram(): Command {
         `HTTP port for /healthz, /readyz and /metrics, on --bind (0 = off; default: port + ${HTTP_PORT_OFFSET}, off when port is 0)`,
         'CONCORD_HTTP_PORT',
       ).argParser(integer(0, 65535)),
+    )
+    .addOption(
+      option('--cache-lease-ms <ms>', 'lease of a near-cache line (CGET)', 'CONCORD_CACHE_LEASE_MS')
+        .argParser(integer(10, 600_000))
+        .default(DEFAULT_CONFIG.cacheLeaseMs),
+    )
+    .addOption(
+      option('--cache-max-entries <n>', 'near-cache lines per node', 'CONCORD_CACHE_MAX_ENTRIES')
+        .argParser(integer(1, 100_000_000))
+        .default(DEFAULT_CONFIG.cacheMaxEntries),
+    )
+    .addOption(
+      option('--cache-max-bytes <n>', 'near-cache bytes per node', 'CONCORD_CACHE_MAX_BYTES')
+        .argParser(integer(1024, Number.MAX_SAFE_INTEGER))
+        .default(DEFAULT_CONFIG.cacheMaxBytes),
     )
     .addOption(
       option('--log-level <level>', 'log level (JSON logs on stderr)', 'CONCORD_LOG_LEVEL')

@@ -29,7 +29,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { decodeOperation } from '../commands/codec.js';
+import { decodeOperation, encodeOperation } from '../commands/codec.js';
 import { Dispatcher } from '../commands/dispatch.js';
 import { StateMachine, type Result } from '../commands/state-machine.js';
 import { NodeStoppedError, NotLeaderError } from '../raft/errors.js';
@@ -44,6 +44,8 @@ import {
   type RaftApplication,
 } from '../raft/node.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
+import { CacheAgent } from './cache/agent.js';
+import { isCacheRequest } from './cache/messages.js';
 import { LeaderTicker } from './leader-ticker.js';
 import {
   ClusterAdminError,
@@ -66,7 +68,7 @@ import { HttpEndpoint, type Readiness } from './http.js';
 import { RespServer } from './listener.js';
 import { NodeMetrics } from './metrics.js';
 import type { Logger } from './log.js';
-import { RaftExecutor, type ExecutorNode } from './raft-executor.js';
+import { OutcomeUnknownError, RaftExecutor, type ExecutorNode } from './raft-executor.js';
 
 export interface NodeOptions {
   config: Config;
@@ -294,6 +296,10 @@ export class ConcordNode implements ClusterView {
   readonly config: ServerConfig;
   readonly stateMachine = new StateMachine();
   readonly executor: RaftExecutor;
+  /** The coherent near-cache's agent (server/cache/agent.ts): CGET/CSET and the directory. */
+  readonly cache: CacheAgent;
+  /** The term of the last role change seen (the directory is per leader term). */
+  private raftTerm = 0;
   readonly dispatcher: Dispatcher;
   readonly server: RespServer;
   readonly metrics: NodeMetrics;
@@ -369,9 +375,41 @@ export class ConcordNode implements ClusterView {
       forwardTimeoutMs: 4 * electionMs,
       pollMs: Math.max(10, Math.floor(config.current.tickMs / 2)),
     });
+    this.cache = new CacheAgent({
+      host: {
+        id: config.current.nodeId,
+        isLeader: () => raftOf()?.isLeader ?? false,
+        leaderId: () => raftOf()?.leaderId ?? null,
+        term: () => this.raftTerm,
+        peers: () => [...this.application.members.keys()].filter((id) => id !== config.current.nodeId),
+        readBarrier: () =>
+          this.raft === null ? Promise.reject(new NotLeaderError(null)) : this.raft.readIndex(),
+        propose: async (op) => {
+          if (this.raft === null) throw new NodeStoppedError('not started');
+          const result = await this.raft.propose(encodeOperation(op));
+          if (result === null) throw new OutcomeUnknownError('cache entry applied without a result');
+          return result;
+        },
+        stateMachine: this.stateMachine,
+        leaderTimeMs: () => this.stateMachine.readTime(Date.now()),
+        request: (peer, payload, timeoutMs) =>
+          this.transport === null
+            ? Promise.reject(new NodeStoppedError('no peer transport'))
+            : this.transport.request(peer, payload, timeoutMs),
+        isConnected: (peer) => this.transport?.isConnected(peer) ?? false,
+      },
+      leaseMs: config.current.cacheLeaseMs,
+      maxEntries: config.current.cacheMaxEntries,
+      maxBytes: config.current.cacheMaxBytes,
+      leaderWaitMs: 3 * electionMs,
+      requestTimeoutMs: 4 * electionMs,
+      pollMs: Math.max(10, Math.floor(config.current.tickMs / 2)),
+      log: this.log,
+    });
     this.dispatcher = new Dispatcher({
       executor: this.executor,
       requirePass: () => config.current.requirePass,
+      cache: this.cache,
     });
     const server = new ClusterRespServer({
       config,
@@ -530,7 +568,11 @@ export class ConcordNode implements ClusterView {
         onUnreachable: (handler) => tcp.onUnreachable(handler),
       };
       boundPeerPort = Number(tcp.address().split(':').pop());
-      tcp.onRequest((_from, payload) => serveForwarded(this.forwardTarget(), payload));
+      tcp.onRequest((from, payload) =>
+        isCacheRequest(payload)
+          ? this.cache.serve(from, payload)
+          : serveForwarded(this.forwardTarget(), payload),
+      );
       tcp.onNotice((from, body) => this.onNotice(from, body));
     } else if (multi) {
       throw new Error(
@@ -591,9 +633,13 @@ export class ConcordNode implements ClusterView {
         case 'leader-changed':
           this.leaderChanges++;
           this.log.info({ leader: e.leader, term: e.term }, 'leader changed');
+          this.raftTerm = Math.max(this.raftTerm, e.term);
+          this.cache.leadershipChanged();
           break;
         case 'role-changed':
           this.log.info({ role: e.role, term: e.term }, 'role changed');
+          this.raftTerm = Math.max(this.raftTerm, e.term);
+          this.cache.leadershipChanged();
           break;
         case 'snapshot-taken':
           this.log.info({ index: e.index, bytes: e.bytes }, 'snapshot taken');
@@ -626,6 +672,7 @@ export class ConcordNode implements ClusterView {
       onError: (err: unknown) => this.log.debug({ err }, 'time tick not committed'),
     });
     this.ticker.start();
+    this.cache.start();
   }
 
   /**
@@ -844,6 +891,7 @@ export class ConcordNode implements ClusterView {
     if (this.pendingRemoval !== null) clearTimeout(this.pendingRemoval);
     // First, so probes and scrapers see the node go away before its clients are closed.
     await this.http?.close();
+    this.cache.stop();
     await this.server.close(reason);
     this.executor.stop();
     await this.raft?.stop();

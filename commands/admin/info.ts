@@ -19,6 +19,7 @@
  */
 import { arch, machine, release, type } from 'node:os';
 import type { CommandContext } from '../context.js';
+import type { CacheService } from '../cache/service.js';
 import { verbatim, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
 import type { StateMachine } from '../state-machine.js';
@@ -36,6 +37,7 @@ export const SECTIONS = [
   'stats',
   'replication',
   'cpu',
+  'cache',
   'cluster',
   'raft',
   'locks',
@@ -96,6 +98,7 @@ function section(
   name: Section,
   keyspace: KeyspaceFigures | null,
   blockedClients: number,
+  cache: CacheService | undefined,
 ): string[] {
   const server = ctx.server;
   switch (name) {
@@ -198,6 +201,8 @@ function section(
         `lock_retired_tokens:${l.retired}`,
       ];
     }
+    case 'cache':
+      return cache === undefined ? [] : cache.infoLines();
     case 'keyspace':
       if (keyspace === null || keyspace.keys === 0) return [];
       return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];
@@ -238,6 +243,7 @@ const HEADERS: Record<Section, string> = {
   stats: 'Stats',
   replication: 'Replication',
   cpu: 'CPU',
+  cache: 'Cache',
   cluster: 'Cluster',
   raft: 'Raft',
   locks: 'Locks',
@@ -251,12 +257,14 @@ export function infoText(
   sections: readonly Section[],
   keyspace: KeyspaceFigures | null,
   blockedClients = 0,
+  cache?: CacheService,
 ): string {
   const parts: string[] = [];
   for (const name of sections) {
-    // The cluster and raft sections exist only where a Raft node runs.
+    // The cluster and raft sections exist only where a Raft node runs, cache where a cache does.
     if ((name === 'cluster' || name === 'raft') && ctx.server.cluster === undefined) continue;
-    const lines = section(ctx, name, keyspace, blockedClients);
+    if (name === 'cache' && cache === undefined) continue;
+    const lines = section(ctx, name, keyspace, blockedClients, cache);
     parts.push(`# ${HEADERS[name]}\r\n` + lines.map((l) => l + '\r\n').join(''));
   }
   return parts.join('\r\n');
@@ -297,7 +305,7 @@ export const info: CommandSpec = {
       const sections = resolveSections(args.rest().map((a) => a.toString()));
       const blocked = runtime.executor.waiters.size;
       if (!sections.includes('keyspace') && !sections.includes('locks') && !sections.includes('queues'))
-        return verbatim(infoText(ctx, sections, null, blocked));
+        return verbatim(infoText(ctx, sections, null, blocked, runtime.cache));
       // A local view, like Redis's INFO on a replica: INFO answers on a node with no leader
       // (ioredis sends it as its ready check).
       return verbatim(
@@ -306,6 +314,7 @@ export const info: CommandSpec = {
           sections,
           runtime.executor.readLocal(keyspaceFigures, sections.includes('queues')),
           blocked,
+          runtime.cache,
         ),
       );
     },

@@ -9,6 +9,10 @@ import { StateMachine, type Entry, type Result } from '../state-machine.js';
  */
 class Model {
   private readonly map = new Map<string, { value: Buffer; at: number }>();
+  /** The cache's home (commands/cache/store.ts), a separate namespace from the keyspace. */
+  private readonly cache = new Map<string, { value: Buffer; at: number }>();
+  private readonly policies = new Map<string, string>();
+  private cachePolicy = 'invalidate';
   private clock = 0;
 
   private live(k: string, now: number): { value: Buffer; at: number } | undefined {
@@ -106,6 +110,28 @@ class Model {
         cur.at = 0;
         return { type: 'integer', value: 1 };
       }
+      case 'cache.set': {
+        const k = op.key.toString('latin1');
+        this.cache.set(k, { value: op.value, at: op.ttlMs > 0 ? now + op.ttlMs : Infinity });
+        const policy = op.policy === 'default' ? (this.policies.get(k) ?? this.cachePolicy) : op.policy;
+        return { type: 'tree', value: [entry.index, policy] };
+      }
+      case 'cache.del': {
+        const k = op.key.toString('latin1');
+        const cur = this.cache.get(k);
+        this.cache.delete(k);
+        const live = cur !== undefined && cur.at > now;
+        return { type: 'tree', value: [entry.index, this.policies.get(k) ?? this.cachePolicy, live ? 1 : 0] };
+      }
+      case 'cache.policy': {
+        if (op.key === null) {
+          if (op.policy === 'default')
+            return { type: 'error', message: 'ERR the cluster-wide policy must be INVALIDATE or UPDATE' };
+          this.cachePolicy = op.policy;
+        } else if (op.policy === 'default') this.policies.delete(op.key.toString('latin1'));
+        else this.policies.set(op.key.toString('latin1'), op.policy);
+        return { type: 'ok' };
+      }
       case 'sys.tick':
         return { type: 'ok' };
       // The keyspace model is not driven with lock operations (commands/locks/store.spec.ts).
@@ -131,6 +157,13 @@ class Model {
     }
   }
 
+  cacheView(now: number): Map<string, string> {
+    const t = Math.max(this.clock, now);
+    const out = new Map<string, string>();
+    for (const [k, e] of this.cache) if (e.at > t) out.set(k, `${e.value.toString('hex')}@${e.at}`);
+    return out;
+  }
+
   view(now: number): Map<string, string> {
     const t = Math.max(this.clock, now);
     const out = new Map<string, string>();
@@ -151,12 +184,22 @@ function view(sm: StateMachine, keys: Iterable<string>, now: number): Map<string
   return out;
 }
 
+function cacheView(sm: StateMachine, keys: Iterable<string>, now: number): Map<string, string> {
+  const t = sm.readTime(now);
+  const out = new Map<string, string>();
+  for (const k of keys) {
+    const e = sm.cache.peek(Buffer.from(k, 'latin1'), t);
+    if (e !== null) out.set(k, `${e.value.toString('hex')}@${e.expireAtMs}`);
+  }
+  return out;
+}
+
 /** Results as comparable values (integers as bigint). */
 function norm(r: Result): unknown {
   return r.type === 'integer' ? { type: 'integer', value: BigInt(r.value) } : r;
 }
 
-describe('KeyStore against a naive model', () => {
+describe('KeyStore and CacheStore against a naive model', () => {
   it('gives the same results and the same live keys, values and expiries after every entry', () => {
     fc.assert(
       fc.property(entriesArb(80), fc.integer({ min: 0, max: 30_000 }), (entries, probeMs) => {
@@ -166,11 +209,12 @@ describe('KeyStore against a naive model', () => {
         for (const e of entries) {
           expect(norm(sm.apply(e)), JSON.stringify(e.op.type)).to.deep.equal(norm(model.apply(e)));
           const op = e.op;
-          if ('key' in op) seen.add(op.key.toString('latin1'));
+          if ('key' in op && op.key !== null) seen.add(op.key.toString('latin1'));
           if (op.type === 'keys.del') for (const k of op.keys) seen.add(k.toString('latin1'));
           if (op.type === 'keys.mset') for (const [k] of op.pairs) seen.add(k.toString('latin1'));
           const expected = model.view(e.timeMs);
           expect(view(sm, seen, e.timeMs)).to.deep.equal(expected);
+          expect(cacheView(sm, seen, e.timeMs)).to.deep.equal(model.cacheView(e.timeMs));
         }
         // And at an arbitrary later read time.
         expect(view(sm, seen, probeMs)).to.deep.equal(model.view(probeMs));

@@ -1,0 +1,279 @@
+import { expect } from 'chai';
+import { LocalExecutor } from '../../commands/executor.js';
+import type { CacheOperation } from '../../commands/cache/operations.js';
+import { PeerUnreachableError } from '../../raft/transport.js';
+import { findStaleReads, type HistoryOp } from '../../commands/cache/coherence-check.js';
+import { CacheAgent, type CacheHost } from './agent.js';
+
+/**
+ * Three agents in one process: n1 leads and owns the (single) state machine through a
+ * LocalExecutor; requests travel through an in-memory network that can delay messages and
+ * cut a node off. Followers never read home locally (they fetch from the leader), so one
+ * state machine is enough to exercise the protocol.
+ */
+class Net {
+  readonly agents = new Map<string, CacheAgent>();
+  readonly cut = new Set<string>();
+  maxDelayMs = 0;
+  private seed = 42;
+
+  private random(): number {
+    // xorshift: a reproducible delay sequence
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x >>> 0;
+    return this.seed / 2 ** 32;
+  }
+
+  private hop(): Promise<void> {
+    if (this.maxDelayMs === 0) return Promise.resolve();
+    const ms = Math.floor(this.random() * this.maxDelayMs);
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  async request(from: string, to: string, payload: Buffer): Promise<Buffer> {
+    if (this.cut.has(from) || this.cut.has(to)) throw new PeerUnreachableError(to, 'cut off');
+    await this.hop();
+    const agent = this.agents.get(to);
+    if (agent === undefined) throw new PeerUnreachableError(to, 'unknown');
+    const answer = await agent.serve(from, payload);
+    await this.hop();
+    if (this.cut.has(from) || this.cut.has(to)) throw new PeerUnreachableError(to, 'cut off');
+    return answer;
+  }
+}
+
+/** Who leads, in which term (tests move leadership by changing it). */
+interface Office {
+  leader: string;
+  term: number;
+}
+
+async function cluster(
+  leaseMs = 300,
+  office: Office = { leader: 'n1', term: 1 },
+): Promise<{ net: Net; nodes: CacheAgent[]; executor: LocalExecutor }> {
+  const net = new Net();
+  const executor = new LocalExecutor();
+  const ids = ['n1', 'n2', 'n3'];
+  const nodes = ids.map((id) => {
+    const host: CacheHost = {
+      id,
+      isLeader: () => id === office.leader,
+      leaderId: () => office.leader,
+      term: () => office.term,
+      peers: () => ids.filter((p) => p !== id),
+      readBarrier: () => Promise.resolve(),
+      propose: (op: CacheOperation) => Promise.resolve(executor.write(op)),
+      stateMachine: executor.stateMachine,
+      leaderTimeMs: () => executor.stateMachine.readTime(Date.now()),
+      request: (peer, payload) => net.request(id, peer, payload),
+      isConnected: (peer) => !net.cut.has(peer) && !net.cut.has(id),
+    };
+    const agent = new CacheAgent({ host, leaseMs, leaderWaitMs: 300, pollMs: 5 });
+    net.agents.set(id, agent);
+    return agent;
+  });
+  // n1 takes office: it flushes the others first (grants sent before the flush would not install).
+  nodes[0]!.leadershipChanged();
+  const deadline = Date.now() + 2_000;
+  while (nodes.slice(1).some((n) => info(n)['cache_flushes_received'] !== '1')) {
+    if (Date.now() > deadline) throw new Error('the flush never arrived');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { net, nodes, executor };
+}
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+async function text(v: Buffer | null | Promise<Buffer | null>): Promise<string | null> {
+  const value = await v;
+  return value === null ? null : value.toString();
+}
+
+function info(agent: CacheAgent): Record<string, string> {
+  return Object.fromEntries(agent.infoLines().map((l) => l.split(':') as [string, string]));
+}
+
+type Line = [string, string, number, number];
+
+async function lineStates(agent: CacheAgent, key: string): Promise<Record<string, string>> {
+  const tree = (await agent.state(b(key))) as readonly unknown[];
+  const out: Record<string, string> = {};
+  for (const item of tree.slice(0, -1)) {
+    const [node, state] = item as Line;
+    out[node] = state;
+  }
+  return out;
+}
+
+describe('cache agent (three in-process nodes)', () => {
+  it('I->E on a miss, then E->S on a remote read: the second reader shares the line', async () => {
+    const { nodes } = await cluster();
+    const [n1, n2, n3] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    // (A key written by n1 would be M on n1: a read makes it shared at once. This one is unwritten.)
+    expect(await text(n2.get(b('k')))).to.equal(null);
+    expect((await lineStates(n1, 'k'))['n2']).to.equal('E');
+    expect(await text(n3.get(b('k')))).to.equal(null);
+    // The downgrade message is best effort: poll until it lands.
+    const deadline = Date.now() + 2_000;
+    while ((await lineStates(n1, 'k'))['n2'] !== 'S' && Date.now() < deadline) await Promise.resolve();
+    expect(await lineStates(n1, 'k')).to.include({ n2: 'S', n3: 'S' });
+    // A hit answers synchronously, with no request.
+    expect(n2.get(b('k'))).to.equal(null);
+    expect(info(n2)['cache_hits']).to.equal('1');
+  });
+
+  it('S->I on a remote write: the write completes only after the holders dropped the old value', async () => {
+    const { nodes } = await cluster();
+    const [n1, n2, n3] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('old'), 0, 'default');
+    await n2.get(b('k'));
+    await n3.get(b('k'));
+    await n1.set(b('k'), b('new'), 0, 'default');
+    expect(info(n1)['cache_invalidations_sent']).to.equal('2');
+    expect(await lineStates(n1, 'k')).to.include({ n1: 'M', n2: 'I', n3: 'I' });
+    expect(await text(n2.get(b('k')))).to.equal('new');
+    expect(await text(n3.get(b('k')))).to.equal('new');
+  });
+
+  it('E->M on a silent local write: no invalidation round', async () => {
+    const { nodes } = await cluster();
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    const before = Number(info(n1)['cache_writes_without_round']);
+    await n2.set(b('solo'), b('x'), 0, 'default');
+    await n2.get(b('solo'));
+    await n2.set(b('solo'), b('y'), 0, 'default');
+    expect(Number(info(n1)['cache_writes_without_round'])).to.equal(before + 2);
+    expect((await lineStates(n1, 'solo'))['n2']).to.equal('M');
+    expect(await text(n2.get(b('solo')))).to.equal('y');
+  });
+
+  it('S->S update on remote write under the update policy: holders get the value and keep serving', async () => {
+    const { nodes } = await cluster();
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.setPolicy(b('k'), 'update');
+    await n1.set(b('k'), b('v1'), 0, 'default');
+    await n2.get(b('k'));
+    await n1.set(b('k'), b('v2'), 0, 'default');
+    expect(info(n2)['cache_updates_received']).to.equal('1');
+    const hit = n2.get(b('k'));
+    expect(hit).to.be.instanceOf(Buffer);
+    expect((hit as Buffer).toString()).to.equal('v2');
+    expect((await lineStates(n1, 'k'))['n2']).to.equal('S');
+  });
+
+  it('an unreachable holder delays a write until its lease ran out, and never serves the old value after', async () => {
+    const { net, nodes } = await cluster(200);
+    const [n1, , n3] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('old'), 0, 'default');
+    expect(await text(n3.get(b('k')))).to.equal('old');
+    net.cut.add('n3');
+    await n1.set(b('k'), b('new'), 0, 'default');
+    expect(info(n1)['cache_invalidations_timed_out']).to.equal('1');
+    // The write completed: n3's lease is over, so it must ask the leader, which it cannot reach.
+    let served: string | null | Error;
+    try {
+      served = await text(n3.get(b('k')));
+    } catch (error) {
+      served = error as Error;
+    }
+    expect(served).to.be.instanceOf(Error);
+    net.cut.delete('n3');
+    expect(await text(n3.get(b('k')))).to.equal('new');
+  });
+
+  it('any->I on a flush: a new leader empties every near-cache before its first write completes', async () => {
+    const office = { leader: 'n1', term: 1 };
+    const { nodes } = await cluster(300, office);
+    const [n1, n2, n3] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('v1'), 0, 'default');
+    await n2.get(b('k'));
+    await n3.get(b('k'));
+    expect(await lineStates(n1, 'k')).to.include({ n2: 'S', n3: 'S' });
+    // n2 takes office in term 2: it knows no directory, so it flushes everyone.
+    office.leader = 'n2';
+    office.term = 2;
+    n2.leadershipChanged();
+    await n2.set(b('k'), b('v2'), 0, 'default');
+    // n1 flushed itself when it took office in term 1; this is the first FLUSH it receives.
+    expect(info(n1)['cache_flushes_received']).to.equal('1');
+    expect(info(n3)['cache_flushes_received']).to.equal('2');
+    expect(await lineStates(n2, 'k')).to.include({ n1: 'I', n2: 'M', n3: 'I' });
+    expect(await text(n3.get(b('k')))).to.equal('v2');
+    // The old leader no longer serves fetches: they go to n2.
+    expect(await text(n1.get(b('k')))).to.equal('v2');
+    expect(await lineStates(n2, 'k')).to.include({ n1: 'S', n2: 'S', n3: 'S' });
+  });
+
+  it('CDEL invalidates and later reads see nil', async () => {
+    const { nodes } = await cluster();
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('v'), 0, 'default');
+    expect(await text(n2.get(b('k')))).to.equal('v');
+    const r = await n1.del(b('k'));
+    expect(r).to.deep.include({ type: 'tree' });
+    expect(await text(n2.get(b('k')))).to.equal(null);
+  });
+
+  it('any->I on eviction: the LRU keeps within its entry bound and tells the leader', async () => {
+    const net = new Net();
+    const executor = new LocalExecutor();
+    const host: CacheHost = {
+      id: 'n1',
+      isLeader: () => true,
+      leaderId: () => 'n1',
+      term: () => 1,
+      peers: () => [],
+      readBarrier: () => Promise.resolve(),
+      propose: (op) => Promise.resolve(executor.write(op)),
+      stateMachine: executor.stateMachine,
+      leaderTimeMs: () => Date.now(),
+      request: (peer, payload) => net.request('n1', peer, payload),
+      isConnected: () => true,
+    };
+    const agent = new CacheAgent({ host, maxEntries: 10 });
+    for (let i = 0; i < 50; i++) await agent.set(b(`k${i}`), b(`v${i}`), 0, 'default');
+    for (let i = 0; i < 50; i++) expect(await text(agent.get(b(`k${i}`)))).to.equal(`v${i}`);
+    const figures = info(agent);
+    expect(Number(figures['cache_lines'])).to.equal(10);
+    expect(Number(figures['cache_evictions'])).to.be.greaterThan(0);
+    agent.stop();
+  });
+
+  it('concurrent writers and readers on every node over delayed links: no read older than a completed write', async () => {
+    const { net, nodes } = await cluster(100);
+    net.maxDelayMs = 3;
+    const keys = ['a', 'b', 'c'];
+    const history: HistoryOp[] = [];
+    let counter = 0;
+    const clock = (): number => performance.now();
+    const worker = async (agent: CacheAgent, w: number): Promise<void> => {
+      for (let i = 0; i < 60; i++) {
+        const key = keys[(w * 7 + i) % keys.length]!;
+        const start = clock();
+        if ((i + w) % 4 === 0) {
+          const value = ++counter;
+          await agent.set(b(key), b(String(value)), 0, 'default');
+          history.push({ kind: 'w', key, value: String(value), start, end: clock(), ok: true });
+        } else {
+          const got = await agent.get(b(key));
+          history.push({
+            kind: 'r',
+            key,
+            value: got === null ? null : got.toString(),
+            ok: true,
+            start,
+            end: clock(),
+          });
+        }
+      }
+    };
+    await Promise.all(nodes.flatMap((agent, n) => [worker(agent, n * 2), worker(agent, n * 2 + 1)]));
+    const violations = findStaleReads(history);
+    expect(violations, JSON.stringify(violations.slice(0, 3))).to.deep.equal([]);
+    expect(history.filter((o) => o.kind === 'r').length).to.be.greaterThan(200);
+  });
+});
