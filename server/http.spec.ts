@@ -115,6 +115,11 @@ describe('server/http operations endpoint', function () {
       (e: Error) => expect(e.message).to.match(/^ERR unknown command/),
     );
     await redis.incr('a');
+    // One figure of each family, the same as their INFO sections.
+    expect(await redis.call('LOCK', 'l1', 'owner-1')).to.be.a('number');
+    expect(await redis.call('QPUSH', 'q1', 'm1', 'm2')).to.have.length(2);
+    await redis.call('CSET', 'c1', 'v');
+    expect(await redis.call('CGET', 'c1')).to.equal('v');
     await redis.call('LPUSH', 'a', 'x').then(
       () => undefined,
       () => undefined,
@@ -131,6 +136,12 @@ describe('server/http operations endpoint', function () {
     expect(sample(text, 'concord_error_replies_total', { prefix: 'ERR' })).to.be.at.least(1);
     expect(sample(text, 'concord_keyspace_keys')).to.equal(2);
     expect(sample(text, 'concord_keyspace_expires')).to.equal(1);
+    expect(sample(text, 'concord_locks_holders')).to.equal(1);
+    expect(sample(text, 'concord_locks_grants_total')).to.equal(1);
+    expect(sample(text, 'concord_queues_ready')).to.equal(2);
+    expect(sample(text, 'concord_queues_pushed_total')).to.equal(2);
+    expect(sample(text, 'concord_cache_hits_total')).to.be.at.least(1);
+    expect(sample(text, 'concord_cache_lines')).to.equal(1);
     expect(sample(text, 'concord_connected_clients')).to.equal(1);
     expect(sample(text, 'concord_raft_role', { role: 'leader' })).to.equal(1);
     expect(sample(text, 'concord_raft_role', { role: 'follower' })).to.equal(0);

@@ -47,7 +47,8 @@ export interface FamilyMetrics {
   /** The INFO section name, lower case (`keyspace`, `locks`, ...): the metric name prefix. */
   readonly section: string;
   readonly fields: readonly FamilyField[];
-  read(sm: StateMachine): Readonly<Record<string, number>>;
+  /** `sources` gives node-local figures (the near-cache) that are not in the state machine. */
+  read(sm: StateMachine, sources: MetricsSources): Readonly<Record<string, number>>;
 }
 
 /** The keyspace's figures: INFO keyspace's `db0:keys=N,expires=M`. */
@@ -139,8 +140,49 @@ export const QUEUE_METRICS: FamilyMetrics = {
   },
 };
 
+/** Numeric `prefix_field:value` lines of an INFO section, as { field: value }. */
+function infoLineFigures(lines: readonly string[], prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon < 0 || !line.startsWith(prefix)) continue;
+    const value = Number(line.slice(colon + 1));
+    if (Number.isFinite(value)) out[line.slice(prefix.length, colon)] = value;
+  }
+  return out;
+}
+
+/** The near-cache's figures on this node (not replicated): the same as INFO cache. */
+export const CACHE_METRICS: FamilyMetrics = {
+  section: 'cache',
+  fields: [
+    { field: 'hits', help: 'CGETs answered from a valid local line.', type: 'counter' },
+    { field: 'misses', help: 'CGETs that fetched from home (the leader).', type: 'counter' },
+    { field: 'invalidations_sent', help: 'Invalidations this node sent as leader.', type: 'counter' },
+    { field: 'invalidations_received', help: 'Invalidations of local lines received.', type: 'counter' },
+    {
+      field: 'invalidations_timed_out',
+      help: 'Holders that did not ack; the write waited out their lease.',
+      type: 'counter',
+    },
+    { field: 'updates_sent', help: 'New values pushed to holders (update policy).', type: 'counter' },
+    { field: 'downgrades_sent', help: 'E/M holders told to downgrade to S.', type: 'counter' },
+    { field: 'evictions', help: 'Lines evicted by the LRU bounds.', type: 'counter' },
+    { field: 'lines', help: 'Lines held by this node.', type: 'gauge' },
+    { field: 'lines_m', help: 'Valid lines in state M.', type: 'gauge' },
+    { field: 'lines_e', help: 'Valid lines in state E.', type: 'gauge' },
+    { field: 'lines_s', help: 'Valid lines in state S.', type: 'gauge' },
+  ],
+  read: (_sm, sources) => infoLineFigures(sources.cacheInfoLines?.() ?? [], 'cache_'),
+};
+
 /** Every family's figures; a family built later appends its entry here (see FamilyMetrics). */
-export const FAMILY_METRICS: readonly FamilyMetrics[] = [KEYSPACE_METRICS, LOCK_METRICS, QUEUE_METRICS];
+export const FAMILY_METRICS: readonly FamilyMetrics[] = [
+  KEYSPACE_METRICS,
+  LOCK_METRICS,
+  QUEUE_METRICS,
+  CACHE_METRICS,
+];
 
 /** Raft counters the driver keeps besides RaftInfo (raft/node.ts NodeStatus). */
 export interface RaftCounters {
@@ -160,6 +202,8 @@ export interface MetricsSources {
   /** Calls per command since start, by command name (`get`, `client|list`). */
   commands(): Iterable<readonly [string, number]>;
   stateMachine(): StateMachine;
+  /** INFO cache's lines (`cache_hits:12`...); absent where no near-cache runs. */
+  cacheInfoLines?(): readonly string[];
   families?: readonly FamilyMetrics[];
 }
 
@@ -454,7 +498,7 @@ export class NodeMetrics {
     const { registry, sources } = this;
     for (const f of family.fields) {
       const base = `concord_${family.section}_${f.field}`;
-      const read = (): number | undefined => family.read(sources.stateMachine())[f.field];
+      const read = (): number | undefined => family.read(sources.stateMachine(), sources)[f.field];
       if (f.type === 'gauge') {
         new Gauge({
           name: base,

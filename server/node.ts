@@ -438,6 +438,7 @@ export class ConcordNode implements ClusterView {
         };
       },
       server: () => server.stats(),
+      cacheInfoLines: () => this.cache.infoLines(),
       errors: () => server.errorReplies(),
       commands: () => this.dispatcher.commandCalls(),
       stateMachine: () => this.stateMachine,
