@@ -2,7 +2,7 @@
  * CSET: writes a key of the coherent cache through the Raft log.
  *
  * Format:
- *   CSET key value [PX milliseconds] [INVALIDATE | UPDATE]
+ *   CSET key value [PX milliseconds] [INVALIDATE | UPDATE] [FENCE name token]
  *
  * Reply:
  *   Simple string OK once the write is durable AND every other node holding the key has
@@ -11,6 +11,8 @@
  *   the key's policy applies (CPOLICY), else the cluster-wide one. A value with PX is always
  *   invalidated, never pushed. Errors: `-ERR syntax error`, `-ERR invalid expire time in
  *   'cset' command`.
+ *   With FENCE (Concord): `-FENCED ...` when `token` is older than lock `name`'s latest fencing
+ *   token (commands/locks/fence.ts); nothing was written, so no node's line changes.
  */
 import { CommandError, SYNTAX_ERROR } from '../args.js';
 import { OK, error, type Reply } from '../reply.js';
@@ -19,6 +21,7 @@ import type { Result } from '../state-machine.js';
 import { expireArgumentMs } from '../keys/set.js';
 import type { CacheWritePolicy } from './operations.js';
 import { cacheOf } from './common.js';
+import { fenceArguments, type Fence } from '../locks/fence.js';
 
 const INVALID_EXPIRE = "ERR invalid expire time in 'cset' command";
 
@@ -50,10 +53,21 @@ export const cset: CommandSpec = {
           { name: 'update', type: 'pure-token', token: 'UPDATE' },
         ],
       },
+      {
+        name: 'fence',
+        type: 'block',
+        token: 'FENCE',
+        optional: true,
+        since: '0.1.0',
+        arguments: [
+          { name: 'name', type: 'string' },
+          { name: 'token', type: 'integer' },
+        ],
+      },
     ],
-    format: 'CSET key value [PX milliseconds] [INVALIDATE | UPDATE]',
+    format: 'CSET key value [PX milliseconds] [INVALIDATE | UPDATE] [FENCE name token]',
     reply:
-      'OK once durable and every other holder has invalidated (or updated) its line or its lease ran out.',
+      "OK once durable and every other holder has invalidated (or updated) its line or its lease ran out. With FENCE: -FENCED, and nothing written, when the token is older than the lock's latest.",
   },
   handler: {
     kind: 'local',
@@ -62,17 +76,20 @@ export const cset: CommandSpec = {
       const value = args.required();
       let ttlMs = 0;
       let policy: CacheWritePolicy = 'default';
+      let fence: Fence | null = null;
       while (args.hasMore()) {
         const word = args.keyword();
         if (word === 'PX' && ttlMs === 0 && args.hasMore()) {
           ttlMs = expireArgumentMs(args.required(), 1, true, INVALID_EXPIRE);
         } else if ((word === 'INVALIDATE' || word === 'UPDATE') && policy === 'default') {
           policy = word === 'UPDATE' ? 'update' : 'invalidate';
+        } else if (word === 'FENCE' && fence === null) {
+          fence = fenceArguments(args);
         } else {
           throw new CommandError(SYNTAX_ERROR);
         }
       }
-      return cacheOf(dispatch).set(key, value, ttlMs, policy).then(reply);
+      return cacheOf(dispatch).set(key, value, ttlMs, policy, fence).then(reply);
     },
   },
 };

@@ -8,6 +8,7 @@
  */
 import type { Result, ResultTree } from '../state-machine.js';
 import type { CacheWritePolicy } from './operations.js';
+import type { Fence } from '../locks/fence.js';
 
 export interface CacheService {
   /**
@@ -18,10 +19,22 @@ export interface CacheService {
   /**
    * Stores `value` through the Raft log; resolves once every other holder has dropped (or, by
    * policy, updated) its copy or its lease ran out. Result: the home's tree [version, policy].
+   * With `fence`, the write applies only if the fence holds (commands/locks/fence.ts); when it
+   * does not, the result is the -FENCED error, nothing was written and no line changed
+   * anywhere except that this node may have dropped its own copy of `key`.
    */
-  set(key: Buffer, value: Buffer, ttlMs: number, policy: CacheWritePolicy): Promise<Result>;
-  /** Deletes `key` with the same guarantee. Result: tree [version, policy, deleted 0|1]. */
-  del(key: Buffer): Promise<Result>;
+  set(
+    key: Buffer,
+    value: Buffer,
+    ttlMs: number,
+    policy: CacheWritePolicy,
+    fence?: Fence | null,
+  ): Promise<Result>;
+  /**
+   * Deletes `key` with the same guarantee (and the same fence). Result: tree
+   * [version, policy, deleted 0|1].
+   */
+  del(key: Buffer, fence?: Fence | null): Promise<Result>;
   /** Sets a key's policy, or the cluster-wide one when `key` is null. */
   setPolicy(key: Buffer | null, policy: CacheWritePolicy): Promise<Result>;
   /** CSTATE: the line on every node and the leader's directory view of `key`. */

@@ -40,6 +40,8 @@ import {
 } from '../../commands/cache/near-cache.js';
 import type { CacheOperation, CacheWritePolicy } from '../../commands/cache/operations.js';
 import type { CacheService } from '../../commands/cache/service.js';
+import { withFence, type Fence } from '../../commands/locks/fence.js';
+import type { FencedOperation } from '../../commands/locks/operations.js';
 import type { Result, ResultTree, StateMachine } from '../../commands/state-machine.js';
 import { NotLeaderError, ProposalDroppedError } from '../../raft/errors.js';
 import { PeerUnreachableError } from '../../raft/transport.js';
@@ -69,8 +71,12 @@ export interface CacheHost {
   peers(): readonly string[];
   /** On the leader: a ReadIndex barrier (resolves once local state is linearizable). */
   readBarrier(): Promise<void>;
-  /** On the leader: proposes `op` (never forwards); rejects NotLeaderError when not leader. */
-  propose(op: CacheOperation): Promise<Result>;
+  /**
+   * On the leader: proposes `op` (never forwards); rejects NotLeaderError when not leader.
+   * A fenced cache write ('lock.fenced' around 'cache.set' / 'cache.del') resolves with the
+   * -FENCED error result when the fence refused it.
+   */
+  propose(op: CacheOperation | FencedOperation): Promise<Result>;
   readonly stateMachine: StateMachine;
   /** The leader's clock for expiry (never below applied time). */
   leaderTimeMs(): number;
@@ -176,6 +182,7 @@ export class CacheAgent implements CacheService {
     flushesSent: 0,
     flushesReceived: 0,
     writesWithoutRound: 0,
+    writesFenced: 0,
   };
   private readonly writeLatency = new Latencies();
   private readonly invalidationWait = new Latencies();
@@ -296,12 +303,23 @@ export class CacheAgent implements CacheService {
     }
   }
 
-  set(key: Buffer, value: Buffer, ttlMs: number, policy: CacheWritePolicy): Promise<Result> {
-    return this.write(key, { type: 'cache.set', key, value, ttlMs, policy }, value, ttlMs);
+  set(
+    key: Buffer,
+    value: Buffer,
+    ttlMs: number,
+    policy: CacheWritePolicy,
+    fence: Fence | null = null,
+  ): Promise<Result> {
+    return this.write(
+      key,
+      withFence<CacheOperation>({ type: 'cache.set', key, value, ttlMs, policy }, fence),
+      value,
+      ttlMs,
+    );
   }
 
-  del(key: Buffer): Promise<Result> {
-    return this.write(key, { type: 'cache.del', key }, null, 0);
+  del(key: Buffer, fence: Fence | null = null): Promise<Result> {
+    return this.write(key, withFence<CacheOperation>({ type: 'cache.del', key }, fence), null, 0);
   }
 
   async setPolicy(key: Buffer | null, policy: CacheWritePolicy): Promise<Result> {
@@ -314,7 +332,12 @@ export class CacheAgent implements CacheService {
     return decodeResult(r.bytes());
   }
 
-  private async write(key: Buffer, op: CacheOperation, value: Buffer | null, ttlMs: number): Promise<Result> {
+  private async write(
+    key: Buffer,
+    op: CacheOperation | FencedOperation,
+    value: Buffer | null,
+    ttlMs: number,
+  ): Promise<Result> {
     const k = key.toString('latin1');
     const rec = this.pendingOf(k);
     rec.writes++;
@@ -333,6 +356,8 @@ export class CacheAgent implements CacheService {
       const leaseMs = r.f64();
       const regId = r.f64();
       r.end();
+      // version 0: nothing was written (a fence refused the write; the result is its -FENCED
+      // error): no line to install, and the line dropped above stays dropped (conservative).
       if (version > 0) {
         if (version > rec.minVersion) rec.minVersion = version;
         const current = this.lines.peek(k);
@@ -552,17 +577,24 @@ export class CacheAgent implements CacheService {
   private async serveWrite(from: string, r: Reader): Promise<Buffer> {
     const op = decodeOperation(r.bytes());
     r.end();
-    if (op.type !== 'cache.set' && op.type !== 'cache.del' && op.type !== 'cache.policy')
+    // A fenced write proposes the wrapper; everything after the proposal is about the cache
+    // operation inside it (its key, value, policy).
+    const inner = op.type === 'lock.fenced' ? op.op : op;
+    if (
+      (inner.type !== 'cache.set' && inner.type !== 'cache.del' && inner.type !== 'cache.policy') ||
+      (op !== inner && inner.type === 'cache.policy')
+    )
       return encodeForwardResponse(
         ForwardStatus.BadRequest,
-        Buffer.from(`not a cache operation: ${op.type}`),
+        Buffer.from(`not a cache write: ${op === inner ? '' : 'fenced '}${inner.type}`),
       );
+    const proposed: CacheOperation | FencedOperation = op.type === 'lock.fenced' ? op : inner;
     if (!this.host.isLeader()) return this.notLeader();
     const dir = this.ensureDirectory();
     const arrival = dir.nextSeq();
     let result: Result;
     try {
-      result = await this.host.propose(op);
+      result = await this.host.propose(proposed);
     } catch (error) {
       if (error instanceof NotLeaderError) return this.notLeader();
       const message = error instanceof Error ? error.message : String(error);
@@ -573,33 +605,45 @@ export class CacheAgent implements CacheService {
     let version = 0;
     let install = INSTALL_NONE;
     let regId = 0;
-    if (op.type !== 'cache.policy' && result.type === 'tree' && Array.isArray(result.value)) {
+    // Only a write that applied returns home's tree. An error result (a fence's -FENCED) wrote
+    // nothing: no invalidation round, no version, no M line for the writer.
+    if (inner.type !== 'cache.policy' && result.type === 'tree' && Array.isArray(result.value)) {
       const [v, policy] = result.value as readonly ResultTree[];
       version = typeof v === 'number' ? v : 0;
       // Until no line of an earlier leader can be served, no write completes.
       await dir.grace;
-      const update = policy === 'update' && op.type === 'cache.set' && op.ttlMs === 0;
-      const k = op.key.toString('latin1');
+      const update = policy === 'update' && inner.type === 'cache.set' && inner.ttlMs === 0;
+      const k = inner.key.toString('latin1');
       const roundStart = this.clock();
-      const sent = await this.round(dir, k, op.key, version, from, arrival, update ? op.value : null);
+      const sent = await this.round(
+        dir,
+        k,
+        inner.key,
+        version,
+        from,
+        arrival,
+        update && inner.type === 'cache.set' ? inner.value : null,
+      );
       if (sent === 0) this.stats.writesWithoutRound++;
       this.invalidationWait.add(this.clock() - roundStart);
       const sm = this.host.stateMachine;
       // The writer holds the value only if no later write of the key has applied meanwhile.
       if (
-        op.type === 'cache.set' &&
+        inner.type === 'cache.set' &&
         this.directory === dir &&
         this.host.isLeader() &&
-        sm.cache.versionOf(op.key) === version
+        sm.cache.versionOf(inner.key) === version
       ) {
         const now = this.clock();
         const reg = dir.registerWrite(k, from, now, now + this.leaseMs + this.marginMs);
         if (reg !== null) {
           install = reg.state === 'M' ? INSTALL_M : INSTALL_S;
           regId = reg.regId;
-          for (const node of reg.downgrade) this.sendDowngrade(node, op.key);
+          for (const node of reg.downgrade) this.sendDowngrade(node, inner.key);
         }
       }
+    } else if (result.type === 'error' && op !== inner) {
+      this.stats.writesFenced++;
     }
     const w = new Writer()
       .f64(dir.term)
@@ -885,6 +929,7 @@ export class CacheAgent implements CacheService {
       `cache_fetches:${s.fetches}`,
       `cache_writes:${s.writes}`,
       `cache_writes_without_round:${s.writesWithoutRound}`,
+      `cache_writes_fenced:${s.writesFenced}`,
       `cache_invalidations_sent:${s.invalidationsSent}`,
       `cache_invalidations_received:${s.invalidationsReceived}`,
       `cache_invalidations_timed_out:${s.invalidationsTimedOut}`,
