@@ -40,6 +40,39 @@ describe('queue commands', () => {
     expect(plain(await h.run('QPOP', 'empty'))).to.equal(null);
   });
 
+  it('QACK FENCE: acks with the current token; an older token acks nothing and answers -FENCED', async () => {
+    const { h } = setup();
+    await h.run('QPUSH', 'q', 'a', 'b', 'c');
+    await h.run('QPOP', 'q', 'COUNT', '3', 'CONSUMER', 'me');
+    expect(plain(await h.run('LOCK', 'L', 'A'))).to.equal(1n);
+    expect(plain(await h.run('QACK', 'q', 'FENCE', 'L', '1', '1-1'))).to.equal(1n);
+    await h.run('UNLOCK', 'L', 'A');
+    expect(plain(await h.run('LOCK', 'L', 'B'))).to.equal(2n);
+    // A's late ack of two receipts: refused whole, both messages stay pending.
+    expect(plain(await h.run('QACK', 'q', 'fence', 'L', '1', '2-1', '3-1'))).to.deep.equal({
+      error: "FENCED token 1 is older than lock 'L' current token 2",
+    });
+    expect(plain(await h.run('QLEN', 'q'))).to.equal(2n);
+    expect((plain(await h.run('QPENDING', 'q')) as unknown[]).length).to.equal(2);
+    // A token never issued is refused too; the current one acks.
+    expect((plain(await h.run('QACK', 'q', 'FENCE', 'L', '9', '2-1')) as { error: string }).error).to.equal(
+      'FENCED token 9 was never issued',
+    );
+    expect(plain(await h.run('QACK', 'q', 'FENCE', 'L', '2', '2-1', '3-1'))).to.equal(2n);
+    expect(plain(await h.run('QLEN', 'q'))).to.equal(0n);
+    // FENCE goes right after the queue; elsewhere it is not a receipt. Missing parts: errors.
+    expect((plain(await h.run('QACK', 'q', '1-1', 'FENCE', 'L', '2')) as { error: string }).error).to.match(
+      /^ERR invalid receipt 'FENCE'/,
+    );
+    expect(plain(await h.run('QACK', 'q', 'FENCE', 'L', '2'))).to.deep.equal({ error: 'ERR syntax error' });
+    expect(plain(await h.run('QACK', 'q', 'FENCE', 'L', '0', '1-1'))).to.deep.equal({
+      error: 'ERR FENCE token must be a positive integer',
+    });
+    expect(plain(await h.run('COMMAND', 'GETKEYS', 'QACK', 'q', 'FENCE', 'L', '2', '1-1'))).to.deep.equal([
+      'q',
+    ]);
+  });
+
   it('answers clear errors for bad arguments and keeps going', async () => {
     const { h } = setup();
     const err = async (...words: string[]): Promise<string> => {

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { LocalExecutor } from '../../commands/executor.js';
-import type { CacheOperation } from '../../commands/cache/operations.js';
 import { PeerUnreachableError } from '../../raft/transport.js';
 import { findStaleReads, type HistoryOp } from '../../commands/cache/coherence-check.js';
 import { CacheAgent, type CacheHost } from './agent.js';
@@ -66,7 +65,7 @@ async function cluster(
       term: () => office.term,
       peers: () => ids.filter((p) => p !== id),
       readBarrier: () => Promise.resolve(),
-      propose: (op: CacheOperation) => Promise.resolve(executor.write(op)),
+      propose: (op) => Promise.resolve(executor.write(op)),
       stateMachine: executor.stateMachine,
       leaderTimeMs: () => executor.stateMachine.readTime(Date.now()),
       request: (peer, payload) => net.request(id, peer, payload),
@@ -206,6 +205,44 @@ describe('cache agent (three in-process nodes)', () => {
     // The old leader no longer serves fetches: they go to n2.
     expect(await text(n1.get(b('k')))).to.equal('v2');
     expect(await lineStates(n2, 'k')).to.include({ n1: 'S', n2: 'S', n3: 'S' });
+  });
+
+  it('a fenced write refused at apply runs no round: holders keep serving, the writer gets no M line', async () => {
+    const { nodes, executor } = await cluster();
+    const [n1, n2, n3] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    const acquire = (owner: string): unknown =>
+      executor.write({
+        type: 'lock.acquire',
+        name: b('L'),
+        owner: b(owner),
+        mode: 'exclusive',
+        ttlMs: 60_000,
+        waitMs: 0,
+        waiterId: '',
+      });
+    acquire('A');
+    executor.write({ type: 'lock.release', name: b('L'), owner: b('A') });
+    acquire('B');
+    expect(await n1.set(b('k'), b('b'), 0, 'default', { name: b('L'), token: 2 })).to.deep.include({
+      type: 'tree',
+    });
+    expect(await text(n2.get(b('k')))).to.equal('b');
+    const sent = info(n1)['cache_invalidations_sent'];
+    const stale = await n3.set(b('k'), b('stale'), 0, 'default', { name: b('L'), token: 1 });
+    expect(stale).to.deep.equal({
+      type: 'error',
+      message: "FENCED token 1 is older than lock 'L' current token 2",
+    });
+    const gone = await n3.del(b('k'), { name: b('L'), token: 1 });
+    expect(gone).to.deep.include({ type: 'error' });
+    expect(info(n1)['cache_invalidations_sent']).to.equal(sent);
+    expect(info(n1)['cache_writes_fenced']).to.equal('2');
+    // n2's line survived (a synchronous hit); n3 holds nothing written by its refused writes.
+    const hit = n2.get(b('k'));
+    expect(hit).to.be.instanceOf(Buffer);
+    expect((hit as Buffer).toString()).to.equal('b');
+    expect((await lineStates(n1, 'k'))['n3']).to.equal('I');
+    expect(await text(n3.get(b('k')))).to.equal('b');
   });
 
   it('CDEL invalidates and later reads see nil', async () => {

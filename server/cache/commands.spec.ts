@@ -93,6 +93,42 @@ describe('cache commands (CGET, CSET, CDEL, CPOLICY, CSTATE, INFO cache)', () =>
     expect(info).to.include('cache_lines_m:1\r\n');
   });
 
+  it('CSET / CDEL FENCE: the current token writes; an older one writes nothing and answers -FENCED', async () => {
+    const { h } = harness();
+    const sm = (h.executor as LocalExecutor).stateMachine;
+    expect(plain(await h.run('LOCK', 'L', 'A'))).to.equal(1n);
+    expect(plain(await h.run('CSET', 'k', 'a', 'FENCE', 'L', '1'))).to.equal('OK');
+    await h.run('UNLOCK', 'L', 'A');
+    expect(plain(await h.run('LOCK', 'L', 'B'))).to.equal(2n);
+    expect(plain(await h.run('CSET', 'k', 'b', 'PX', '60000', 'FENCE', 'L', '2', 'UPDATE'))).to.equal('OK');
+    const version = sm.cache.versionOf(Buffer.from('k'));
+    expect(version).to.be.greaterThan(0);
+    const fenced = { error: "FENCED token 1 is older than lock 'L' current token 2" };
+    expect(plain(await h.run('CSET', 'k', 'stale', 'fence', 'L', '1'))).to.deep.equal(fenced);
+    expect(plain(await h.run('CDEL', 'k', 'FENCE', 'L', '1'))).to.deep.equal(fenced);
+    // Home is untouched (same version); the refused writer dropped its M line and refetched B's value (E).
+    expect(sm.cache.versionOf(Buffer.from('k'))).to.equal(version);
+    expect(plain(await h.run('CGET', 'k'))).to.equal('b');
+    const line = (plain(await h.run('CSTATE', 'k')) as unknown[][])[0]!;
+    expect(line.slice(0, 3)).to.deep.equal(['n1', 'E', BigInt(version)]);
+    expect(String(plain(h.runSync('INFO', 'cache')))).to.include('cache_writes_fenced:2\r\n');
+    expect(plain(await h.run('CDEL', 'k', 'FENCE', 'L', '2'))).to.equal(1n);
+    expect(plain(await h.run('CGET', 'k'))).to.equal(null);
+    // Bad FENCE arguments: client errors, nothing proposed.
+    expect(plain(await h.run('CSET', 'k', 'v', 'FENCE', 'L'))).to.deep.equal({ error: 'ERR syntax error' });
+    expect(plain(await h.run('CSET', 'k', 'v', 'FENCE', 'L', '2', 'FENCE', 'L', '2'))).to.deep.equal({
+      error: 'ERR syntax error',
+    });
+    expect(plain(await h.run('CDEL', 'k', 'FENCE', 'L', '0'))).to.deep.equal({
+      error: 'ERR FENCE token must be a positive integer',
+    });
+    expect(plain(await h.run('CDEL', 'k', 'NOPE'))).to.deep.equal({ error: 'ERR syntax error' });
+    expect(plain(await h.run('CDEL', 'k', 'FENCE', 'L', '2', 'x'))).to.deep.equal({
+      error: 'ERR syntax error',
+    });
+    expect(plain(await h.run('CGET', 'k'))).to.equal(null);
+  });
+
   it('without a cache service the commands answer a clear error', async () => {
     const h = new Harness();
     expect(plain(await h.run('CGET', 'k'))).to.deep.equal({
