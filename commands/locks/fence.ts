@@ -1,11 +1,13 @@
 /**
- * The FENCE option for any write command (SET now; the queue's QACK and the cache's CSET
- * later): `FENCE name token` makes the command's operation apply only if `token` is not older
+ * The FENCE option for any write command (SET, the queue's QACK, the cache's CSET and CDEL):
+ * `FENCE name token` makes the command's operation apply only if `token` is not older
  * than lock `name`'s latest fencing token (else `-FENCED ...`, and nothing is written).
  *
  * How a command adopts it: on the keyword FENCE, call fenceArguments(args); wrap the parsed
  * operation with withFence(op, fence); in the reply, an error result is the refusal, and
- * innerOperation(op) gives back the command's own operation for its usual reply.
+ * innerOperation(op) gives back the command's own operation for its usual reply. Code that
+ * acts on a write's outcome outside the state machine (the cache agent's invalidation round)
+ * must look inside the wrapper and treat the error result as "nothing written".
  * Must never decide anything itself: the check runs in the state machine, at apply.
  */
 import { CommandError, parseSafeInteger, type ArgCursor } from '../args.js';

@@ -39,7 +39,7 @@ export type LockOperation =
   | { readonly type: 'lock.force-release'; readonly name: Buffer; readonly owner: Buffer | null }
   /**
    * Any operation, applied only if `token` is not older than lock `name`'s latest grant
-   * (SET ... FENCE name token; later QACK and CSET): Kleppmann's fencing inside the service.
+   * (SET, QACK, CSET, CDEL ... FENCE name token): Kleppmann's fencing inside the service.
    */
   | FencedOperation;
 
