@@ -169,20 +169,49 @@ export class RegisterWorkload {
     return `${this.options.prefix}:${counter ? 'ctr' : 'reg'}:${generation}:${index}`;
   }
 
+  /** Connects a client to the next endpoint; undefined when it could not connect in time. */
+  private async connect(endpoint: Endpoint): Promise<Redis | undefined> {
+    const redis = workloadClient(endpoint, this.options.commandTimeoutMs);
+    this.clients.add(redis);
+    const ready = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.options.commandTimeoutMs);
+      redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (ready) return redis;
+    this.clients.delete(redis);
+    redis.disconnect();
+    return undefined;
+  }
+
   private async loop(slot: number): Promise<void> {
     const prng = this.options.prng;
     let process = this.nextProcess++;
     let redis: Redis | undefined;
     let endpoint: Endpoint | undefined;
+    let rotation = slot;
     let seq = 0;
+    const drop = (): void => {
+      if (redis !== undefined) {
+        this.clients.delete(redis);
+        redis.disconnect();
+      }
+      redis = undefined;
+    };
     try {
       while (!this.stopped && !this.history.full()) {
         if (redis === undefined) {
           const endpoints = this.options.endpoints();
-          endpoint = endpoints[(slot + process) % endpoints.length];
+          endpoint = endpoints[rotation++ % endpoints.length];
           if (endpoint === undefined) return;
-          redis = workloadClient(endpoint, this.options.commandTimeoutMs);
-          this.clients.add(redis);
+          redis = await this.connect(endpoint);
+          if (redis === undefined) {
+            // Down or unreachable: try the next node after a short pause (not a busy loop).
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            continue;
+          }
         }
         const counter = prng.below(this.options.registerKeys + this.options.counterKeys) >= this.options.registerKeys;
         const key = counter
@@ -214,23 +243,14 @@ export class RegisterWorkload {
           const message = err instanceof Error ? err.message : String(err);
           const outcome = classifyError(message);
           this.history.complete(op, outcome, undefined, message);
-          if (outcome === 'unknown') {
-            // Retire the process (its op may still land) and reconnect, maybe to another node.
-            process = this.nextProcess++;
-            this.clients.delete(redis);
-            redis.disconnect();
-            redis = undefined;
-          } else {
-            // Not sent: the connection is down. Pause briefly so a dead node is not a busy loop.
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
+          // Retire a process whose op may still land (Jepsen's rule), and move to another node.
+          if (outcome === 'unknown') process = this.nextProcess++;
+          drop();
+          await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }
     } finally {
-      if (redis !== undefined) {
-        this.clients.delete(redis);
-        redis.disconnect();
-      }
+      drop();
     }
   }
 

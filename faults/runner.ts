@@ -1,0 +1,337 @@
+/**
+ * One fault-injection run: a cluster on Hosts, the register workload on every node, a seeded
+ * schedule of nemeses (each started, held, healed, and the recovery timed), then the final
+ * reads and a verdict per checker. Every run writes to its own temp dir:
+ *   history.json   every operation (invocation, completion, outcome)
+ *   timeline.json  every nemesis start/heal, notes and anomalies
+ *   verdict.json   each checker's verdict, recovery times, counts
+ *   summary.txt    the short human summary (also printed)
+ *   latency.svg    latency of acknowledged ops over time, faults shaded
+ * and keeps the node logs (stderr tails) when the run fails.
+ *
+ * Families plug in through `Workload` + a checker (see docs/faults.md): the register workload
+ * and its three checkers are the first.
+ *
+ * Owns: the run dir (kept; its path is printed), the Hosts (cleaned up at the end, even on
+ * failure). Must never: call a run valid when a checker found a violation, or leave a fault
+ * in place when it returns.
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { checkCounters, type CounterVerdict } from './checkers/counter.js';
+import { checkDurability, type DurabilityVerdict } from './checkers/durability.js';
+import { checkLinearizable, type LinearizabilityVerdict } from './checkers/linearizable.js';
+import { FaultCluster, pollUntil } from './cluster.js';
+import { finalReads, RegisterWorkload, type HistoryOp } from './history.js';
+import { Hosts, type HostMode } from './hosts.js';
+import { NEMESES, nemesisByName, rejoinWiped, type Nemesis, type NemesisContext, type TimelineEvent } from './nemeses.js';
+import { Prng } from './prng.js';
+
+export interface RunOptions {
+  seed: number;
+  /** Fault phase length; the run also does every nemesis in `nemeses` at least once when `everyOnce`. */
+  durationMs: number;
+  /** Names, or all available when empty. */
+  nemeses: readonly string[];
+  /** Run each chosen nemesis at least once even past `durationMs` (the CI run). */
+  everyOnce: boolean;
+  mode?: HostMode;
+  size?: number;
+  processes?: number;
+  maxOps?: number;
+  /** Also write the run's files under this dir (default: os.tmpdir()). */
+  baseDir?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunReport {
+  seed: number;
+  dir: string;
+  mode: HostMode;
+  valid: boolean;
+  ops: { total: number; ok: number; fail: number; unknown: number };
+  faults: { name: string; detail: string; startMs: number; healMs: number; recoveryMs: number | undefined }[];
+  skipped: { name: string; why: string }[];
+  anomalies: { nemesis: string; detail: string }[];
+  recovery: { p50Ms: number | undefined; p99Ms: number | undefined; maxMs: number | undefined };
+  verdicts: { linearizable: LinearizabilityVerdict; durability: DurabilityVerdict; counter: CounterVerdict };
+  summary: string;
+}
+
+const TICK_MS = 50;
+const ELECTION_TICKS = 10;
+const RECOVERY_DEADLINE_MS = 30_000;
+
+function percentile(values: readonly number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export async function runFaults(options: RunOptions): Promise<RunReport> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const size = options.size ?? 3;
+  const prng = new Prng(options.seed);
+  const schedulePrng = prng.fork();
+  const workloadPrng = prng.fork();
+  const base = options.baseDir ?? os.tmpdir();
+  await mkdir(base, { recursive: true });
+  const dir = await mkdtemp(path.join(base, `concord-faults-${options.seed}-`));
+  log(`faults: seed ${options.seed} (replay: FAULTS_SEED=${options.seed}); results in ${dir}`);
+
+  const timeline: TimelineEvent[] = [];
+  const anomalies: RunReport['anomalies'] = [];
+  const faults: RunReport['faults'] = [];
+  const skipped: RunReport['skipped'] = [];
+  const hosts = await Hosts.create({ slots: size + 1, runDir: dir, seed: options.seed, ...(options.mode ? { mode: options.mode } : {}) });
+  const cluster = new FaultCluster(hosts, {
+    size,
+    tickMs: TICK_MS,
+    electionTicks: ELECTION_TICKS,
+    // Small, so snapshots (and snapshot installs for re-added nodes) happen within a short run.
+    snapshotEntries: 500,
+  });
+  let workload: RegisterWorkload | undefined;
+  const now = (): number => workload?.history.now() ?? 0;
+  const ctx: NemesisContext = {
+    cluster,
+    hosts,
+    prng: schedulePrng,
+    now,
+    record: (e) => {
+      timeline.push({ atMs: now(), ...e });
+      if (e.phase !== 'note') log(`      ${(now() / 1000).toFixed(1)}s ${e.nemesis} ${e.phase}: ${e.detail}`);
+    },
+    anomaly: (nemesis, detail) => {
+      anomalies.push({ nemesis, detail });
+      timeline.push({ atMs: now(), nemesis, phase: 'anomaly', detail });
+      log(`      ANOMALY ${nemesis}: ${detail}`);
+    },
+  };
+
+  try {
+    await cluster.start();
+    await cluster.waitForLeader(20_000);
+    await cluster.waitUntilServing(20_000);
+
+    workload = new RegisterWorkload({
+      endpoints: () => cluster.endpoints(),
+      processes: options.processes ?? 6,
+      registerKeys: 4,
+      counterKeys: 2,
+      opsPerGeneration: 1_800,
+      maxOps: options.maxOps ?? 60_000,
+      commandTimeoutMs: 1_000,
+      prng: workloadPrng,
+      prefix: `s${options.seed}`,
+    });
+    workload.start();
+
+    const chosen: Nemesis[] = [];
+    for (const n of options.nemeses.length === 0 ? NEMESES : options.nemeses.map(nemesisByName)) {
+      const why = n.unavailable(ctx);
+      if (why === undefined) chosen.push(n);
+      else {
+        skipped.push({ name: n.name, why });
+        log(`      skipped nemesis ${n.name}: ${why}`);
+      }
+    }
+    const primaries = chosen.filter((n) => n.overlay !== true);
+    const overlays = chosen.filter((n) => n.overlay === true);
+    const pending = new Set(options.everyOnce ? chosen.map((n) => n.name) : []);
+    const started = Date.now();
+    let round: Nemesis[] = [];
+    while (primaries.length > 0 && (Date.now() - started < options.durationMs || pending.size > 0)) {
+      if (round.length === 0) {
+        round = [...primaries];
+        for (let i = round.length - 1; i > 0; i--) {
+          const j = schedulePrng.below(i + 1);
+          [round[i], round[j]] = [round[j]!, round[i]!];
+        }
+      }
+      const nemesis = round.pop()!;
+      // Overlays still owed go first; otherwise one in three faults gets one at random.
+      const owed = overlays.filter((o) => pending.has(o.name));
+      const overlay =
+        nemesis.name === 'kill-all' || nemesis.name === 'wipe-restart'
+          ? undefined
+          : (owed[0] ?? (overlays.length > 0 && schedulePrng.below(3) === 0 ? schedulePrng.pick(overlays) : undefined));
+      await new Promise((resolve) => setTimeout(resolve, 300 + schedulePrng.below(700)));
+      await runOne(ctx, nemesis, overlay, faults, cluster);
+      pending.delete(nemesis.name);
+      if (overlay !== undefined) pending.delete(overlay.name);
+    }
+
+    // Quiet end: everything healed, every member up, replicas converged.
+    await hosts.heal();
+    for (const h of cluster.members) {
+      if (!h.isRunning()) {
+        try {
+          await cluster.startNode(h, 'bootstrap');
+        } catch (err) {
+          ctx.anomaly('final', `${h.id} could not restart: ${String(err).slice(0, 300)}`);
+          await rejoinWiped(ctx, 'final', h);
+        }
+      }
+    }
+    await cluster.waitUntilServing(RECOVERY_DEADLINE_MS);
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // a little fault-free load at the end
+    await workload.stop();
+    await cluster.waitConverged(30_000);
+  } catch (err) {
+    ctx.anomaly('runner', `run aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    await workload?.stop();
+  }
+
+  let report: RunReport;
+  try {
+    const history = workload?.history.ops ?? [];
+    const keys = [...(workload?.touchedKeys ?? [])].sort();
+    const reads = await finalReads(cluster.endpoints(), keys);
+    const linearizable = checkLinearizable(history);
+    const durability = checkDurability(history, reads);
+    const counter = checkCounters(history, reads);
+    const counts = workload?.history.counts() ?? { ok: 0, fail: 0, unknown: 0 };
+    const recoveries = faults.map((f) => f.recoveryMs).filter((x): x is number => x !== undefined);
+    const recovery = { p50Ms: percentile(recoveries, 50), p99Ms: percentile(recoveries, 99), maxMs: percentile(recoveries, 100) };
+    const valid = linearizable.valid && durability.valid && counter.valid && anomalies.length === 0;
+    const verdicts = { linearizable, durability, counter };
+    const summary = summarize(options.seed, hosts.mode, dir, history.length, counts, faults, skipped, anomalies, recovery, verdicts, valid);
+    report = { seed: options.seed, dir, mode: hosts.mode, valid, ops: { total: history.length, ...counts }, faults, skipped, anomalies, recovery, verdicts, summary };
+    await writeFile(path.join(dir, 'history.json'), JSON.stringify(history));
+    await writeFile(path.join(dir, 'timeline.json'), JSON.stringify(timeline, null, 1));
+    await writeFile(path.join(dir, 'final-reads.json'), JSON.stringify(reads));
+    const { summary: _s, ...rest } = report;
+    await writeFile(path.join(dir, 'verdict.json'), JSON.stringify(rest, null, 1));
+    await writeFile(path.join(dir, 'summary.txt'), summary);
+    await writeFile(path.join(dir, 'latency.svg'), latencySvg(history, faults));
+    if (!valid) {
+      for (const h of hosts.hosts) {
+        if (h.node !== undefined) await writeFile(path.join(dir, `${h.id}.stderr.log`), h.node.stderr());
+      }
+    }
+  } finally {
+    if (process.env['FAULTS_KEEP'] !== '1') await hosts.cleanup();
+    else log(`      FAULTS_KEEP=1: cluster left running in ${dir}`);
+  }
+  log(report.summary);
+  return report;
+}
+
+async function runOne(
+  ctx: NemesisContext,
+  nemesis: Nemesis,
+  overlay: Nemesis | undefined,
+  faults: RunReport['faults'],
+  cluster: FaultCluster,
+): Promise<void> {
+  const startMs = ctx.now();
+  let detail = '';
+  try {
+    const active = await nemesis.start(ctx);
+    detail = active.detail;
+    ctx.record({ nemesis: nemesis.name, phase: 'start', detail });
+    // Longer than an election timeout, so pauses and partitions force an election.
+    const holdMs = cluster.electionTimeoutMs * 2 + ctx.prng.below(2_000);
+    if (overlay !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, holdMs / 2));
+      try {
+        const o = await overlay.start(ctx);
+        ctx.record({ nemesis: overlay.name, phase: 'start', detail: `${o.detail} (during ${nemesis.name})` });
+        faults.push({ name: overlay.name, detail: o.detail, startMs: ctx.now(), healMs: ctx.now(), recoveryMs: undefined });
+      } catch (err) {
+        // A membership change may fail under a fault (no quorum): that is an allowed outcome.
+        ctx.record({ nemesis: overlay.name, phase: 'note', detail: `failed during ${nemesis.name}: ${String(err).slice(0, 300)}` });
+      }
+      await new Promise((resolve) => setTimeout(resolve, holdMs / 2));
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, holdMs));
+    }
+    ctx.record({ nemesis: nemesis.name, phase: 'heal', detail });
+    await active.heal();
+  } catch (err) {
+    ctx.anomaly(nemesis.name, `nemesis failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1000));
+    await ctx.hosts.heal().catch(() => undefined);
+  }
+  const healMs = ctx.now();
+  let recoveryMs: number | undefined;
+  try {
+    await cluster.waitUntilServing(RECOVERY_DEADLINE_MS);
+    recoveryMs = ctx.now() - healMs;
+    ctx.record({ nemesis: nemesis.name, phase: 'healed', detail: `writes served again ${recoveryMs.toFixed(0)} ms after heal` });
+  } catch (err) {
+    ctx.anomaly(nemesis.name, `writes not served within ${RECOVERY_DEADLINE_MS} ms after heal: ${String(err).slice(0, 300)}`);
+    await pollUntil('a leader', () => cluster.currentLeader(), 5_000).catch(() => undefined);
+  }
+  faults.push({ name: nemesis.name, detail, startMs, healMs, recoveryMs });
+}
+
+function summarize(
+  seed: number,
+  mode: HostMode,
+  dir: string,
+  total: number,
+  counts: Record<'ok' | 'fail' | 'unknown', number>,
+  faults: RunReport['faults'],
+  skipped: RunReport['skipped'],
+  anomalies: RunReport['anomalies'],
+  recovery: RunReport['recovery'],
+  verdicts: RunReport['verdicts'],
+  valid: boolean,
+): string {
+  const lin = verdicts.linearizable;
+  const lines = [
+    `faults run seed=${seed} hosts=${mode} -> ${valid ? 'VALID' : 'INVALID'}`,
+    `  ops: ${total} (ok ${counts.ok}, fail ${counts.fail}, unknown ${counts.unknown})`,
+    `  faults: ${faults.length} (${[...new Set(faults.map((f) => f.name))].join(', ')})`,
+    ...(skipped.length > 0 ? [`  skipped: ${skipped.map((s) => `${s.name} (${s.why})`).join('; ')}`] : []),
+    `  recovery after heal: p50 ${String(recovery.p50Ms?.toFixed(0))} ms, p99 ${String(recovery.p99Ms?.toFixed(0))} ms, max ${String(recovery.maxMs?.toFixed(0))} ms`,
+    `  linearizable: ${lin.valid ? 'ok' : 'VIOLATION'} (${lin.keys.length} keys, ${lin.violations.length} violations, ${lin.timedOut.length} timed out)`,
+    ...lin.violations.slice(0, 5).map((v) => `    ${v.key}: ${v.detail ?? ''}`),
+    `  durability: ${verdicts.durability.valid ? 'ok' : 'VIOLATION'} (${verdicts.durability.keysChecked} keys, ${verdicts.durability.ackedWrites} acked writes${verdicts.durability.unreadNodes.length > 0 ? `, unread: ${verdicts.durability.unreadNodes.join(',')}` : ''})`,
+    ...verdicts.durability.violations.slice(0, 5).map((v) => `    ${v.key}@${v.node}: ${v.why}`),
+    `  counter: ${verdicts.counter.valid ? 'ok' : 'VIOLATION'} (${verdicts.counter.keys.length} keys)`,
+    ...verdicts.counter.violations.slice(0, 5).map((v) => `    ${v.key}: ${v.why}`),
+    `  anomalies: ${anomalies.length}`,
+    ...anomalies.slice(0, 10).map((a) => `    ${a.nemesis}: ${a.detail.slice(0, 300)}`),
+    `  files: ${dir}/{summary.txt,verdict.json,history.json,timeline.json,latency.svg}`,
+  ];
+  return lines.join('\n');
+}
+
+/** A small SVG: latency of each ok op at its invocation time (log scale), faults shaded. */
+export function latencySvg(history: readonly HistoryOp[], faults: RunReport['faults']): string {
+  const width = 1200;
+  const height = 400;
+  const ok = history.filter((op) => op.result === 'ok' && op.completeMs !== undefined);
+  const endMs = Math.max(1, ...history.map((op) => op.completeMs ?? op.invokeMs));
+  const x = (ms: number): number => (ms / endMs) * (width - 60) + 50;
+  const maxLat = 10_000;
+  const y = (lat: number): number => height - 30 - (Math.log10(Math.max(0.1, Math.min(maxLat, lat)) * 10) / Math.log10(maxLat * 10)) * (height - 50);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="10">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+  ];
+  for (const f of faults) {
+    parts.push(
+      `<rect x="${x(f.startMs).toFixed(1)}" y="10" width="${Math.max(1, x(f.healMs) - x(f.startMs)).toFixed(1)}" height="${height - 40}" fill="#f5c6c6" opacity="0.6"><title>${f.name}: ${escapeXml(f.detail)}</title></rect>`,
+      `<text x="${x(f.startMs).toFixed(1)}" y="20" transform="rotate(90 ${x(f.startMs).toFixed(1)} 20)">${escapeXml(f.name)}</text>`,
+    );
+  }
+  const step = Math.max(1, Math.floor(ok.length / 20_000));
+  for (let i = 0; i < ok.length; i += step) {
+    const op = ok[i]!;
+    const color = op.kind === 'get' ? '#1f77b4' : op.kind === 'set' ? '#2ca02c' : '#ff7f0e';
+    parts.push(`<circle cx="${x(op.invokeMs).toFixed(1)}" cy="${y(op.completeMs! - op.invokeMs).toFixed(1)}" r="1" fill="${color}"/>`);
+  }
+  for (const lat of [1, 10, 100, 1000, 10000]) {
+    parts.push(`<text x="2" y="${y(lat).toFixed(1)}">${lat} ms</text>`, `<line x1="48" x2="${width}" y1="${y(lat).toFixed(1)}" y2="${y(lat).toFixed(1)}" stroke="#ddd"/>`);
+  }
+  parts.push(`<text x="50" y="${height - 5}">0 s</text><text x="${width - 60}" y="${height - 5}">${(endMs / 1000).toFixed(0)} s (GET blue, SET green, INCR orange; faults shaded)</text>`, '</svg>');
+  return parts.join('\n');
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
