@@ -13,9 +13,10 @@ import { expect } from 'chai';
 import { REPO_ROOT } from './harness.js';
 
 const SCRIPT = path.join(REPO_ROOT, 'scripts', 'ensure-test-deps.mjs');
-const TOOLS = ['redis-cli', 'redis-benchmark', 'redis-server', 'tmux', 'iptables'];
-/** Where Debian puts each tool (iptables is an administrator's command). */
-const realPath = (tool: string): string => (tool === 'iptables' ? '/usr/sbin/iptables' : `/usr/bin/${tool}`);
+const TOOLS = ['redis-cli', 'redis-benchmark', 'redis-server', 'tmux', 'iptables', 'nft', 'faketime'];
+/** Where Debian puts each tool (iptables and nft are administrator's commands). */
+const realPath = (tool: string): string =>
+  tool === 'iptables' || tool === 'nft' ? `/usr/sbin/${tool}` : `/usr/bin/${tool}`;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 interface Run {
@@ -89,7 +90,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
     const run = await runScript([bin]);
     expect(run.code).to.equal(0);
     expect(run.stdout).to.equal(
-      'ensure-test-deps: nothing to do (redis-cli, redis-benchmark, redis-server, tmux, iptables present)\n',
+      'ensure-test-deps: nothing to do (redis-cli, redis-benchmark, redis-server, tmux, iptables, nft, faketime present)\n',
     );
     expect(await readFile(aptLog, 'utf8')).to.equal('');
   });
@@ -101,16 +102,16 @@ describe('scripts/ensure-test-deps.mjs', function () {
     const run = await runScript([bin]);
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.equal(
-      'ensure-test-deps: installed redis-tools tmux iptables (was missing redis-cli, redis-benchmark, tmux, iptables)\n',
+      'ensure-test-deps: installed redis-tools tmux iptables nftables faketime (was missing redis-cli, redis-benchmark, tmux, iptables, nft, faketime)\n',
     );
     expect(await readFile(aptLog, 'utf8')).to.equal(
-      'update\ninstall -y --no-install-recommends redis-tools tmux iptables\n',
+      'update\ninstall -y --no-install-recommends redis-tools tmux iptables nftables faketime\n',
     );
   });
 
   it('fails with the failing command when apt-get install fails', async function () {
     if (!isRoot) this.skip();
-    await provide('redis-cli', 'redis-benchmark', 'redis-server', 'iptables');
+    await provide('redis-cli', 'redis-benchmark', 'redis-server', 'iptables', 'nft', 'faketime');
     await fakeAptGet(true);
     const run = await runScript([bin]);
     expect(run.code).to.equal(1);
@@ -119,7 +120,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
 
   it('as another user, prints the command to run and fails without calling apt-get', async function () {
     if (!isRoot) this.skip();
-    await provide('redis-cli', 'redis-benchmark', 'tmux', 'iptables');
+    await provide('redis-cli', 'redis-benchmark', 'tmux', 'iptables', 'nft', 'faketime');
     await fakeAptGet();
     await chmod(dir, 0o755);
     const nobody = 65534;
@@ -133,7 +134,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
 
   it('as root without apt-get, names the packages to install and fails', async function () {
     if (!isRoot) this.skip();
-    await provide('tmux', 'iptables');
+    await provide('tmux', 'iptables', 'nft', 'faketime');
     const run = await runScript([bin]);
     expect(run.code).to.equal(1);
     expect(run.stderr).to.include(

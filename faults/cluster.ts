@@ -149,8 +149,11 @@ export class FaultCluster {
    * waits for "Concord listening on". `faketime` starts it with a changed clock rate.
    */
   async startNode(host: Host, mode: 'bootstrap' | 'join', faketime?: string): Promise<void> {
+    // Only founders are in --bootstrap; a node that joined later restarts with --join (a
+    // non-empty data dir ignores both).
+    const effective = mode === 'bootstrap' && !this.founders().includes(host) ? 'join' : mode;
     const proc = host.spawnNode({
-      args: this.args(host, mode),
+      args: this.args(host, effective),
       env: { CONCORD_POWER_CUT_SIGNAL: POWER_CUT_SIGNAL },
       ...(faketime !== undefined ? { faketime } : {}),
     });
@@ -230,9 +233,12 @@ export class FaultCluster {
       }
     });
     if (leader === undefined) return undefined;
+    // A majority of the members that answered must name it (a --join node still catching up
+    // names no one; a deposed leader may still name itself for a moment).
     const chosen = leader;
-    const agree = infos.every((r) => r.status === 'rejected' || r.value.get('raft_leader_id') === chosen.id);
-    return agree ? chosen : undefined;
+    const answered = infos.filter((r) => r.status === 'fulfilled');
+    const naming = answered.filter((r) => r.value.get('raft_leader_id') === chosen.id).length;
+    return naming * 2 > answered.length ? chosen : undefined;
   }
 
   runningMembers(): Host[] {

@@ -252,7 +252,7 @@ export class Host {
     const proc = new Proc(child);
     this.proxy = proc;
     const ready = new Promise<void>((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout! });
+      const lines = createInterface({ input: child.stdout });
       lines.on('line', (line) => {
         if (line.startsWith('ready ')) resolve();
         const ack = /^ack (\d+)$/.exec(line);

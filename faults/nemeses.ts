@@ -237,9 +237,10 @@ function diskNemesis(kind: Damage): Nemesis {
   };
 }
 
+/** The storage error's own message out of a node's stderr (JSON logs), else its first line. */
 function firstLine(text: string): string {
-  const line = text.split('\n').find((l) => /corrupt|checksum|error/i.test(l)) ?? text.split('\n')[0] ?? '';
-  return line.slice(0, 300);
+  const m = /raft storage: [^"\n]*/.exec(text);
+  return (m?.[0] ?? text.split('\n')[0] ?? '').slice(0, 300);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,8 +345,9 @@ export const NEMESES: readonly Nemesis[] = [
       ctx.cluster.signal(victim, 'SIGSTOP');
       return {
         detail: `SIGSTOP leader ${victim.id}`,
-        heal: async () => {
+        heal: () => {
           if (victim.isRunning()) ctx.cluster.signal(victim, 'SIGCONT');
+          return Promise.resolve();
         },
       };
     },

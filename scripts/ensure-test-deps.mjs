@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * Makes sure the system tools the compatibility tests and benchmarks drive are installed:
- * redis-cli, redis-benchmark (Debian package redis-tools), redis-server (redis-server), tmux and
- * iptables.
+ * redis-cli, redis-benchmark (Debian package redis-tools), redis-server (redis-server), tmux,
+ * iptables, nft (nftables) and faketime (libfaketime, for the fault suite's clock nemeses).
  * Run by `npm run pretest`, and in CI as root on a fresh Debian machine.
  *
  * Installs with apt-get only what is missing, only as root; otherwise prints the command to run
@@ -21,6 +21,11 @@ const TOOLS = [
   ['tmux', 'tmux'],
   // The cluster partition test cuts peer links with iptables (it runs as root).
   ['iptables', 'iptables'],
+  // The fault suite (faults/): packet loss with nftables `numgen random` inside namespaces, and
+  // clock skew / rate through LD_PRELOAD of libfaketime (the package ships both the tool and
+  // /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1).
+  ['nft', 'nftables'],
+  ['faketime', 'faketime'],
 ];
 const APT_TIMEOUT_MS = 15 * 60 * 1000;
 
