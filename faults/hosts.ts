@@ -317,7 +317,7 @@ function lossRuleset(sources: readonly string[], percent: number): string {
     'table inet cfz_loss {',
     ' chain input {',
     '  type filter hook input priority 0; policy accept;',
-    `  ip saddr { ${sources.join(', ')} } numgen random mod 100 < ${percent} drop`,
+    `  ip saddr { ${sources.join(', ')} } numgen random mod 100 <= ${Math.min(99, Math.max(0, percent - 1))} drop`,
     ' }',
     '}',
     '',
@@ -438,8 +438,9 @@ export class Hosts {
     }
   }
 
-  /** Drops `percent`% of the packets `host` receives from the other hosts (netns only). */
+  /** Drops `percent`% (1-100) of the packets `host` receives from the other hosts (netns only). */
   async loss(host: Host, percent: number): Promise<void> {
+    if (!(percent >= 1 && percent <= 100)) throw new Error(`loss: percent ${percent} not in 1..100`);
     if (this.mode !== 'netns') throw new Error('packet loss needs network namespaces');
     const others = this.hosts.filter((h) => h !== host).map((h) => h.ip);
     if (this.useNft) {

@@ -467,7 +467,14 @@ export const NEMESES: readonly Nemesis[] = [
     start: async (ctx) => {
       const victim = ctx.prng.pick(ctx.cluster.runningMembers());
       await ctx.cluster.powerCut(victim);
-      return { detail: `power cut on ${victim.id} (unsynced bytes dropped)`, heal: () => restart(ctx, 'power-cut', victim) };
+      const said = /simulated power cut: dropped unsynced bytes (\[.*\])/.exec(victim.node?.stderr() ?? '');
+      if (said === null) ctx.anomaly('power-cut', `${victim.id} died without reporting its power cut`);
+      const dropped = said === null ? [] : (JSON.parse(said[1]!) as { droppedBytes: number }[]);
+      const bytes = dropped.reduce((sum, d) => sum + d.droppedBytes, 0);
+      return {
+        detail: `power cut on ${victim.id}: ${bytes} unsynced bytes dropped from ${dropped.length} file(s)`,
+        heal: () => restart(ctx, 'power-cut', victim),
+      };
     },
   },
   diskNemesis('bitflip-wal'),
