@@ -29,7 +29,22 @@ import type { Prng } from './prng.js';
 export type Outcome = 'ok' | 'fail' | 'unknown';
 export type OpKind = 'set' | 'get' | 'incr';
 
-export interface HistoryOp {
+/** What every family's operations share: the runner counts and plots these fields. */
+export interface BaseOp {
+  id: number;
+  process: number;
+  node: string;
+  kind: string;
+  result: Outcome;
+  error?: string;
+  /** ms since the run began. */
+  invokeMs: number;
+  /** ms since the run began; absent while pending and for unknown outcomes that never ended. */
+  completeMs?: number;
+}
+
+/** A register-family operation (SET / GET / INCR on a string key). */
+export interface HistoryOp extends BaseOp {
   id: number;
   /** The logical client; a process that saw an unknown outcome never issues again. */
   process: number;
@@ -68,31 +83,34 @@ export function classifyError(message: string): Outcome {
   return DEFINITE_FAILURE.some((re) => re.test(message)) ? 'fail' : 'unknown';
 }
 
-export class History {
-  readonly ops: HistoryOp[] = [];
-  private readonly origin = performance.now();
+/**
+ * A bounded list of operations on the run's clock (`now`, shared by every family and by the
+ * nemesis timeline so that faults and operations line up).
+ */
+export class History<Op extends BaseOp = HistoryOp> {
+  readonly ops: Op[] = [];
   private nextId = 0;
 
-  constructor(readonly maxOps: number) {}
-
-  now(): number {
-    return performance.now() - this.origin;
-  }
+  constructor(
+    readonly maxOps: number,
+    readonly now: () => number = runClock(),
+  ) {}
 
   full(): boolean {
     return this.ops.length >= this.maxOps;
   }
 
-  invoke(op: Omit<HistoryOp, 'id' | 'result' | 'invokeMs'>): HistoryOp {
-    const record: HistoryOp = { ...op, id: this.nextId++, result: 'unknown', invokeMs: this.now() };
+  invoke(op: Omit<Op, 'id' | 'result' | 'invokeMs'>): Op {
+    const record = { ...op, id: this.nextId++, result: 'unknown', invokeMs: this.now() } as Op;
     this.ops.push(record);
     return record;
   }
 
-  complete(op: HistoryOp, result: Outcome, output?: string | null, error?: string): void {
+  /** Records the outcome; `output` (the reply) is stored as the op's `output` field. */
+  complete(op: Op, result: Outcome, output?: unknown, error?: string): void {
     op.result = result;
     if (result !== 'unknown') op.completeMs = this.now();
-    if (output !== undefined) op.output = output;
+    if (output !== undefined) (op as unknown as { output: unknown }).output = output;
     if (error !== undefined) op.error = error.slice(0, 200);
   }
 
@@ -101,6 +119,12 @@ export class History {
     for (const op of this.ops) counts[op.result]++;
     return counts;
   }
+}
+
+/** A clock in ms from now (performance.now based, monotonic). */
+export function runClock(): () => number {
+  const origin = performance.now();
+  return () => performance.now() - origin;
 }
 
 export interface Endpoint {
@@ -144,6 +168,8 @@ export interface RegisterWorkloadOptions {
   prng: Prng;
   /** Key prefix (distinct per run). */
   prefix: string;
+  /** The run's clock. */
+  now?: () => number;
 }
 
 export class RegisterWorkload {
@@ -156,7 +182,7 @@ export class RegisterWorkload {
   readonly touchedKeys = new Set<string>();
 
   constructor(readonly options: RegisterWorkloadOptions) {
-    this.history = new History(options.maxOps);
+    this.history = new History(options.maxOps, options.now);
   }
 
   start(): void {

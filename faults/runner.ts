@@ -1,29 +1,27 @@
 /**
- * One fault-injection run: a cluster on Hosts, the register workload on every node, a seeded
+ * One fault-injection run: a cluster on Hosts, each family's workload on every node, a seeded
  * schedule of nemeses (each started, held, healed, and the recovery timed), then the final
  * reads and a verdict per checker. Every run writes to its own temp dir:
- *   history.json   every operation (invocation, completion, outcome)
- *   timeline.json  every nemesis start/heal, notes and anomalies
- *   verdict.json   each checker's verdict, recovery times, counts
- *   summary.txt    the short human summary (also printed)
- *   latency.svg    latency of acknowledged ops over time, faults shaded
- * and keeps the node logs (stderr tails) when the run fails.
+ *   <family>-history.json   every operation (invocation, completion, outcome)
+ *   timeline.json           every nemesis start/heal, notes and anomalies
+ *   verdict.json            each checker's verdict, faults, recovery times, counts
+ *   summary.txt             the short human summary (also printed)
+ *   latency.svg             latency of acknowledged ops over time, faults shaded
+ * and the node logs (stderr tails) when the run fails.
  *
- * Families plug in through `Workload` + a checker (see docs/faults.md): the register workload
- * and its three checkers are the first.
+ * Families plug in through family.ts (a workload and its checkers): registers is the first.
  *
  * Owns: the run dir (kept; its path is printed), the Hosts (cleaned up at the end, even on
  * failure). Must never: call a run valid when a checker found a violation, or leave a fault
  * in place when it returns.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { checkCounters, type CounterVerdict } from './checkers/counter.js';
-import { checkDurability, type DurabilityVerdict } from './checkers/durability.js';
-import { checkLinearizable, type LinearizabilityVerdict } from './checkers/linearizable.js';
 import { FaultCluster, pollUntil } from './cluster.js';
-import { finalReads, RegisterWorkload, type HistoryOp } from './history.js';
+import { registersFamily } from './families/registers.js';
+import type { CheckerVerdict, Family, FamilyRun } from './family.js';
+import { runClock, type BaseOp } from './history.js';
 import { Hosts, type HostMode } from './hosts.js';
 import { NEMESES, nemesisByName, rejoinWiped, type Nemesis, type NemesisContext, type TimelineEvent } from './nemeses.js';
 import { Prng } from './prng.js';
@@ -40,6 +38,8 @@ export interface RunOptions {
   size?: number;
   processes?: number;
   maxOps?: number;
+  /** Workload families (default: registers). */
+  families?: readonly Family[];
   /** Also write the run's files under this dir (default: os.tmpdir()). */
   baseDir?: string;
   log?: (line: string) => void;
@@ -55,7 +55,7 @@ export interface RunReport {
   skipped: { name: string; why: string }[];
   anomalies: { nemesis: string; detail: string }[];
   recovery: { p50Ms: number | undefined; p99Ms: number | undefined; maxMs: number | undefined };
-  verdicts: { linearizable: LinearizabilityVerdict; durability: DurabilityVerdict; counter: CounterVerdict };
+  verdicts: CheckerVerdict[];
   summary: string;
 }
 
@@ -92,8 +92,12 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
     // Small, so snapshots (and snapshot installs for re-added nodes) happen within a short run.
     snapshotEntries: 500,
   });
-  let workload: RegisterWorkload | undefined;
-  const now = (): number => workload?.history.now() ?? 0;
+  const now = runClock();
+  const families = options.families ?? [registersFamily];
+  let runs: FamilyRun[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(runs.map((r) => r.stop()));
+  };
   const ctx: NemesisContext = {
     cluster,
     hosts,
@@ -115,18 +119,18 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
     await cluster.waitForLeader(20_000);
     await cluster.waitUntilServing(20_000);
 
-    workload = new RegisterWorkload({
-      endpoints: () => cluster.endpoints(),
-      processes: options.processes ?? 6,
-      registerKeys: 4,
-      counterKeys: 2,
-      opsPerGeneration: 1_800,
-      maxOps: options.maxOps ?? 60_000,
-      commandTimeoutMs: 1_000,
-      prng: workloadPrng,
-      prefix: `s${options.seed}`,
-    });
-    workload.start();
+    runs = families.map((family) =>
+      family.create({
+        endpoints: () => cluster.endpoints(),
+        prng: workloadPrng.fork(),
+        prefix: `s${options.seed}:${family.name}`,
+        processes: options.processes ?? 6,
+        maxOps: options.maxOps ?? 60_000,
+        commandTimeoutMs: 1_000,
+        now,
+      }),
+    );
+    for (const r of runs) r.start();
 
     const chosen: Nemesis[] = [];
     for (const n of options.nemeses.length === 0 ? NEMESES : options.nemeses.map(nemesisByName)) {
@@ -177,43 +181,49 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
     }
     await cluster.waitUntilServing(RECOVERY_DEADLINE_MS);
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // a little fault-free load at the end
-    await workload.stop();
+    await stopAll();
     await cluster.waitConverged(30_000);
   } catch (err) {
     ctx.anomaly('runner', `run aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    await workload?.stop();
+    await stopAll();
   }
 
-  let report: RunReport;
+  let report: RunReport | undefined;
   try {
-    const history = workload?.history.ops ?? [];
-    const keys = [...(workload?.touchedKeys ?? [])].sort();
-    const reads = await finalReads(cluster.endpoints(), keys);
-    const linearizable = checkLinearizable(history);
-    const durability = checkDurability(history, reads);
-    const counter = checkCounters(history, reads);
-    const counts = workload?.history.counts() ?? { ok: 0, fail: 0, unknown: 0 };
+    const verdicts: CheckerVerdict[] = [];
+    const files: Record<string, unknown> = {};
+    for (const r of runs) {
+      const checked = await r.check(cluster.endpoints());
+      verdicts.push(...checked.verdicts);
+      Object.assign(files, checked.files);
+    }
+    const ops: BaseOp[] = runs.flatMap((r) => [...r.ops()]);
+    const counts = { ok: 0, fail: 0, unknown: 0 };
+    for (const op of ops) counts[op.result]++;
     const recoveries = faults.map((f) => f.recoveryMs).filter((x): x is number => x !== undefined);
     const recovery = { p50Ms: percentile(recoveries, 50), p99Ms: percentile(recoveries, 99), maxMs: percentile(recoveries, 100) };
-    const valid = linearizable.valid && durability.valid && counter.valid && anomalies.length === 0;
-    const verdicts = { linearizable, durability, counter };
-    const summary = summarize(options.seed, hosts.mode, dir, history.length, counts, faults, skipped, anomalies, recovery, verdicts, valid);
-    report = { seed: options.seed, dir, mode: hosts.mode, valid, ops: { total: history.length, ...counts }, faults, skipped, anomalies, recovery, verdicts, summary };
-    await writeFile(path.join(dir, 'history.json'), JSON.stringify(history));
+    const valid = verdicts.length > 0 && verdicts.every((v) => v.valid) && anomalies.length === 0;
+    const summary = summarize(options.seed, hosts.mode, dir, ops.length, counts, faults, skipped, anomalies, recovery, verdicts, valid);
+    report = { seed: options.seed, dir, mode: hosts.mode, valid, ops: { total: ops.length, ...counts }, faults, skipped, anomalies, recovery, verdicts, summary };
+    for (const [name, content] of Object.entries(files)) await writeFile(path.join(dir, name), JSON.stringify(content));
     await writeFile(path.join(dir, 'timeline.json'), JSON.stringify(timeline, null, 1));
-    await writeFile(path.join(dir, 'final-reads.json'), JSON.stringify(reads));
     const { summary: _s, ...rest } = report;
     await writeFile(path.join(dir, 'verdict.json'), JSON.stringify(rest, null, 1));
     await writeFile(path.join(dir, 'summary.txt'), summary);
-    await writeFile(path.join(dir, 'latency.svg'), latencySvg(history, faults));
+    await writeFile(path.join(dir, 'latency.svg'), latencySvg(ops, faults));
     if (!valid) {
       for (const h of hosts.hosts) {
         if (h.node !== undefined) await writeFile(path.join(dir, `${h.id}.stderr.log`), h.node.stderr());
       }
     }
   } finally {
-    if (process.env['FAULTS_KEEP'] !== '1') await hosts.cleanup();
-    else log(`      FAULTS_KEEP=1: cluster left running in ${dir}`);
+    if (process.env['FAULTS_KEEP'] !== '1') {
+      await hosts.cleanup();
+      // A valid run keeps its histories and verdict, not the nodes' data (soak runs add up).
+      if (report?.valid === true) {
+        for (const h of hosts.hosts) await rm(h.dataDir, { recursive: true, force: true });
+      }
+    } else log(`      FAULTS_KEEP=1: cluster left running in ${dir}`);
   }
   log(report.summary);
   return report;
@@ -277,31 +287,28 @@ function summarize(
   skipped: RunReport['skipped'],
   anomalies: RunReport['anomalies'],
   recovery: RunReport['recovery'],
-  verdicts: RunReport['verdicts'],
+  verdicts: readonly CheckerVerdict[],
   valid: boolean,
 ): string {
-  const lin = verdicts.linearizable;
   const lines = [
     `faults run seed=${seed} hosts=${mode} -> ${valid ? 'VALID' : 'INVALID'}`,
     `  ops: ${total} (ok ${counts.ok}, fail ${counts.fail}, unknown ${counts.unknown})`,
     `  faults: ${faults.length} (${[...new Set(faults.map((f) => f.name))].join(', ')})`,
     ...(skipped.length > 0 ? [`  skipped: ${skipped.map((s) => `${s.name} (${s.why})`).join('; ')}`] : []),
     `  recovery after heal: p50 ${String(recovery.p50Ms?.toFixed(0))} ms, p99 ${String(recovery.p99Ms?.toFixed(0))} ms, max ${String(recovery.maxMs?.toFixed(0))} ms`,
-    `  linearizable: ${lin.valid ? 'ok' : 'VIOLATION'} (${lin.keys.length} keys, ${lin.violations.length} violations, ${lin.timedOut.length} timed out)`,
-    ...lin.violations.slice(0, 5).map((v) => `    ${v.key}: ${v.detail ?? ''}`),
-    `  durability: ${verdicts.durability.valid ? 'ok' : 'VIOLATION'} (${verdicts.durability.keysChecked} keys, ${verdicts.durability.ackedWrites} acked writes${verdicts.durability.unreadNodes.length > 0 ? `, unread: ${verdicts.durability.unreadNodes.join(',')}` : ''})`,
-    ...verdicts.durability.violations.slice(0, 5).map((v) => `    ${v.key}@${v.node}: ${v.why}`),
-    `  counter: ${verdicts.counter.valid ? 'ok' : 'VIOLATION'} (${verdicts.counter.keys.length} keys)`,
-    ...verdicts.counter.violations.slice(0, 5).map((v) => `    ${v.key}: ${v.why}`),
+    ...verdicts.flatMap((v) => [
+      `  ${v.family}/${v.checker}: ${v.valid ? 'ok' : 'VIOLATION'} (${v.summary})`,
+      ...v.details.map((d) => `    ${d}`),
+    ]),
     `  anomalies: ${anomalies.length}`,
     ...anomalies.slice(0, 10).map((a) => `    ${a.nemesis}: ${a.detail.slice(0, 300)}`),
-    `  files: ${dir}/{summary.txt,verdict.json,history.json,timeline.json,latency.svg}`,
+    `  files: ${dir}/{summary.txt,verdict.json,*-history.json,timeline.json,latency.svg}`,
   ];
   return lines.join('\n');
 }
 
 /** A small SVG: latency of each ok op at its invocation time (log scale), faults shaded. */
-export function latencySvg(history: readonly HistoryOp[], faults: RunReport['faults']): string {
+export function latencySvg(history: readonly BaseOp[], faults: RunReport['faults']): string {
   const width = 1200;
   const height = 400;
   const ok = history.filter((op) => op.result === 'ok' && op.completeMs !== undefined);
@@ -322,7 +329,7 @@ export function latencySvg(history: readonly HistoryOp[], faults: RunReport['fau
   const step = Math.max(1, Math.floor(ok.length / 20_000));
   for (let i = 0; i < ok.length; i += step) {
     const op = ok[i]!;
-    const color = op.kind === 'get' ? '#1f77b4' : op.kind === 'set' ? '#2ca02c' : '#ff7f0e';
+    const color = op.kind === 'get' ? '#1f77b4' : op.kind === 'set' ? '#2ca02c' : op.kind === 'incr' ? '#ff7f0e' : '#7f7f7f';
     parts.push(`<circle cx="${x(op.invokeMs).toFixed(1)}" cy="${y(op.completeMs! - op.invokeMs).toFixed(1)}" r="1" fill="${color}"/>`);
   }
   for (const lat of [1, 10, 100, 1000, 10000]) {
