@@ -25,7 +25,7 @@
  * the stale ones of dead runs, by name), or route anything but its own subnet.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -94,13 +94,23 @@ export class Proc {
   private status: ExitStatus | undefined;
   readonly exited: Promise<ExitStatus>;
 
-  constructor(readonly child: ChildProcess) {
+  /** `logFile`: every stderr byte of every process of a host is also appended there. */
+  constructor(
+    readonly child: ChildProcess,
+    logFile?: string,
+  ) {
     live.add(child);
+    const log = logFile === undefined ? undefined : createWriteStream(logFile, { flags: 'a' });
+    log?.write(`--- pid ${String(child.pid)} started ${new Date().toISOString()}\n`);
     child.stdout?.on('data', (chunk: Buffer) => {
       this.out = (this.out + chunk.toString()).slice(-MAX_CAPTURE_CHARS);
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       this.err = (this.err + chunk.toString()).slice(-MAX_CAPTURE_CHARS);
+      log?.write(chunk);
+    });
+    child.once('close', (code, signal) => {
+      log?.end(`--- pid ${String(child.pid)} exited code=${String(code)} signal=${String(signal)} ${new Date().toISOString()}\n`);
     });
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -233,7 +243,7 @@ export class Host {
     }
     const [cmd, argv] = this.wrap(process.execPath, [CONCORD_MAIN, ...options.args], env);
     const child = spawn(cmd, argv, { cwd: REPO_ROOT, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    this.node = new Proc(child);
+    this.node = new Proc(child, path.join(this.hosts.runDir, `${this.id}.log`));
     return this.node;
   }
 

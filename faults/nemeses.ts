@@ -103,6 +103,11 @@ export async function rejoinWiped(ctx: NemesisContext, nemesis: string, host: Ho
   await ctx.cluster.kill9(host);
   const removed = await ctx.cluster.admin(20_000, 'RAFT.NODE', 'REMOVE', host.id).catch((err: unknown) => err);
   ctx.record({ nemesis, phase: 'note', detail: `RAFT.NODE REMOVE ${host.id}: ${String(removed)}` });
+  if (removed !== 'OK' && !(removed instanceof Error && /unknown node/.test(removed.message))) {
+    // Without a quorum to remove it, wiping the node could destroy data a majority needs: leave
+    // it down with its files, and let the runner report it.
+    throw new Error(`cannot re-add ${host.id}: RAFT.NODE REMOVE failed (${String(removed)}); left down, not wiped`);
+  }
   await ctx.cluster.wipe(host);
   await ctx.cluster.startNode(host, 'join');
   await ctx.cluster.admin(20_000, 'RAFT.NODE', 'ADD', host.id, host.address);

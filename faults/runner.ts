@@ -7,7 +7,8 @@
  *   verdict.json            each checker's verdict, faults, recovery times, counts
  *   summary.txt             the short human summary (also printed)
  *   latency.svg             latency of acknowledged ops over time, faults shaded
- * and the node logs (stderr tails) when the run fails.
+ *   n<i>.log                every node process's stderr (JSON logs), in start order
+ * and the nodes' data dirs when the run fails.
  *
  * Families plug in through family.ts (a workload and its checkers): registers is the first.
  *
@@ -18,11 +19,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FaultCluster, pollUntil } from './cluster.js';
+import { FaultCluster, pollUntil, StartFailed } from './cluster.js';
 import { registersFamily } from './families/registers.js';
 import type { CheckerVerdict, Family, FamilyRun } from './family.js';
 import { runClock, type BaseOp } from './history.js';
-import { Hosts, type HostMode } from './hosts.js';
+import { Hosts, type Host, type HostMode } from './hosts.js';
 import { NEMESES, nemesisByName, rejoinWiped, type Nemesis, type NemesisContext, type TimelineEvent } from './nemeses.js';
 import { Prng } from './prng.js';
 
@@ -169,16 +170,7 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
 
     // Quiet end: everything healed, every member up, replicas converged.
     await hosts.heal();
-    for (const h of cluster.members) {
-      if (!h.isRunning()) {
-        try {
-          await cluster.startNode(h, 'bootstrap');
-        } catch (err) {
-          ctx.anomaly('final', `${h.id} could not restart: ${String(err).slice(0, 300)}`);
-          await rejoinWiped(ctx, 'final', h);
-        }
-      }
-    }
+    for (const h of cluster.members) if (!h.isRunning()) await restartOrRejoin(ctx, 'final', h);
     await cluster.waitUntilServing(RECOVERY_DEADLINE_MS);
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // a little fault-free load at the end
     await stopAll();
@@ -211,11 +203,6 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
     await writeFile(path.join(dir, 'verdict.json'), JSON.stringify(rest, null, 1));
     await writeFile(path.join(dir, 'summary.txt'), summary);
     await writeFile(path.join(dir, 'latency.svg'), latencySvg(ops, faults));
-    if (!valid) {
-      for (const h of hosts.hosts) {
-        if (h.node !== undefined) await writeFile(path.join(dir, `${h.id}.stderr.log`), h.node.stderr());
-      }
-    }
   } finally {
     if (process.env['FAULTS_KEEP'] !== '1') {
       await hosts.cleanup();
@@ -236,6 +223,18 @@ async function runOne(
   faults: RunReport['faults'],
   cluster: FaultCluster,
 ): Promise<void> {
+  // Every member up before a new fault: a node left down by an earlier anomaly is restarted
+  // (or, if it refuses, re-added); if that fails too, the fault is not injected, so the suite
+  // itself never takes down or wipes a majority.
+  for (const h of cluster.members) {
+    if (h.isRunning()) continue;
+    try {
+      await restartOrRejoin(ctx, 'restore', h);
+    } catch (err) {
+      ctx.anomaly('restore', `${h.id} is down and could not be brought back: ${String(err).slice(0, 300)}; ${nemesis.name} not injected`);
+      return;
+    }
+  }
   const startMs = ctx.now();
   let detail = '';
   try {
@@ -275,6 +274,17 @@ async function runOne(
     await pollUntil('a leader', () => cluster.currentLeader(), 5_000).catch(() => undefined);
   }
   faults.push({ name: nemesis.name, detail, startMs, healMs, recoveryMs });
+}
+
+/** Restarts a member that is down; one that refuses to start is an anomaly, then re-added. */
+async function restartOrRejoin(ctx: NemesisContext, name: string, host: Host): Promise<void> {
+  try {
+    await ctx.cluster.startNode(host, 'bootstrap');
+  } catch (err) {
+    if (!(err instanceof StartFailed)) throw err;
+    ctx.anomaly(name, `${host.id} could not restart: ${err.message.slice(0, 300)}`);
+    await rejoinWiped(ctx, name, host);
+  }
 }
 
 function summarize(
