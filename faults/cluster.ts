@@ -172,6 +172,37 @@ export class FaultCluster {
     );
   }
 
+  /**
+   * After startNode: waits until `host` has applied the commit index the leader (among the other
+   * running members) had when this was called, so a node that starts and then fail-stops (e.g.
+   * on finding its log behind what it acknowledged) is caught here. Throws StartFailed if the
+   * process exits first. Without a leader among the others (all restarting) it returns at once.
+   */
+  async waitCaughtUp(host: Host, deadlineMs = 20_000): Promise<void> {
+    const others = this.runningMembers().filter((h) => h !== host);
+    const leader = others.length === 0 ? undefined : await pollUntil('a leader', () => this.currentLeader(others), 3_000).catch(() => undefined);
+    if (leader === undefined) return;
+    const target = Number((await this.raftInfo(leader)).get('raft_commit_index'));
+    const proc = host.node;
+    await pollUntil(
+      `${host.id} to apply index ${target}`,
+      async () => {
+        if (proc === undefined || !proc.running()) {
+          const why = /"message":"([^"]*)"/.exec(proc?.stderr().split('\n').filter((l) => /"level":[56]0/.test(l)).pop() ?? '')?.[1];
+          throw new StartFailed(`${host.id} exited after starting: ${why ?? proc?.stderr().slice(-500) ?? ''}`);
+        }
+        return Number((await this.raftInfo(host)).get('raft_applied_index')) >= target ? true : undefined;
+      },
+      deadlineMs,
+    );
+  }
+
+  /** startNode, then waitCaughtUp. */
+  async restartCaughtUp(host: Host, mode: 'bootstrap' | 'join' = 'bootstrap'): Promise<void> {
+    await this.startNode(host, mode);
+    await this.waitCaughtUp(host);
+  }
+
   /** kill -9 and wait for the exit. */
   async kill9(host: Host): Promise<void> {
     const proc = host.node;

@@ -86,7 +86,7 @@ async function cutBothWays(ctx: NemesisContext, a: readonly Host[], b: readonly 
 async function restart(ctx: NemesisContext, nemesis: string, host: Host): Promise<void> {
   if (host.isRunning()) return;
   try {
-    await ctx.cluster.startNode(host, 'bootstrap');
+    await ctx.cluster.restartCaughtUp(host);
   } catch (err) {
     if (!(err instanceof StartFailed)) throw err;
     ctx.anomaly(nemesis, `${host.id} could not restart: ${err.message.slice(0, 500)}`);
@@ -156,7 +156,15 @@ type Damage = 'bitflip-wal' | 'bitflip-snapshot' | 'truncate-wal-tail' | 'trunca
  * Damages a stopped node's files; returns what was done and whether the node must refuse to
  * start (true) or must repair and start (false).
  */
-async function damage(ctx: NemesisContext, host: Host, kind: Damage): Promise<{ detail: string; mustRefuse: boolean } | undefined> {
+/**
+ * What a node must do with damaged files: refuse to run (at start, or fail-stop as soon as it
+ * finds out), repair them and catch up, or either (a cut last record may be a torn write the
+ * leader never counted, or an acknowledged entry the disk lost: the node cannot tell until the
+ * leader says what it had acknowledged).
+ */
+type Expect = 'refuse' | 'repair' | 'either';
+
+async function damage(ctx: NemesisContext, host: Host, kind: Damage): Promise<{ detail: string; expect: Expect } | undefined> {
   switch (kind) {
     case 'bitflip-wal':
     case 'truncate-wal-tail': {
@@ -171,13 +179,13 @@ async function damage(ctx: NemesisContext, host: Host, kind: Damage): Promise<{ 
         const at = victim.offset + RECORD_HEADER_BYTES + ctx.prng.below(victim.bytes - RECORD_HEADER_BYTES);
         const bit = ctx.prng.below(8);
         await flipBit(file, at, bit);
-        return { detail: `flipped bit ${bit} at byte ${at} (record at ${victim.offset}) of ${file}`, mustRefuse: true };
+        return { detail: `flipped bit ${bit} at byte ${at} (record at ${victim.offset}) of ${file}`, expect: 'refuse' };
       }
       const last = spans[spans.length - 1];
       if (last === undefined || last.bytes < 2) return undefined;
       const cutAt = last.offset + 1 + ctx.prng.below(last.bytes - 1);
       await truncateFile(file, cutAt);
-      return { detail: `truncated ${file} to ${cutAt} bytes (inside its last record at ${last.offset})`, mustRefuse: false };
+      return { detail: `truncated ${file} to ${cutAt} bytes (inside its last record at ${last.offset})`, expect: 'either' };
     }
     case 'bitflip-snapshot':
     case 'truncate-snapshot': {
@@ -190,11 +198,11 @@ async function damage(ctx: NemesisContext, host: Host, kind: Damage): Promise<{ 
         const at = ctx.prng.below(size);
         const bit = ctx.prng.below(8);
         await flipBit(file, at, bit);
-        return { detail: `flipped bit ${bit} at byte ${at} of ${file} (${size} bytes)`, mustRefuse: true };
+        return { detail: `flipped bit ${bit} at byte ${at} of ${file} (${size} bytes)`, expect: 'refuse' };
       }
       const cutAt = 1 + ctx.prng.below(size - 1);
       await truncateFile(file, cutAt);
-      return { detail: `truncated ${file} from ${size} to ${cutAt} bytes`, mustRefuse: true };
+      return { detail: `truncated ${file} from ${size} to ${cutAt} bytes`, expect: 'refuse' };
     }
   }
 }
@@ -219,20 +227,22 @@ function diskNemesis(kind: Damage): Nemesis {
         detail,
         heal: async () => {
           try {
-            await ctx.cluster.startNode(victim, 'bootstrap');
-            if (done?.mustRefuse === true) {
-              ctx.anomaly(name, `${victim.id} started on damaged files and was not stopped: ${done.detail}`);
+            await ctx.cluster.restartCaughtUp(victim);
+            if (done?.expect === 'refuse') {
+              ctx.anomaly(name, `${victim.id} started and caught up on damaged files: ${done.detail}`);
               await rejoinWiped(ctx, name, victim);
+            } else if (done !== undefined) {
+              ctx.record({ nemesis: name, phase: 'note', detail: `${victim.id} repaired its files and caught up` });
             }
           } catch (err) {
             if (!(err instanceof StartFailed)) throw err;
             const stderr = err.message;
-            if (done?.mustRefuse !== true) {
-              ctx.anomaly(name, `${victim.id} refused to start after a repairable fault (${detail}): ${stderr.slice(0, 500)}`);
-            } else if (!/corrupt|checksum|StorageError|truncat|damaged|invalid/i.test(stderr)) {
-              ctx.anomaly(name, `${victim.id} refused to start but did not say why: ${stderr.slice(0, 500)}`);
+            if (done === undefined || done.expect === 'repair') {
+              ctx.anomaly(name, `${victim.id} refused to run after a repairable fault (${detail}): ${stderr.slice(0, 500)}`);
+            } else if (!/corrupt|checksum|StorageError|truncat|damaged|invalid|beyond last index|lost/i.test(stderr)) {
+              ctx.anomaly(name, `${victim.id} refused to run but did not say why: ${stderr.slice(0, 500)}`);
             } else {
-              ctx.record({ nemesis: name, phase: 'note', detail: `${victim.id} refused to start (detected): ${firstLine(stderr)}` });
+              ctx.record({ nemesis: name, phase: 'note', detail: `${victim.id} refused to run (detected): ${firstLine(stderr)}` });
             }
             await rejoinWiped(ctx, name, victim);
           }
@@ -242,7 +252,6 @@ function diskNemesis(kind: Damage): Nemesis {
   };
 }
 
-/** The storage error's own message out of a node's stderr (JSON logs), else its first line. */
 function firstLine(text: string): string {
   const m = /raft storage: [^"\n]*/.exec(text);
   return (m?.[0] ?? text.split('\n')[0] ?? '').slice(0, 300);

@@ -279,7 +279,7 @@ async function runOne(
 /** Restarts a member that is down; one that refuses to start is an anomaly, then re-added. */
 async function restartOrRejoin(ctx: NemesisContext, name: string, host: Host): Promise<void> {
   try {
-    await ctx.cluster.startNode(host, 'bootstrap');
+    await ctx.cluster.restartCaughtUp(host);
   } catch (err) {
     if (!(err instanceof StartFailed)) throw err;
     ctx.anomaly(name, `${host.id} could not restart: ${err.message.slice(0, 300)}`);
