@@ -343,6 +343,8 @@ export class Hosts {
   faketime = false;
   useNft = false;
   private forwardRule: string[] | undefined;
+  /** Root-side veth names, deleted explicitly (a namespace's teardown can lag behind `ip netns del`). */
+  private readonly veths: string[] = [];
   private cleaned = false;
 
   private constructor(
@@ -395,6 +397,7 @@ export class Hosts {
         new Host(this, i, `n${i + 1}`, ip, NETNS_CLIENT_PORT, NETNS_REAL_PEER_PORT, NETNS_PROXY_PORT, dataDir, ns),
       );
       await must('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      this.veths.push(veth);
       await must('ip', ['link', 'set', veth, 'master', bridge, 'up']);
       await must('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
       await must('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
@@ -496,6 +499,7 @@ export class Hosts {
     await Promise.all(procs.map((p) => p.exited));
     if (this.mode === 'netns') {
       for (const host of this.hosts) await removeNamespace(host.ns!);
+      for (const veth of this.veths) await run('ip', ['link', 'del', veth]); // absent once its namespace is gone
       if (this.bridge !== undefined) await run('ip', ['link', 'del', this.bridge]);
       if (this.forwardRule !== undefined) await run('iptables', ['-w', '5', '-D', ...this.forwardRule]);
     }
@@ -517,6 +521,7 @@ export class Hosts {
       }
     };
     for (const host of this.hosts) quiet('ip', ['netns', 'del', host.ns!]);
+    for (const veth of this.veths) quiet('ip', ['link', 'del', veth]);
     if (this.bridge !== undefined) quiet('ip', ['link', 'del', this.bridge]);
     if (this.forwardRule !== undefined) quiet('iptables', ['-w', '5', '-D', ...this.forwardRule]);
   }
