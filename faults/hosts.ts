@@ -158,6 +158,11 @@ export interface HostsOptions {
   seed: number;
   /** Force a mode; default: netns when usable, else loopback. */
   mode?: HostMode;
+  /**
+   * netns only: no fault proxies, the nodes' peer ports are advertised directly (to tell a
+   * Concord problem from a proxy artifact; no delay nemesis then). FAULTS_NO_PROXY=1 sets it.
+   */
+  noProxy?: boolean;
 }
 
 /** How a node process is started on a host. */
@@ -342,6 +347,8 @@ export class Hosts {
   runnerIp: string | undefined;
   faketime = false;
   useNft = false;
+  /** Whether fault proxies sit on the peer links (always on loopback). */
+  proxied = true;
   private forwardRule: string[] | undefined;
   /** Root-side veth names, deleted explicitly (a namespace's teardown can lag behind `ip netns del`). */
   private readonly veths: string[] = [];
@@ -358,6 +365,7 @@ export class Hosts {
     const why = options.mode === 'loopback' ? 'asked for loopback' : await netnsUnusable();
     if (options.mode === 'netns' && why !== undefined) throw new Error(`netns hosts unusable: ${why}`);
     const hosts = new Hosts(why === undefined ? 'netns' : 'loopback', options.runDir, options.seed);
+    hosts.proxied = !(hosts.mode === 'netns' && (options.noProxy === true || process.env['FAULTS_NO_PROXY'] === '1'));
     if (why !== undefined) console.log(`      faults: hosts on loopback with proxy partitions (${why})`);
     registered.add(hosts);
     hosts.faketime = existsSync(LIBFAKETIME);
@@ -365,7 +373,7 @@ export class Hosts {
       if (hosts.mode === 'netns') await hosts.setupNetns(options.slots);
       else await hosts.setupLoopback(options.slots);
       for (const host of hosts.hosts) await host.setClockOffset(0);
-      await Promise.all(hosts.hosts.map((h) => h.startProxy()));
+      if (hosts.proxied) await Promise.all(hosts.hosts.map((h) => h.startProxy()));
       if (hosts.mode === 'netns') hosts.useNft = await nftUsable(hosts.hosts[0]!);
     } catch (err) {
       await hosts.cleanup();
@@ -394,7 +402,7 @@ export class Hosts {
       const ip = `${this.subnet}.${i + 1}`;
       const dataDir = path.join(this.runDir, `n${i + 1}`);
       this.hosts.push(
-        new Host(this, i, `n${i + 1}`, ip, NETNS_CLIENT_PORT, NETNS_REAL_PEER_PORT, NETNS_PROXY_PORT, dataDir, ns),
+        new Host(this, i, `n${i + 1}`, ip, NETNS_CLIENT_PORT, NETNS_REAL_PEER_PORT, this.proxied ? NETNS_PROXY_PORT : NETNS_REAL_PEER_PORT, dataDir, ns),
       );
       await must('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       this.veths.push(veth);
@@ -470,6 +478,7 @@ export class Hosts {
 
   /** Delays (with jitter) every peer link into `host`, through its proxy. */
   async delay(host: Host, delayMs: number, jitterMs: number): Promise<void> {
+    if (!this.proxied) throw new Error('delay needs the fault proxies');
     await host.proxyCommand({ cmd: 'policy', from: '*', delayMs, jitterMs });
   }
 
@@ -481,7 +490,7 @@ export class Hosts {
           await must('ip', ['netns', 'exec', host.ns!, 'iptables', '-w', '5', '-F', 'INPUT']);
           await host.exec('nft', ['delete', 'table', 'inet', 'cfz_loss']); // absent unless loss was on
         }
-        if (host.proxy?.running() === true) await host.proxyCommand({ cmd: 'reset' });
+        if (this.proxied && host.proxy?.running() === true) await host.proxyCommand({ cmd: 'reset' });
       }),
     );
   }

@@ -84,7 +84,8 @@ async function cutBothWays(ctx: NemesisContext, a: readonly Host[], b: readonly 
 
 /** Restarts a member that is down; a refusal to start is an anomaly unless `expectRefusal`. */
 async function restart(ctx: NemesisContext, nemesis: string, host: Host): Promise<void> {
-  if (host.isRunning()) return;
+  // A node removed meanwhile (membership overlay) stays down: it is a spare now.
+  if (host.isRunning() || !ctx.cluster.members.has(host)) return;
   try {
     await ctx.cluster.restartCaughtUp(host);
   } catch (err) {
@@ -381,7 +382,7 @@ export const NEMESES: readonly Nemesis[] = [
   },
   {
     name: 'delay',
-    unavailable: () => undefined,
+    unavailable: (ctx) => (ctx.hosts.proxied ? undefined : 'needs the fault proxies (FAULTS_NO_PROXY=1)'),
     start: async (ctx) => {
       const delayMs = 20 + ctx.prng.below(100);
       const jitterMs = ctx.prng.below(50);

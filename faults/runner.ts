@@ -54,7 +54,12 @@ export interface RunReport {
   ops: { total: number; ok: number; fail: number; unknown: number };
   faults: { name: string; detail: string; startMs: number; healMs: number; recoveryMs: number | undefined }[];
   skipped: { name: string; why: string }[];
-  anomalies: { nemesis: string; detail: string }[];
+  /**
+   * `recovery`: writes were not served again within the bound after a heal (liveness);
+   * `fault`: anything else (undetected damage, a node that cannot restart or rejoin, a nemesis
+   * that failed, an aborted run).
+   */
+  anomalies: { nemesis: string; kind: 'recovery' | 'fault'; detail: string }[];
   recovery: { p50Ms: number | undefined; p99Ms: number | undefined; maxMs: number | undefined };
   verdicts: CheckerVerdict[];
   summary: string;
@@ -109,7 +114,7 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
       if (e.phase !== 'note') log(`      ${(now() / 1000).toFixed(1)}s ${e.nemesis} ${e.phase}: ${e.detail}`);
     },
     anomaly: (nemesis, detail) => {
-      anomalies.push({ nemesis, detail });
+      anomalies.push({ nemesis, kind: detail.startsWith('writes not served within') ? 'recovery' : 'fault', detail });
       timeline.push({ atMs: now(), nemesis, phase: 'anomaly', detail });
       log(`      ANOMALY ${nemesis}: ${detail}`);
     },
@@ -311,7 +316,7 @@ function summarize(
       ...v.details.map((d) => `    ${d}`),
     ]),
     `  anomalies: ${anomalies.length}`,
-    ...anomalies.slice(0, 10).map((a) => `    ${a.nemesis}: ${a.detail.slice(0, 300)}`),
+    ...anomalies.slice(0, 10).map((a) => `    ${a.nemesis} (${a.kind}): ${a.detail.slice(0, 300)}`),
     `  files: ${dir}/{summary.txt,verdict.json,*-history.json,timeline.json,latency.svg}`,
   ];
   return lines.join('\n');
