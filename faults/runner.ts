@@ -276,6 +276,14 @@ async function runOne(
     ctx.record({ nemesis: nemesis.name, phase: 'healed', detail: `writes served again ${recoveryMs.toFixed(0)} ms after heal` });
   } catch (err) {
     ctx.anomaly(nemesis.name, `writes not served within ${RECOVERY_DEADLINE_MS} ms after heal: ${String(err).slice(0, 300)}`);
+    // What each member says about itself, for the report (INFO raft, or why it did not answer).
+    for (const h of cluster.members) {
+      const info = await cluster.raftInfo(h, 1_000).then(
+        (f) => [...f].filter(([k]) => /role|term|leader_id|commit|applied|snapshot|voters|learners|last_index/.test(k)).map(([k, v]) => `${k}=${v}`).join(' '),
+        (e: unknown) => `no answer: ${String(e).slice(0, 100)}`,
+      );
+      ctx.record({ nemesis: nemesis.name, phase: 'note', detail: `INFO raft ${h.id}: ${info}` });
+    }
     await pollUntil('a leader', () => cluster.currentLeader(), 5_000).catch(() => undefined);
   }
   faults.push({ name: nemesis.name, detail, startMs, healMs, recoveryMs });
