@@ -13,10 +13,20 @@ import { expect } from 'chai';
 import { REPO_ROOT } from './harness.js';
 
 const SCRIPT = path.join(REPO_ROOT, 'scripts', 'ensure-test-deps.mjs');
-const TOOLS = ['redis-cli', 'redis-benchmark', 'redis-server', 'tmux', 'iptables', 'ip', 'docker-compose'];
-/** Where Debian puts each tool (iptables and ip are administrators' commands). */
+const TOOLS = [
+  'redis-cli',
+  'redis-benchmark',
+  'redis-server',
+  'tmux',
+  'iptables',
+  'ip',
+  'docker-compose',
+  'nft',
+  'faketime',
+];
+/** Where Debian puts each tool (iptables, ip and nft are administrators' commands). */
 const realPath = (tool: string): string =>
-  tool === 'iptables' || tool === 'ip' ? `/usr/sbin/${tool}` : `/usr/bin/${tool}`;
+  tool === 'iptables' || tool === 'ip' || tool === 'nft' ? `/usr/sbin/${tool}` : `/usr/bin/${tool}`;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 interface Run {
@@ -90,7 +100,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
     const run = await runScript([bin]);
     expect(run.code).to.equal(0);
     expect(run.stdout).to.equal(
-      'ensure-test-deps: nothing to do (redis-cli, redis-benchmark, redis-server, tmux, iptables, ip, docker-compose present)\n',
+      'ensure-test-deps: nothing to do (redis-cli, redis-benchmark, redis-server, tmux, iptables, ip, docker-compose, nft, faketime present)\n',
     );
     expect(await readFile(aptLog, 'utf8')).to.equal('');
   });
@@ -102,16 +112,25 @@ describe('scripts/ensure-test-deps.mjs', function () {
     const run = await runScript([bin]);
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.equal(
-      'ensure-test-deps: installed redis-tools tmux iptables (was missing redis-cli, redis-benchmark, tmux, iptables)\n',
+      'ensure-test-deps: installed redis-tools tmux iptables nftables faketime (was missing redis-cli, redis-benchmark, tmux, iptables, nft, faketime)\n',
     );
     expect(await readFile(aptLog, 'utf8')).to.equal(
-      'update\ninstall -y --no-install-recommends redis-tools tmux iptables\n',
+      'update\ninstall -y --no-install-recommends redis-tools tmux iptables nftables faketime\n',
     );
   });
 
   it('fails with the failing command when apt-get install fails', async function () {
     if (!isRoot) this.skip();
-    await provide('redis-cli', 'redis-benchmark', 'redis-server', 'iptables', 'ip', 'docker-compose');
+    await provide(
+      'redis-cli',
+      'redis-benchmark',
+      'redis-server',
+      'iptables',
+      'ip',
+      'docker-compose',
+      'nft',
+      'faketime',
+    );
     await fakeAptGet(true);
     const run = await runScript([bin]);
     expect(run.code).to.equal(1);
@@ -120,7 +139,16 @@ describe('scripts/ensure-test-deps.mjs', function () {
 
   it('as another user, prints the command to run and fails without calling apt-get', async function () {
     if (!isRoot) this.skip();
-    await provide('redis-cli', 'redis-benchmark', 'tmux', 'iptables', 'ip', 'docker-compose');
+    await provide(
+      'redis-cli',
+      'redis-benchmark',
+      'tmux',
+      'iptables',
+      'ip',
+      'docker-compose',
+      'nft',
+      'faketime',
+    );
     await fakeAptGet();
     await chmod(dir, 0o755);
     const nobody = 65534;
@@ -134,7 +162,7 @@ describe('scripts/ensure-test-deps.mjs', function () {
 
   it('as root without apt-get, names the packages to install and fails', async function () {
     if (!isRoot) this.skip();
-    await provide('tmux', 'iptables', 'ip', 'docker-compose');
+    await provide('tmux', 'iptables', 'ip', 'docker-compose', 'nft', 'faketime');
     const run = await runScript([bin]);
     expect(run.code).to.equal(1);
     expect(run.stderr).to.include(

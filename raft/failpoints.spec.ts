@@ -73,6 +73,24 @@ describe('failpoints', function () {
     expect(await readFile(b, 'utf8')).to.equal('all synced');
   });
 
+  it('installPowerCut: on the signal, the process cuts tracked files to their synced length and dies by SIGKILL', () => {
+    const f = join(dir, 'wal');
+    const script = [
+      `import { installPowerCut, noteSynced } from '${moduleUrl}';`,
+      `import { writeFileSync } from 'node:fs';`,
+      `installPowerCut('SIGUSR2');`,
+      `writeFileSync(${JSON.stringify(f)}, 'durable|lost');`,
+      `noteSynced(${JSON.stringify(f)}, 7);`,
+      `process.kill(process.pid, 'SIGUSR2');`,
+      `setTimeout(() => console.log('survived'), 5000);`,
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.signal).to.equal('SIGKILL');
+    expect(r.stdout).to.not.include('survived');
+    expect(r.stderr).to.include('simulated power cut');
+    return readFile(f, 'utf8').then((text) => expect(text).to.equal('durable'));
+  });
+
   it('flipBit flips exactly one bit; truncateFile cuts', async () => {
     const f = join(dir, 'f');
     await writeFile(f, Buffer.from([0, 0xff, 0x10]));

@@ -14,7 +14,14 @@
  *   wal.before-fsync   after the log write, before its fsync (crash: nothing fsynced)
  *   snapshot.write     writing a snapshot file
  *   hardstate.write    writing the hard state file
+ *
+ * CONCORD_POWER_CUT_SIGNAL (read by server/main.ts, tests only): `SIGUSR1` or `SIGUSR2`. The
+ * node keeps the synced-length shadow from its start, and on that signal simulates a power
+ * cut: it truncates every tracked log file to the bytes last fsynced (synchronously, so no
+ * other write of this process runs in between) and kills itself with SIGKILL. The fault suite
+ * (faults/nemeses.ts) uses it for "a crash that loses every byte not yet fsynced".
  */
+import { openSync, closeSync, fstatSync, ftruncateSync } from 'node:fs';
 import { open, truncate } from 'node:fs/promises';
 
 export type FailAction = 'enospc' | 'eio' | 'crash';
@@ -115,6 +122,39 @@ export async function dropUnsynced(): Promise<{ path: string; droppedBytes: numb
     }
   }
   return cut;
+}
+
+/** The synchronous dropUnsynced, for a signal handler that must finish before anything else runs. */
+export function dropUnsyncedSync(): { path: string; droppedBytes: number }[] {
+  const cut: { path: string; droppedBytes: number }[] = [];
+  for (const [path, length] of synced) {
+    const fd = openSync(path, 'r+');
+    try {
+      const { size } = fstatSync(fd);
+      if (size > length) {
+        ftruncateSync(fd, length);
+        cut.push({ path, droppedBytes: size - length });
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return cut;
+}
+
+/**
+ * Arms a power cut on `signal` (see CONCORD_POWER_CUT_SIGNAL above): must be called before the
+ * storage opens its files, so that every file is tracked from the start.
+ */
+export function installPowerCut(signal: 'SIGUSR1' | 'SIGUSR2'): void {
+  tracking = true;
+  process.on(signal, () => {
+    const cut = dropUnsyncedSync();
+    process.stderr.write(
+      `concord: simulated power cut: dropped unsynced bytes ${JSON.stringify(cut)}\n`,
+    );
+    process.kill(process.pid, 'SIGKILL');
+  });
 }
 
 /** Flips bit `bit` (0-7) of the byte at `offset` in `path` (bit rot, a bad sector). */

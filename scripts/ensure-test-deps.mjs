@@ -2,8 +2,9 @@
 /**
  * Makes sure the system tools the compatibility tests and benchmarks drive are installed:
  * redis-cli, redis-benchmark (Debian package redis-tools), redis-server (redis-server), tmux,
- * iptables, ip (iproute2: the network-namespace cluster test) and docker-compose (Debian's 1.29:
- * the compose file's semantic check; no Docker engine is needed or installed).
+ * iptables, ip (iproute2: the network-namespace cluster test), docker-compose (Debian's 1.29:
+ * the compose file's semantic check; no Docker engine is needed or installed), nft (nftables)
+ * and faketime (libfaketime, for the fault suite's clock nemeses).
  * Run by `npm run pretest`, and in CI as root on a fresh Debian machine.
  *
  * Installs with apt-get only what is missing, only as root; otherwise prints the command to run
@@ -26,6 +27,11 @@ const TOOLS = [
   ['ip', 'iproute2'],
   // `docker-compose config -q` validates docker/docker-compose.yml (compat-tests/ops).
   ['docker-compose', 'docker-compose'],
+  // The fault suite (faults/): packet loss with nftables `numgen random` inside namespaces, and
+  // clock skew / rate through LD_PRELOAD of libfaketime (the package ships both the tool and
+  // /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1).
+  ['nft', 'nftables'],
+  ['faketime', 'faketime'],
 ];
 const APT_TIMEOUT_MS = 15 * 60 * 1000;
 

@@ -149,6 +149,17 @@ async function runServer(flags: ServerFlags): Promise<void> {
     nodeId: config.nodeId,
     raft: () => (logContext === null ? { term: 0, role: 'starting' } : logContext()),
   });
+  // Tests only (the fault suite): simulate a power cut on this signal; see raft/failpoints.ts.
+  const powerCut = process.env['CONCORD_POWER_CUT_SIGNAL'];
+  if (powerCut !== undefined && powerCut !== '') {
+    if (powerCut !== 'SIGUSR1' && powerCut !== 'SIGUSR2') {
+      process.stderr.write('concord: CONCORD_POWER_CUT_SIGNAL must be SIGUSR1 or SIGUSR2\n');
+      process.exit(1);
+    }
+    const { installPowerCut } = await import('../raft/failpoints.js');
+    installPowerCut(powerCut);
+    log.warn({ signal: powerCut }, 'power-cut failpoint armed (tests only)');
+  }
   // Loaded only to run a server, so --help and flag errors answer without loading the commands.
   const { ConcordNode } = await import('./node.js');
   let exiting = false;

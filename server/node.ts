@@ -845,7 +845,11 @@ export class ConcordNode implements ClusterView {
     this.hintSentAt.set(id, now);
     const peers: { id: string; address: string }[] = [];
     for (const [member, record] of this.application.members) {
-      const address = member === this.myId() ? this.self : record.address;
+      // The member table holds the address the cluster was told (--bootstrap or RAFT.NODE ADD).
+      // `this.self` is only the fallback: on a node started with --join it is the --bind host
+      // (e.g. 0.0.0.0) and the port bound, not what peers must dial, and a learner given it
+      // would dial itself.
+      const address = record.address ?? (member === this.myId() ? this.self : null);
       if (address === null) continue;
       peers.push({ id: member, address: peerAddress(address) });
     }
