@@ -712,6 +712,10 @@ export class ConcordNode implements ClusterView {
       return;
     }
     const applied = this.raft?.appliedIndex ?? 0;
+    if (applied >= index && this.isMemberNow()) {
+      // This node applied past that removal and is a member again (re-added): the peer lags.
+      return;
+    }
     if (applied <= this.foundingEntries) {
       // Nothing applied beyond its own founding entries: a replacement started under a removed
       // id (empty data dir), waiting for RAFT.NODE ADD to clear the mark - not the removed
@@ -736,20 +740,27 @@ export class ConcordNode implements ClusterView {
    */
   private removedByOwnLog(index: number): void {
     if (this.removedAt !== null || this.stopping !== null) return;
+    // The same Ready batch may already have applied an AddLearner that brought it back.
+    if (this.isMemberNow()) return;
     this.executor.markRemoved(index);
     if (this.pendingRemoval !== null) clearTimeout(this.pendingRemoval);
     const c = this.config.current;
     this.pendingRemoval = setTimeout(
       () => {
         this.pendingRemoval = null;
-        const conf = this.raft?.status().confState;
-        const id = c.nodeId;
-        if (conf !== undefined && (conf.voters.includes(id) || conf.learners.includes(id))) return;
-        this.markRemoved(index, 'its own log');
+        if (this.isMemberNow()) this.executor.clearRemoved();
+        else this.markRemoved(index, 'its own log');
       },
       2 * c.tickMs * c.electionTicks,
     );
     this.pendingRemoval.unref();
+  }
+
+  /** Whether this node is a voter or learner of the configuration it has applied. */
+  private isMemberNow(): boolean {
+    const conf = this.raft?.status().confState;
+    const id = this.config.current.nodeId;
+    return conf !== undefined && (conf.voters.includes(id) || conf.learners.includes(id));
   }
 
   /** A conf change added this node (back): undo a removal learned from its own log. */
