@@ -29,6 +29,9 @@ describe('cluster: follower catch-up by snapshot', function () {
   });
 
   afterEach(async function () {
+    // A failure shows each node's last log lines: a crash (ECONNRESET) names its cause there.
+    if (this.currentTest?.state === 'failed')
+      for (const n of cluster?.nodes ?? []) console.log(`--- ${n.id} stderr:\n${n.stderr().slice(-3000)}`);
     await cluster?.destroy();
     cluster = undefined;
   });
