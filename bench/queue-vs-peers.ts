@@ -36,7 +36,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { rawConnection, startRedisServer, stopAll } from '../compat-tests/harness.js';
+import { rawConnection, startRedisServer } from '../compat-tests/harness.js';
+import { runBench } from './common.js';
 import type { ServerHandle } from '../compat-tests/harness.js';
 import {
   ETCD_BIN,
@@ -558,13 +559,4 @@ async function redisBenchmarkList(
   };
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    await stopAll();
-    process.exitCode = 1;
-  },
-);
+runBench(main);

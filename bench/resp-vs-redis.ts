@@ -25,7 +25,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, startRedisServer, startServer, stopAll } from '../compat-tests/harness.js';
+import { REPO_ROOT, startRedisServer, startServer } from '../compat-tests/harness.js';
+import { runBench } from './common.js';
 import type { ServerHandle } from '../compat-tests/harness.js';
 import { cpuSeconds, parseCsv, runRedisBenchmark } from './peers.js';
 
@@ -306,13 +307,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    await stopAll();
-    process.exitCode = 1;
-  },
-);
+runBench(main);
