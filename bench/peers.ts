@@ -524,7 +524,7 @@ export function parseCsv(stdout: string): Map<string, Record<string, string>> {
 
 export interface RedisBenchmarkParams {
   /** A redis-benchmark -t test (the list ones compare with Concord's queues). */
-  test: 'set' | 'get' | 'lpush' | 'rpop';
+  test: 'ping_inline' | 'ping_mbulk' | 'set' | 'get' | 'lpush' | 'rpop';
   requests: number;
   clients: number;
   pipeline: number;
