@@ -26,7 +26,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { REPO_ROOT, startRedisServer, stopAll } from '../compat-tests/harness.js';
+import { REPO_ROOT, startRedisServer } from '../compat-tests/harness.js';
+import { runBench } from './common.js';
 import {
   REDIS_SERVER_BIN,
   checkTools,
@@ -358,13 +359,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    await stopAll();
-    process.exitCode = 1;
-  },
-);
+runBench(main);

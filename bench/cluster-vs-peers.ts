@@ -39,7 +39,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, rawConnection, startRedisServer, stopAll } from '../compat-tests/harness.js';
+import { REPO_ROOT, rawConnection, startRedisServer } from '../compat-tests/harness.js';
+import { runBench } from './common.js';
 import type { ServerHandle } from '../compat-tests/harness.js';
 import {
   ETCD_BIN,
@@ -625,13 +626,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    await stopAll();
-    process.exitCode = 1;
-  },
-);
+runBench(main);

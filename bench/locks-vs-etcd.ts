@@ -55,6 +55,40 @@ const ROUNDS = Number(args.rounds);
 const CLIENTS = Number(args.clients);
 const CONTENDERS = Number(args.contenders);
 
+// ------------------------------------------------------------------ the closed loop
+
+/** What one client's step adds to: completed operations and errors. */
+interface Tally {
+  operations: number;
+  errors: number;
+}
+
+/**
+ * Runs `step` back to back on every client until SECONDS have passed (a closed loop: a client
+ * sends its next step only after the last one's answer). `seconds` runs until the slowest
+ * client's last step ended, so `perSecond` counts every operation in it.
+ */
+async function closedLoop<C>(
+  clients: readonly C[],
+  step: (client: C, i: number, tally: Tally) => Promise<void>,
+): Promise<Pick<Sample, 'seconds' | 'operations' | 'perSecond' | 'errors'>> {
+  const tally: Tally = { operations: 0, errors: 0 };
+  const until = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (client, i) => {
+      while (performance.now() < until) await step(client, i, tally);
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    seconds,
+    operations: tally.operations,
+    perSecond: tally.operations / seconds,
+    errors: tally.errors,
+  };
+}
+
 // ------------------------------------------------------------------ Concord
 
 async function concordConnections(port: number, n: number): Promise<RawConnection[]> {
@@ -63,71 +97,38 @@ async function concordConnections(port: number, n: number): Promise<RawConnectio
 
 async function concordUncontended(port: number, r: number): Promise<Sample> {
   const conns = await concordConnections(port, CLIENTS);
-  let pairs = 0;
-  let errors = 0;
-  const until = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  await Promise.all(
-    conns.map(async (c, i) => {
-      const name = `bench:u:${r}:${i}`;
-      const owner = `o${i}`;
-      while (performance.now() < until) {
-        const got = await c.call('LOCK', name, owner, 'TTL', 30_000);
-        const released = await c.call('UNLOCK', name, owner);
-        if (got.isError || typeof got.value !== 'number' || released.value !== 1) errors++;
-        else pairs++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
+  const run = await closedLoop(conns, async (c, i, tally) => {
+    const name = `bench:u:${r}:${i}`;
+    const owner = `o${i}`;
+    const got = await c.call('LOCK', name, owner, 'TTL', 30_000);
+    const released = await c.call('UNLOCK', name, owner);
+    if (got.isError || typeof got.value !== 'number' || released.value !== 1) tally.errors++;
+    else tally.operations++;
+  });
   for (const c of conns) c.close();
-  return {
-    system: 'concord',
-    case: 'uncontended',
-    round: r,
-    seconds,
-    operations: pairs,
-    perSecond: pairs / seconds,
-    errors,
-  };
+  return { system: 'concord', case: 'uncontended', round: r, ...run };
 }
 
 async function concordContended(port: number, r: number): Promise<Sample & { tokensRising: boolean }> {
   const conns = await concordConnections(port, CONTENDERS);
   const name = `bench:c:${r}`;
   const grants: number[] = [];
-  let errors = 0;
-  const until = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  await Promise.all(
-    conns.map(async (c, i) => {
-      const owner = `o${i}`;
-      while (performance.now() < until) {
-        const got = await c.call('LOCK', name, owner, 'TTL', 30_000, 'WAIT', 30_000);
-        if (got.isError || typeof got.value !== 'number') {
-          errors++;
-          continue;
-        }
-        // Recorded while held: the order of this array is the grant order.
-        grants.push(got.value);
-        const released = await c.call('UNLOCK', name, owner);
-        if (released.value !== 1) errors++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
+  const run = await closedLoop(conns, async (c, i, tally) => {
+    const owner = `o${i}`;
+    const got = await c.call('LOCK', name, owner, 'TTL', 30_000, 'WAIT', 30_000);
+    if (got.isError || typeof got.value !== 'number') {
+      tally.errors++;
+      return;
+    }
+    // Recorded while held: the order of this array is the grant order.
+    grants.push(got.value);
+    tally.operations++;
+    const released = await c.call('UNLOCK', name, owner);
+    if (released.value !== 1) tally.errors++;
+  });
   for (const c of conns) c.close();
   const tokensRising = grants.every((t, i) => i === 0 || t > grants[i - 1]!);
-  return {
-    system: 'concord',
-    case: 'contended',
-    round: r,
-    seconds,
-    operations: grants.length,
-    perSecond: grants.length / seconds,
-    errors,
-    tokensRising,
-  };
+  return { system: 'concord', case: 'contended', round: r, ...run, tokensRising };
 }
 
 /**
@@ -137,30 +138,13 @@ async function concordContended(port: number, r: number): Promise<Sample & { tok
  */
 async function concordSets(port: number, r: number, clients: number): Promise<Sample> {
   const conns = await concordConnections(port, clients);
-  let writes = 0;
-  let errors = 0;
-  const until = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  await Promise.all(
-    conns.map(async (c, i) => {
-      while (performance.now() < until) {
-        const reply = await c.call('SET', `bench:set:${i}`, 'xxx');
-        if (reply.isError) errors++;
-        else writes++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
+  const run = await closedLoop(conns, async (c, i, tally) => {
+    const reply = await c.call('SET', `bench:set:${i}`, 'xxx');
+    if (reply.isError) tally.errors++;
+    else tally.operations++;
+  });
   for (const c of conns) c.close();
-  return {
-    system: 'concord',
-    case: clients === 1 ? 'set-1-client' : 'set-50-clients',
-    round: r,
-    seconds,
-    operations: writes,
-    perSecond: writes / seconds,
-    errors,
-  };
+  return { system: 'concord', case: clients === 1 ? 'set-1-client' : 'set-50-clients', round: r, ...run };
 }
 
 // ------------------------------------------------------------------ etcd (JSON gateway)
@@ -214,57 +198,21 @@ async function etcdPair(port: number, name: string, lease: string): Promise<bool
 
 async function etcdUncontended(port: number, r: number): Promise<Sample> {
   const leases = await etcdLeases(port, CLIENTS);
-  let pairs = 0;
-  let errors = 0;
-  const until = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  await Promise.all(
-    leases.map(async (lease, i) => {
-      while (performance.now() < until) {
-        if (await etcdPair(port, `bench-u-${r}-${i}`, lease).catch(() => false)) pairs++;
-        else errors++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    system: 'etcd',
-    case: 'uncontended',
-    round: r,
-    seconds,
-    operations: pairs,
-    perSecond: pairs / seconds,
-    errors,
-  };
+  const run = await closedLoop(leases, async (lease, i, tally) => {
+    if (await etcdPair(port, `bench-u-${r}-${i}`, lease).catch(() => false)) tally.operations++;
+    else tally.errors++;
+  });
+  return { system: 'etcd', case: 'uncontended', round: r, ...run };
 }
 
 async function etcdContended(port: number, r: number): Promise<Sample> {
   const leases = await etcdLeases(port, CONTENDERS);
-  let grants = 0;
-  let errors = 0;
-  const until = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  await Promise.all(
-    leases.map(async (lease) => {
-      while (performance.now() < until) {
-        if (await etcdPair(port, `bench-c-${r}`, lease).catch(() => false)) grants++;
-        else errors++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    system: 'etcd',
-    case: 'contended',
-    round: r,
-    seconds,
-    operations: grants,
-    perSecond: grants / seconds,
-    errors,
-  };
+  const run = await closedLoop(leases, async (lease, _i, tally) => {
+    if (await etcdPair(port, `bench-c-${r}`, lease).catch(() => false)) tally.operations++;
+    else tally.errors++;
+  });
+  return { system: 'etcd', case: 'contended', round: r, ...run };
 }
-
-// ------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
   let concord: ConcordCluster | undefined;

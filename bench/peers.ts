@@ -523,7 +523,8 @@ export function parseCsv(stdout: string): Map<string, Record<string, string>> {
 }
 
 export interface RedisBenchmarkParams {
-  test: 'set' | 'get';
+  /** A redis-benchmark -t test (the list ones compare with Concord's queues). */
+  test: 'ping_inline' | 'ping_mbulk' | 'set' | 'get' | 'lpush' | 'rpop';
   requests: number;
   clients: number;
   pipeline: number;
@@ -557,13 +558,18 @@ export async function redisBenchmark(port: number, params: RedisBenchmarkParams)
         `stderr: ${out.stderr.slice(-1000)} stdout: ${out.stdout.slice(-1000)}`,
     );
   }
+  return loadResultFromCsv(params.requests, row);
+}
+
+/** A LoadResult from one row of redis-benchmark's --csv output; throws on a missing number. */
+export function loadResultFromCsv(requests: number, row: Record<string, string>): LoadResult {
   const num = (name: string): number => {
     const value = Number(row[name]);
     if (!Number.isFinite(value)) throw new Error(`redis-benchmark CSV: no ${name} in ${JSON.stringify(row)}`);
     return value;
   };
   return {
-    requests: params.requests,
+    requests,
     opsPerSec: num('rps'),
     avgLatencyMs: num('avg_latency_ms'),
     p50LatencyMs: num('p50_latency_ms'),

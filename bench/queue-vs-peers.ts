@@ -36,7 +36,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { rawConnection, startRedisServer, stopAll } from '../compat-tests/harness.js';
+import { rawConnection, startRedisServer } from '../compat-tests/harness.js';
+import { runBench } from './common.js';
 import type { ServerHandle } from '../compat-tests/harness.js';
 import {
   ETCD_BIN,
@@ -45,6 +46,7 @@ import {
   cpuSeconds,
   etcdPutBody,
   httpLoad,
+  loadResultFromCsv,
   median,
   parseCsv,
   percentile,
@@ -109,14 +111,7 @@ async function benchmarkCommand(
     throw new Error(
       `redis-benchmark ${command.join(' ')}: code ${String(out.code)} ${out.stderr.slice(-500)} ${out.stdout.slice(-500)}`,
     );
-  return {
-    requests: n,
-    opsPerSec: Number(row.rps),
-    avgLatencyMs: Number(row.avg_latency_ms),
-    p50LatencyMs: Number(row.p50_latency_ms),
-    p99LatencyMs: Number(row.p99_latency_ms),
-    maxLatencyMs: Number(row.max_latency_ms),
-  };
+  return loadResultFromCsv(n, row);
 }
 
 function sortedPercentiles(values: number[]): { p50: number; p99: number } {
@@ -358,15 +353,15 @@ async function main(): Promise<number> {
         },
         () =>
           measure('redis', 'LPUSH -c50 -P1', [redis.pid], () =>
-            redisBenchmarkList(redis.port, 'lpush', requests, clients, 1),
+            redisBenchmark(redis.port, { test: 'lpush', requests, clients, pipeline: 1 }),
           ),
         () =>
           measure('redis', 'LPUSH -c50 -P16', [redis.pid], () =>
-            redisBenchmarkList(redis.port, 'lpush', requests * 2, clients, 16),
+            redisBenchmark(redis.port, { test: 'lpush', requests: requests * 2, clients, pipeline: 16 }),
           ),
         () =>
           measure('redis', 'RPOP -c50 -P1', [redis.pid], () =>
-            redisBenchmarkList(redis.port, 'rpop', requests, clients, 1),
+            redisBenchmark(redis.port, { test: 'rpop', requests, clients, pipeline: 1 }),
           ),
         () =>
           measure('etcd', 'PUT -c50 -P1', etcd.pids(), () =>
@@ -526,45 +521,4 @@ async function main(): Promise<number> {
   }
 }
 
-/** redis-benchmark -t lpush|rpop (key "mylist", 3-byte value). */
-async function redisBenchmarkList(
-  port: number,
-  test: 'lpush' | 'rpop',
-  n: number,
-  clients: number,
-  pipeline: number,
-): Promise<LoadResult> {
-  const out = await runRedisBenchmark(port, [
-    '-t',
-    test,
-    '-n',
-    String(n),
-    '-c',
-    String(clients),
-    '-P',
-    String(pipeline),
-    '--csv',
-  ]);
-  const row = parseCsv(out.stdout).get(test.toUpperCase());
-  if (out.code !== 0 || row === undefined)
-    throw new Error(`redis-benchmark -t ${test}: ${out.stderr.slice(-500)}`);
-  return {
-    requests: n,
-    opsPerSec: Number(row.rps),
-    avgLatencyMs: Number(row.avg_latency_ms),
-    p50LatencyMs: Number(row.p50_latency_ms),
-    p99LatencyMs: Number(row.p99_latency_ms),
-    maxLatencyMs: Number(row.max_latency_ms),
-  };
-}
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    await stopAll();
-    process.exitCode = 1;
-  },
-);
+runBench(main);

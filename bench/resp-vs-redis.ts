@@ -25,9 +25,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, startRedisServer, startServer, stopAll } from '../compat-tests/harness.js';
+import { REPO_ROOT, startRedisServer, startServer } from '../compat-tests/harness.js';
+import { runBench } from './common.js';
 import type { ServerHandle } from '../compat-tests/harness.js';
-import { cpuSeconds, parseCsv, runRedisBenchmark } from './peers.js';
+import { cpuSeconds, median, redisBenchmark, round } from './peers.js';
 
 const TESTS = ['ping_inline', 'ping_mbulk', 'set', 'get'] as const;
 type Test = (typeof TESTS)[number];
@@ -80,7 +81,7 @@ interface ResultRow {
 // ---------------------------------------------------------------------------------------------
 // Measuring.
 
-// cpuSeconds, runRedisBenchmark and parseCsv are shared with the cluster bench: bench/peers.ts.
+// cpuSeconds, redisBenchmark, median and round are shared with the cluster bench: bench/peers.ts.
 
 interface RunParams {
   requests: number;
@@ -95,52 +96,20 @@ async function runOne(
   params: RunParams,
 ): Promise<RunSample> {
   const cpuBefore = cpuSeconds(server.pid);
-  const out = await runRedisBenchmark(server.port, [
-    '-t',
+  const result = await redisBenchmark(server.port, {
     test,
-    '-n',
-    String(params.requests),
-    '-c',
-    String(params.clients),
-    '-P',
-    String(pipeline),
-    '--csv',
-  ]);
+    requests: params.requests,
+    clients: params.clients,
+    pipeline,
+  });
   const cpu = cpuSeconds(server.pid) - cpuBefore;
-  const row = parseCsv(out.stdout).get(test.toUpperCase());
-  const problem =
-    out.code !== 0
-      ? `exit code ${String(out.code)}`
-      : /error/i.test(out.stderr)
-        ? 'error on stderr'
-        : row === undefined
-          ? 'no CSV row'
-          : undefined;
-  if (problem !== undefined || row === undefined) {
-    throw new Error(
-      `redis-benchmark ${test} -P ${pipeline} on port ${server.port}: ${problem ?? 'no CSV row'}; ` +
-        `stderr: ${out.stderr.slice(-1000)} stdout: ${out.stdout.slice(-1000)}`,
-    );
-  }
-  const opsPerSec = Number(row['rps']);
   return {
-    opsPerSec,
-    p50LatencyMs: Number(row['p50_latency_ms']),
-    avgLatencyMs: Number(row['avg_latency_ms']),
+    opsPerSec: result.opsPerSec,
+    p50LatencyMs: result.p50LatencyMs,
+    avgLatencyMs: result.avgLatencyMs,
     cpuSeconds: round(cpu, 3),
     cpuSecondsPer1000Ops: round(cpu / (params.requests / 1000), 5),
   };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
 }
 
 function summarize(samples: RunSample[], requests: number): ServerSummary {
@@ -306,13 +275,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    await stopAll();
-    process.exitCode = 1;
-  },
-);
+runBench(main);

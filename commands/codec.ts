@@ -22,6 +22,10 @@ import {
   type SetCondition,
 } from './state-machine.js';
 import type { LockMode } from './locks/operations.js';
+import { CodecError, Reader, Writer } from './bytes.js';
+
+// Re-exported: callers have always caught the codec's errors as codec.ts's CodecError.
+export { CodecError };
 
 export const CODEC_VERSION = 1;
 
@@ -63,113 +67,6 @@ const EXPIRE_MODES: readonly ExpireMode[] = ['none', 'ttl', 'at', 'keep'];
 const EXPIRE_CONDITIONS: readonly ExpireCondition[] = ['always', 'nx', 'xx', 'gt', 'lt'];
 const EXPIRE_KINDS: readonly ('ttl' | 'at')[] = ['ttl', 'at'];
 const LOCK_MODES: readonly LockMode[] = ['shared', 'exclusive'];
-
-/** A log entry whose bytes are not a valid operation (corruption or a newer format). */
-export class CodecError extends Error {
-  override readonly name = 'CodecError';
-}
-
-class Writer {
-  private buf: Buffer;
-  private pos = 0;
-  constructor(sizeHint: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(16, sizeHint));
-  }
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  u8(v: number): void {
-    this.ensure(1);
-    this.pos = this.buf.writeUInt8(v, this.pos);
-  }
-  u16(v: number): void {
-    this.ensure(2);
-    this.pos = this.buf.writeUInt16BE(v, this.pos);
-  }
-  u32(v: number): void {
-    this.ensure(4);
-    this.pos = this.buf.writeUInt32BE(v, this.pos);
-  }
-  f64(v: number): void {
-    this.ensure(8);
-    this.pos = this.buf.writeDoubleBE(v, this.pos);
-  }
-  i64(v: bigint): void {
-    this.ensure(8);
-    this.pos = this.buf.writeBigInt64BE(v, this.pos);
-  }
-  bytes(b: Buffer): void {
-    this.u32(b.length);
-    this.ensure(b.length);
-    this.pos += b.copy(this.buf, this.pos);
-  }
-  finish(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
-class Reader {
-  private pos = 0;
-  constructor(private readonly buf: Buffer) {}
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new CodecError('truncated data');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf.readUInt8(this.pos++);
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.buf.readUInt16BE(this.pos);
-    this.pos += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-  f64(): number {
-    this.need(8);
-    const v = this.buf.readDoubleBE(this.pos);
-    this.pos += 8;
-    return v;
-  }
-  i64(): bigint {
-    this.need(8);
-    const v = this.buf.readBigInt64BE(this.pos);
-    this.pos += 8;
-    return v;
-  }
-  /** A copy, so a decoded operation never pins the log's buffer. */
-  bytes(): Buffer {
-    const n = this.u32();
-    this.need(n);
-    const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
-    this.pos += n;
-    return b;
-  }
-  /** UTF-8 text that must re-encode to the same bytes (ids; never replacement characters). */
-  text(): string {
-    const raw = this.bytes();
-    const s = raw.toString('utf8');
-    if (!Buffer.from(s, 'utf8').equals(raw)) throw new CodecError('invalid UTF-8 text');
-    return s;
-  }
-  /** A count of items that each take at least `minItemBytes`: bounded by what is left. */
-  count(minItemBytes: number): number {
-    const n = this.u32();
-    if (n * minItemBytes > this.buf.length - this.pos) throw new CodecError('count exceeds operation size');
-    return n;
-  }
-  end(): void {
-    if (this.pos !== this.buf.length) throw new CodecError('trailing bytes after operation');
-  }
-}
 
 function buffersSize(bufs: readonly Buffer[]): number {
   let n = 0;
@@ -379,7 +276,7 @@ function header(type: OperationType, bodyBytes: number): Writer {
 
 /** Decodes bytes written by encodeOperation (any format version so far). Throws CodecError. */
 export function decodeOperation(data: Buffer): Operation {
-  const r = new Reader(data);
+  const r = new Reader(data, 'operation');
   const version = r.u8();
   if (version !== 1) throw new CodecError(`unknown operation format version ${version}`);
   const tag = r.u16();
@@ -651,7 +548,7 @@ function resultHeader(type: Result['type'], bodyBytes: number): Writer {
 
 /** Decodes bytes written by encodeResult (any format version so far). Throws CodecError. */
 export function decodeResult(data: Buffer): Result {
-  const r = new Reader(data);
+  const r = new Reader(data, 'result');
   const version = r.u8();
   if (version !== 1) throw new CodecError(`unknown result format version ${version}`);
   const kind = r.u8();

@@ -16,7 +16,7 @@ import type { CommandSpec } from '../spec.js';
 import type { Result } from '../state-machine.js';
 import { cacheOf } from './common.js';
 import { CommandError, SYNTAX_ERROR } from '../args.js';
-import { fenceArguments, type Fence } from '../locks/fence.js';
+import { FENCE_ARGUMENT, fenceArguments, type Fence } from '../locks/fence.js';
 
 function reply(result: Result): Reply {
   if (result.type === 'error') return error(result.message);
@@ -36,20 +36,7 @@ export const cdel: CommandSpec = {
     since: '0.1.0',
     group: 'cache',
     complexity: 'O(1) plus one message per other holder of the key',
-    arguments: [
-      { name: 'key', type: 'key', keySpecIndex: 0 },
-      {
-        name: 'fence',
-        type: 'block',
-        token: 'FENCE',
-        optional: true,
-        since: '0.1.0',
-        arguments: [
-          { name: 'name', type: 'string' },
-          { name: 'token', type: 'integer' },
-        ],
-      },
-    ],
+    arguments: [{ name: 'key', type: 'key', keySpecIndex: 0 }, FENCE_ARGUMENT],
     format: 'CDEL key [FENCE name token]',
     reply:
       "Integer: 1 if the key existed, 0 otherwise, once no other node can serve the old value. With FENCE: -FENCED, and nothing deleted, when the token is older than the lock's latest.",

@@ -21,7 +21,7 @@ import type { Result } from '../state-machine.js';
 import { expireArgumentMs } from '../keys/set.js';
 import type { CacheWritePolicy } from './operations.js';
 import { cacheOf } from './common.js';
-import { fenceArguments, type Fence } from '../locks/fence.js';
+import { FENCE_ARGUMENT, fenceArguments, type Fence } from '../locks/fence.js';
 
 const INVALID_EXPIRE = "ERR invalid expire time in 'cset' command";
 
@@ -53,17 +53,7 @@ export const cset: CommandSpec = {
           { name: 'update', type: 'pure-token', token: 'UPDATE' },
         ],
       },
-      {
-        name: 'fence',
-        type: 'block',
-        token: 'FENCE',
-        optional: true,
-        since: '0.1.0',
-        arguments: [
-          { name: 'name', type: 'string' },
-          { name: 'token', type: 'integer' },
-        ],
-      },
+      FENCE_ARGUMENT,
     ],
     format: 'CSET key value [PX milliseconds] [INVALIDATE | UPDATE] [FENCE name token]',
     reply:

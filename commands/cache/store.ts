@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert';
 import type { ChunkReader, StateFamily } from '../family.js';
+import { MinHeap } from '../heap.js';
 import type { Result } from '../state-machine.js';
 import type { CacheOperation, CachePolicy, CacheWritePolicy } from './operations.js';
 
@@ -33,13 +34,18 @@ interface Due {
   readonly version: number;
 }
 
+/** By expiry only: advanceTime takes every item due, so the order of equal ones never shows. */
+function dueBefore(a: Due, b: Due): boolean {
+  return a.atMs < b.atMs;
+}
+
 export class CacheStore implements StateFamily {
   readonly snapshotSection = 4;
   private entries = new Map<string, HomeEntry>();
   private policies = new Map<string, CachePolicy>();
   private defaultPolicy: CachePolicy = 'invalidate';
   /** Min-heap of expiries; stale items (overwritten or deleted) are skipped when popped. */
-  private heap: Due[] = [];
+  private heap = new MinHeap<Due>(dueBefore);
 
   get size(): number {
     return this.entries.size;
@@ -78,7 +84,7 @@ export class CacheStore implements StateFamily {
         const expireAtMs = op.ttlMs > 0 ? nowMs + op.ttlMs : Infinity;
         this.entries.delete(k); // re-insert: map order is write order, the same on every node
         this.entries.set(k, { key: op.key, value: op.value, version: index, expireAtMs });
-        if (expireAtMs !== Infinity) this.heapPush({ atMs: expireAtMs, key: k, version: index });
+        if (expireAtMs !== Infinity) this.heap.push({ atMs: expireAtMs, key: k, version: index });
         this.compactHeap();
         return { type: 'tree', value: [index, this.effective(op.key, op.policy)] };
       }
@@ -123,7 +129,7 @@ export class CacheStore implements StateFamily {
   // ---------------------------------------------------------------- StateFamily
 
   nextDeadlineMs(): number {
-    return this.heap[0]?.atMs ?? Infinity;
+    return this.heap.peek()?.atMs ?? Infinity;
   }
 
   /**
@@ -133,9 +139,9 @@ export class CacheStore implements StateFamily {
    */
   advanceTime(nowMs: number): void {
     for (;;) {
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (top === undefined || top.atMs > nowMs) return;
-      this.heapPop();
+      this.heap.pop();
       const e = this.entries.get(top.key);
       if (e !== undefined && e.version === top.version && e.expireAtMs === top.atMs)
         this.entries.delete(top.key);
@@ -166,7 +172,7 @@ export class CacheStore implements StateFamily {
     this.entries = new Map();
     this.policies = new Map();
     this.defaultPolicy = 'invalidate';
-    this.heap = [];
+    this.heap = new MinHeap<Due>(dueBefore);
     if (data.length === 0) return;
     let o = 0;
     const need = (n: number): void => {
@@ -198,7 +204,7 @@ export class CacheStore implements StateFamily {
       o += 16;
       const k = key.toString('latin1');
       this.entries.set(k, { key, value, version, expireAtMs });
-      if (expireAtMs !== Infinity) this.heapPush({ atMs: expireAtMs, key: k, version });
+      if (expireAtMs !== Infinity) this.heap.push({ atMs: expireAtMs, key: k, version });
     }
     need(4);
     const policyCount = data.readUInt32BE(o);
@@ -217,44 +223,11 @@ export class CacheStore implements StateFamily {
 
   /** Drops stale heap items once they outnumber live ones, so overwrites cannot grow it. */
   private compactHeap(): void {
-    if (this.heap.length <= 2 * this.entries.size + 64) return;
-    const live = this.heap.filter((d) => {
+    if (this.heap.size <= 2 * this.entries.size + 64) return;
+    this.heap.retain((d) => {
       const e = this.entries.get(d.key);
       return e !== undefined && e.version === d.version && e.expireAtMs === d.atMs;
     });
-    this.heap = [];
-    for (const d of live) this.heapPush(d);
-  }
-
-  private heapPush(d: Due): void {
-    const h = this.heap;
-    h.push(d);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (h[parent]!.atMs <= d.atMs) break;
-      h[i] = h[parent]!;
-      i = parent;
-    }
-    h[i] = d;
-  }
-
-  private heapPop(): void {
-    const h = this.heap;
-    const last = h.pop();
-    assert.ok(last !== undefined, 'pop from an empty heap');
-    if (h.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const r = l + 1;
-      const c = r < h.length && h[r]!.atMs < h[l]!.atMs ? r : l;
-      if (h[c]!.atMs >= last.atMs) break;
-      h[i] = h[c]!;
-      i = c;
-    }
-    h[i] = last;
   }
 }
 

@@ -20,7 +20,7 @@ import { CommandError, NOT_INTEGER, SYNTAX_ERROR, parseInt64, type ArgCursor } f
 import { NIL, OK, bulk, error, type Reply } from '../reply.js';
 import type { ExpireMode, Result, SetCondition, SetOperation } from '../state-machine.js';
 import { writeHandler, type CommandSpec } from '../spec.js';
-import { fenceArguments, innerOperation, withFence, type Fence } from '../locks/fence.js';
+import { FENCE_ARGUMENT, fenceArguments, innerOperation, withFence, type Fence } from '../locks/fence.js';
 import type { FencedOperation } from '../locks/operations.js';
 
 const INVALID_EXPIRE = "ERR invalid expire time in 'set' command";
@@ -141,17 +141,7 @@ export const set: CommandSpec = {
           { name: 'keepttl', type: 'pure-token', token: 'KEEPTTL', since: '6.0.0' },
         ],
       },
-      {
-        name: 'fence',
-        type: 'block',
-        token: 'FENCE',
-        optional: true,
-        since: '0.1.0',
-        arguments: [
-          { name: 'name', type: 'string' },
-          { name: 'token', type: 'integer' },
-        ],
-      },
+      FENCE_ARGUMENT,
     ],
     format:
       'SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL] [FENCE name token]',

@@ -11,6 +11,7 @@
  * Must never decide anything itself: the check runs in the state machine, at apply.
  */
 import { CommandError, parseSafeInteger, type ArgCursor } from '../args.js';
+import type { ArgumentDoc } from '../spec.js';
 import type { Operation } from '../state-machine.js';
 import { lockKey } from './args.js';
 import { fenced, type FencedOperation } from './operations.js';
@@ -19,6 +20,19 @@ export interface Fence {
   readonly name: Buffer;
   readonly token: number;
 }
+
+/** `[FENCE name token]` in a command's docs (COMMAND DOCS, docs/commands.md). */
+export const FENCE_ARGUMENT: ArgumentDoc = {
+  name: 'fence',
+  type: 'block',
+  token: 'FENCE',
+  optional: true,
+  since: '0.1.0',
+  arguments: [
+    { name: 'name', type: 'string' },
+    { name: 'token', type: 'integer' },
+  ],
+};
 
 /** Reads `name token` after the FENCE keyword. */
 export function fenceArguments(args: ArgCursor): Fence {

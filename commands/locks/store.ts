@@ -31,6 +31,7 @@
  */
 import assert from 'node:assert';
 import type { ChunkReader, FamilyContext, StateFamily } from '../family.js';
+import { MinHeap } from '../heap.js';
 import { BLOCKED_RESULT, type Result } from '../state-machine.js';
 import type { LockMode, LockOperation } from './operations.js';
 
@@ -152,7 +153,7 @@ export class LockStore implements StateFamily {
   private waiterIndex = new Map<string, { lock: string; waiter: QueuedWaiter }>();
   /** owner -> lock -> how many of its waiters are queued there. */
   private waitingOn = new Map<string, Map<string, number>>();
-  private heap: Mark[] = [];
+  private heap = new MinHeap<Mark>(markBefore);
 
   constructor(private readonly context: FamilyContext) {}
 
@@ -321,18 +322,20 @@ export class LockStore implements StateFamily {
   nextDeadlineMs(): number {
     // Dropping stale marks here changes no replicated state (the heap is derived).
     for (;;) {
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (top === undefined) return Infinity;
       if (this.isLive(top)) return top.atMs;
-      this.heapPop();
+      this.heap.pop();
     }
   }
 
   advanceTime(nowMs: number): void {
     const due: Mark[] = [];
-    while (this.heap.length > 0 && this.heap[0]!.atMs <= nowMs) {
-      const mark = this.heapPop();
-      if (this.isLive(mark)) due.push(mark);
+    for (;;) {
+      const top = this.heap.peek();
+      if (top === undefined || top.atMs > nowMs) break;
+      this.heap.pop();
+      if (this.isLive(top)) due.push(top);
     }
     // The heap's shape differs between a node that restored a snapshot and one that did not:
     // process in a canonical order so every node does the same.
@@ -385,7 +388,7 @@ export class LockStore implements StateFamily {
     this.waiterCount = 0;
     this.waiterIndex = new Map();
     this.waitingOn = new Map();
-    this.heap = [];
+    this.heap = new MinHeap<Mark>(markBefore);
     if (data.length === 0) return;
     const s = JSON.parse(data.toString('utf8')) as Serialized;
     if (s.v !== SNAPSHOT_FORMAT) throw new Error(`unsupported lock snapshot format ${String(s.v)}`);
@@ -688,45 +691,14 @@ export class LockStore implements StateFamily {
 
   /** Rebuilds the heap from the state when stale marks outnumber live ones (bounds it). */
   private compactHeap(): void {
-    if (this.heap.length <= 2 * (this.holderCount + this.waiterCount) + 64) return;
-    const live = this.heap.filter((m) => this.isLive(m));
-    this.heap = [];
-    for (const m of live) this.heapPush(m);
+    if (this.heap.size <= 2 * (this.holderCount + this.waiterCount) + 64) return;
+    this.heap.retain((m) => this.isLive(m));
   }
 
   private heapPush(mark: Mark): void {
-    const h = this.heap;
-    h.push(mark);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.atMs <= mark.atMs) break;
-      h[i] = h[p]!;
-      i = p;
-    }
-    h[i] = mark;
+    this.heap.push(mark);
     // Renewals push new marks; keep stale ones from piling up between deadlines.
-    if (h.length > 4 * (this.holderCount + this.waiterCount) + 1024) this.compactHeap();
-  }
-
-  private heapPop(): Mark {
-    const h = this.heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= h.length) break;
-        const r = l + 1;
-        const c = r < h.length && h[r]!.atMs < h[l]!.atMs ? r : l;
-        if (h[c]!.atMs >= last.atMs) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = last;
-    }
-    return top;
+    if (this.heap.size > 4 * (this.holderCount + this.waiterCount) + 1024) this.compactHeap();
   }
 }
 
@@ -779,6 +751,11 @@ function zeroCounters(): LockCounters {
 function modeOf(code: number): LockMode {
   if (code !== 0 && code !== 1) throw new Error(`bad lock mode ${code} in snapshot`);
   return code === 1 ? 'exclusive' : 'shared';
+}
+
+/** By deadline only: advanceTime sorts what is due (compareMarks), so equal ones never show. */
+function markBefore(a: Mark, b: Mark): boolean {
+  return a.atMs < b.atMs;
 }
 
 function compareMarks(a: Mark, b: Mark): number {

@@ -84,6 +84,17 @@ describe('queue commands', () => {
     expect(await err('QPOP', 'q', 'BLOCK', '-1')).to.match(/^ERR BLOCK/);
     expect(await err('QPOP', 'q', 'NOPE', '1')).to.equal('ERR syntax error');
     expect(await err('QPUSH', 'q', 'DELAY', 'x', 'p')).to.match(/^ERR DELAY/);
+    // QNACK and QTOUCH share their parser (common.ts receiptWithDuration): each keeps its keyword and bounds.
+    expect(await err('QNACK', 'q', '1-1', 'VISIBILITY', '5')).to.equal('ERR syntax error');
+    expect(await err('QNACK', 'q', '1-1', 'DELAY', '-1')).to.match(
+      /^ERR DELAY \(ms\) must be an integer from 0 to/,
+    );
+    expect(await err('QNACK', 'q', '1-1', 'DELAY', '5', 'more')).to.equal('ERR syntax error');
+    expect(await err('QTOUCH', 'q', '1-1', 'DELAY', '5')).to.equal('ERR syntax error');
+    expect(await err('QTOUCH', 'q', '1-1', 'VISIBILITY', '0')).to.match(
+      /^ERR VISIBILITY \(ms\) must be an integer from 1 to/,
+    );
+    expect(await err('QTOUCH', 'q', 'x')).to.match(/^ERR invalid receipt 'x'/);
     expect(await err('QCONFIG', 'q', 'MAXLEN', '0')).to.match(/^ERR MAXLEN/);
     expect(await err('QINFO', 'nothing')).to.equal('ERR no such queue');
     expect(await err('QPUSH', 'q')).to.match(/wrong number of arguments/);

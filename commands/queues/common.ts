@@ -23,6 +23,27 @@ export function durationMs(args: ArgCursor, what: string, zeroAllowed = false): 
   return boundedInteger(args, `${what} (ms)`, zeroAllowed ? 0 : 1, MAX_DURATION_MS);
 }
 
+/**
+ * QNACK's and QTOUCH's arguments: `queue receipt [<keyword> milliseconds]`. The duration is 0
+ * when omitted (which each command reads as its own default); anything else after the receipt
+ * is `-ERR syntax error`.
+ */
+export function receiptWithDuration(
+  args: ArgCursor,
+  keyword: string,
+  zeroAllowed: boolean,
+): { queue: Buffer; receipt: Receipt; ms: number } {
+  const queue = args.required();
+  const receipt = receiptArgument(args.required());
+  let ms = 0;
+  if (args.hasMore()) {
+    if (args.keyword() !== keyword) throw new CommandError('ERR syntax error');
+    ms = durationMs(args, keyword, zeroAllowed);
+  }
+  args.end();
+  return { queue, receipt, ms };
+}
+
 export function receiptArgument(raw: Buffer): Receipt {
   const r = parseReceipt(raw);
   if (r === null) {

@@ -21,7 +21,7 @@ import { integerReply } from '../results.js';
 import { receiptArgument } from './common.js';
 import type { QueueOperation } from './operations.js';
 import { MAX_ACK_RECEIPTS } from './store.js';
-import { fenceArguments, withFence, type Fence } from '../locks/fence.js';
+import { FENCE_ARGUMENT, fenceArguments, withFence, type Fence } from '../locks/fence.js';
 import type { FencedOperation } from '../locks/operations.js';
 
 type AckOperation = Extract<QueueOperation, { type: 'queues.ack' }>;
@@ -54,17 +54,7 @@ export const qack: CommandSpec = {
     complexity: 'O(N) where N is the number of receipts.',
     arguments: [
       { name: 'queue', type: 'key', keySpecIndex: 0 },
-      {
-        name: 'fence',
-        type: 'block',
-        token: 'FENCE',
-        optional: true,
-        since: '0.1.0',
-        arguments: [
-          { name: 'name', type: 'string' },
-          { name: 'token', type: 'integer' },
-        ],
-      },
+      FENCE_ARGUMENT,
       { name: 'receipt', type: 'string', multiple: true },
     ],
     format: 'QACK queue [FENCE name token] receipt [receipt ...]',

@@ -12,9 +12,8 @@
  *   receipt or DELAY.
  */
 import { writeHandler, type CommandSpec } from '../spec.js';
-import { CommandError } from '../args.js';
 import { integerReply } from '../results.js';
-import { durationMs, receiptArgument } from './common.js';
+import { receiptWithDuration } from './common.js';
 import type { QueueOperation } from './operations.js';
 
 type NackOperation = Extract<QueueOperation, { type: 'queues.nack' }>;
@@ -42,15 +41,8 @@ export const qnack: CommandSpec = {
   },
   handler: writeHandler<NackOperation>({
     parse(args) {
-      const queue = args.required();
-      const receipt = receiptArgument(args.required());
-      let delayMs = 0;
-      if (args.hasMore()) {
-        if (args.keyword() !== 'DELAY') throw new CommandError('ERR syntax error');
-        delayMs = durationMs(args, 'DELAY', true);
-      }
-      args.end();
-      return { type: 'queues.nack', queue, receipt, delayMs };
+      const { queue, receipt, ms } = receiptWithDuration(args, 'DELAY', true);
+      return { type: 'queues.nack', queue, receipt, delayMs: ms };
     },
     reply: integerReply,
   }),

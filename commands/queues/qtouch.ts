@@ -11,9 +11,8 @@
  *   out, it was given back, acked or delivered again), `-ERR ...` for a bad receipt.
  */
 import { writeHandler, type CommandSpec } from '../spec.js';
-import { CommandError } from '../args.js';
 import { integerReply } from '../results.js';
-import { durationMs, receiptArgument } from './common.js';
+import { receiptWithDuration } from './common.js';
 import type { QueueOperation } from './operations.js';
 
 type TouchOperation = Extract<QueueOperation, { type: 'queues.touch' }>;
@@ -41,15 +40,8 @@ export const qtouch: CommandSpec = {
   },
   handler: writeHandler<TouchOperation>({
     parse(args) {
-      const queue = args.required();
-      const receipt = receiptArgument(args.required());
-      let visibilityMs = 0;
-      if (args.hasMore()) {
-        if (args.keyword() !== 'VISIBILITY') throw new CommandError('ERR syntax error');
-        visibilityMs = durationMs(args, 'VISIBILITY');
-      }
-      args.end();
-      return { type: 'queues.touch', queue, receipt, visibilityMs };
+      const { queue, receipt, ms } = receiptWithDuration(args, 'VISIBILITY', false);
+      return { type: 'queues.touch', queue, receipt, visibilityMs: ms };
     },
     reply: integerReply,
   }),

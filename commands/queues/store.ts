@@ -27,7 +27,7 @@ import assert from 'node:assert';
 import { keySlot } from '../cluster/slot.js';
 import type { ChunkReader, FamilyContext, StateFamily } from '../family.js';
 import { BLOCKED_RESULT, OK_RESULT, type Result, type ResultTree } from '../state-machine.js';
-import { MinHeap } from './heap.js';
+import { MinHeap } from '../heap.js';
 import type { QueueOperation, Receipt } from './operations.js';
 
 // ---- limits and defaults (docs/queues.md) ----

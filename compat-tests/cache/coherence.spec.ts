@@ -7,12 +7,12 @@
  * when not root). Also: an LRU smaller than the key set stays within its bounds, and the hit
  * ratio of a Zipf workload is reported.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import { findStaleReads, type HistoryOp } from '../../commands/cache/coherence-check.js';
 import { waitFor } from '../harness.js';
 import { Cluster, client, skipUnlessClusterSupported, type ClusterNode } from '../cluster/cluster-harness.js';
+import { Partition, skipUnlessIptablesUsable } from '../cluster/iptables.js';
 
 const TICK_MS = 50;
 const ELECTION_TICKS = 10;
@@ -247,85 +247,19 @@ describe('cache: coherence on a three-node cluster', function () {
 const UIDS = [41011, 41012, 41013];
 const COMMENT = `concord-cache-partition-${process.pid}`;
 
-function iptables(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('iptables', ['-w', '5', ...args], { timeout: 15_000, encoding: 'utf8' }, (error, _o, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      resolve({ code, stderr: stderr || (error?.message ?? '') });
-    });
-  });
-}
-
-async function iptablesUnusable(): Promise<string | undefined> {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root';
-  const probe = await iptables(['-S', 'OUTPUT']);
-  if (probe.code !== 0) return `iptables -S OUTPUT failed: ${probe.stderr.trim()}`;
-  return undefined;
-}
-
-/** Rules that cut `isolated`'s peer traffic (as compat-tests/cluster/partition.spec.ts). */
-function partitionRules(isolated: ClusterNode, others: readonly ClusterNode[]): string[][] {
-  const base = ['-o', 'lo', '-p', 'tcp'];
-  const tag = ['-m', 'comment', '--comment', COMMENT, '-j', 'DROP'];
-  const uid = String(isolated.uid);
-  return [
-    [
-      ...base,
-      '-m',
-      'owner',
-      '--uid-owner',
-      uid,
-      '-m',
-      'multiport',
-      '--dports',
-      others.map((o) => o.peerPort).join(','),
-      ...tag,
-    ],
-    [...base, '-m', 'owner', '--uid-owner', uid, '--sport', String(isolated.peerPort), ...tag],
-    [...base, '--dport', String(isolated.peerPort), ...tag],
-  ];
-}
-
 describe('cache: coherence while a node is partitioned off (iptables)', function () {
   this.timeout(120_000);
   let cluster: Cluster | undefined;
-  const installed: string[][] = [];
-
-  const healAtExit = (): void => {
-    for (const rule of installed.splice(0).reverse()) {
-      try {
-        execFileSync('iptables', ['-w', '5', '-D', 'OUTPUT', ...rule], { stdio: 'ignore', timeout: 10_000 });
-      } catch {
-        // Best effort at exit; the rule's comment names this run.
-      }
-    }
-  };
+  const partition = new Partition(COMMENT);
 
   before(async function () {
     await skipUnlessClusterSupported(this);
-    const reason = await iptablesUnusable();
-    if (reason !== undefined) {
-      console.log(`      skipped: iptables unusable (${reason})`);
-      this.skip();
-    }
-    process.on('exit', healAtExit);
+    await skipUnlessIptablesUsable(this);
   });
-
-  after(() => {
-    process.removeListener('exit', healAtExit);
-  });
-
-  async function heal(): Promise<void> {
-    while (installed.length > 0) {
-      const rule = installed.pop()!;
-      const run = await iptables(['-D', 'OUTPUT', ...rule]);
-      if (run.code !== 0) throw new Error(`iptables -D OUTPUT ${rule.join(' ')} failed: ${run.stderr}`);
-    }
-  }
 
   afterEach(async function () {
     try {
-      await heal();
+      await partition.heal();
     } finally {
       await cluster?.destroy();
       cluster = undefined;
@@ -347,11 +281,7 @@ describe('cache: coherence while a node is partitioned off (iptables)', function
         maxOpsPerClient: 5_000,
       });
       await waitFor('some cache traffic', () => (load.writes() > 30 ? true : undefined), 10_000);
-      for (const rule of partitionRules(isolated, others)) {
-        const run = await iptables(['-I', 'OUTPUT', ...rule]);
-        if (run.code !== 0) throw new Error(`iptables -I OUTPUT ${rule.join(' ')} failed: ${run.stderr}`);
-        installed.push(rule);
-      }
+      await partition.isolate(isolated, others);
       const majorityLeader = await c.waitForLeader(10_000, others);
       const before = load.writes();
       await waitFor(
@@ -359,7 +289,7 @@ describe('cache: coherence while a node is partitioned off (iptables)', function
         () => (load.writes() > before + 30 ? true : undefined),
         15_000,
       );
-      await heal();
+      await partition.heal();
       const healedAt = load.writes();
       await waitFor('CSETs after healing', () => (load.writes() > healedAt + 10 ? true : undefined), 15_000);
       await load.stop();

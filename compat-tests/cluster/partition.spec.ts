@@ -1,11 +1,10 @@
 /**
  * A network partition isolating the leader from the other two nodes, made with iptables on
- * loopback. Each node runs as its own uid, so the isolated node's peer traffic can be matched
- * exactly: OUTPUT rules drop (1) every packet the isolated node's uid sends to the other
- * nodes' peer ports, (2) every packet it sends from its own peer port, and (3) every packet
- * sent to its peer port. Client (RESP) ports are untouched. The rules carry a comment naming
- * this test run and are deleted one by one (exactly those added) after the test, even when it
- * fails. Skipped with a message when iptables is not usable (not root, not installed).
+ * loopback by compat-tests/cluster/iptables.ts: each node runs as its own uid and the rules
+ * drop the isolated node's peer traffic only (client RESP ports are untouched). The rules carry
+ * a comment naming this test run and are deleted one by one (exactly those added) after the
+ * test, even when it fails. Skipped with a message when iptables is not usable (not root, not
+ * installed).
  *
  * What a user checks: the old leader stops acknowledging writes (each fails with an error,
  * never OK, and never hangs) within its election timeout; once it knows it cannot reach a
@@ -13,7 +12,6 @@
  * the majority elects a new leader and keeps serving, and after healing the old leader follows
  * the new one with the same data as everyone else.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { expect } from 'chai';
 import { waitFor } from '../harness.js';
 import {
@@ -22,9 +20,9 @@ import {
   client,
   skipUnlessClusterSupported,
   verifyWrites,
-  type ClusterNode,
   type WriteRecord,
 } from './cluster-harness.js';
+import { Partition, skipUnlessIptablesUsable } from './iptables.js';
 
 const TICK_MS = 50;
 const ELECTION_TICKS = 10;
@@ -34,99 +32,19 @@ const LEADER_WAIT_MS = 3 * ELECTION_TIMEOUT_MS;
 const UIDS = [41001, 41002, 41003];
 const COMMENT = `concord-partition-test-${process.pid}`;
 
-interface Run {
-  code: number | null;
-  stderr: string;
-}
-
-function iptables(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'iptables',
-      ['-w', '5', ...args],
-      { timeout: 15_000, encoding: 'utf8' },
-      (error, _stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-        resolve({ code, stderr: stderr || (error?.message ?? '') });
-      },
-    );
-  });
-}
-
-/** Why iptables cannot be used here, or undefined. */
-async function iptablesUnusable(): Promise<string | undefined> {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root';
-  const probe = await iptables(['-S', 'OUTPUT']);
-  if (probe.code !== 0) return `iptables -S OUTPUT failed: ${probe.stderr.trim()}`;
-  return undefined;
-}
-
-/** Rules (as `iptables -I OUTPUT ...` arguments after the chain) that cut `isolated` off. */
-function partitionRules(isolated: ClusterNode, others: readonly ClusterNode[]): string[][] {
-  const base = ['-o', 'lo', '-p', 'tcp'];
-  const tag = ['-m', 'comment', '--comment', COMMENT, '-j', 'DROP'];
-  const uid = String(isolated.uid);
-  return [
-    [
-      ...base,
-      '-m',
-      'owner',
-      '--uid-owner',
-      uid,
-      '-m',
-      'multiport',
-      '--dports',
-      others.map((o) => o.peerPort).join(','),
-      ...tag,
-    ],
-    [...base, '-m', 'owner', '--uid-owner', uid, '--sport', String(isolated.peerPort), ...tag],
-    [...base, '--dport', String(isolated.peerPort), ...tag],
-  ];
-}
-
 describe('cluster: partition isolating the leader (iptables)', function () {
   this.timeout(90_000);
   let cluster: Cluster | undefined;
-  const installed: string[][] = [];
+  const partition = new Partition(COMMENT);
 
   before(async function () {
     await skipUnlessClusterSupported(this);
-    const reason = await iptablesUnusable();
-    if (reason !== undefined) {
-      console.log(
-        `      skipped: iptables unusable (${reason}); install it (apt-get install iptables) and run as root`,
-      );
-      this.skip();
-    }
+    await skipUnlessIptablesUsable(this);
   });
-
-  // A run ended early (exit after a signal) still removes its rules.
-  const healAtExit = (): void => {
-    for (const rule of installed.splice(0).reverse()) {
-      try {
-        execFileSync('iptables', ['-w', '5', '-D', 'OUTPUT', ...rule], { stdio: 'ignore', timeout: 10_000 });
-      } catch {
-        // Best effort at exit; the rule's comment names this run for manual removal.
-      }
-    }
-  };
-  process.on('exit', healAtExit);
-  after(() => {
-    process.removeListener('exit', healAtExit);
-  });
-
-  async function heal(): Promise<void> {
-    while (installed.length > 0) {
-      const rule = installed.pop();
-      if (rule === undefined) break;
-      const run = await iptables(['-D', 'OUTPUT', ...rule]);
-      if (run.code !== 0) throw new Error(`iptables -D OUTPUT ${rule.join(' ')} failed: ${run.stderr}`);
-    }
-  }
 
   afterEach(async function () {
     try {
-      await heal();
+      await partition.heal();
     } finally {
       await cluster?.destroy();
       cluster = undefined;
@@ -155,11 +73,7 @@ describe('cluster: partition isolating the leader (iptables)', function () {
     const isolatedWrites: WriteRecord[] = [];
     const oldLeaderClient = client(oldLeader.port, 5_000);
     try {
-      for (const rule of partitionRules(oldLeader, majority)) {
-        const run = await iptables(['-I', 'OUTPUT', ...rule]);
-        if (run.code !== 0) throw new Error(`iptables -I OUTPUT ${rule.join(' ')} failed: ${run.stderr}`);
-        installed.push(rule);
-      }
+      await partition.isolate(oldLeader, majority);
       const cutAt = Date.now();
 
       // The old leader steps down (CheckQuorum) within about its election timeout.
@@ -220,7 +134,7 @@ describe('cluster: partition isolating the leader (iptables)', function () {
       );
     } finally {
       oldLeaderClient.disconnect();
-      await heal();
+      await partition.heal();
     }
 
     // Healed: the old leader follows the new leader and has the same data.

@@ -1,6 +1,6 @@
 /**
- * Locks across a network partition isolating the leader, made with iptables on loopback as in
- * compat-tests/cluster/partition.spec.ts (each node runs as its own uid; the rules drop the
+ * Locks across a network partition isolating the leader, made with iptables on loopback by
+ * compat-tests/cluster/iptables.ts (each node runs as its own uid; the rules drop the
  * isolated node's peer traffic only, carry a comment naming this run, and are deleted one by
  * one afterwards, even when the test fails). Skipped with a message when iptables is not
  * usable (not root, not installed).
@@ -9,11 +9,11 @@
  * error, never a grant and never a hang; the majority goes on, and grants the lock held on
  * the minority side only once that hold's lease has run out.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { expect } from 'chai';
 import { waitFor } from '../harness.js';
-import { Cluster, client, skipUnlessClusterSupported, type ClusterNode } from '../cluster/cluster-harness.js';
+import { Cluster, client, skipUnlessClusterSupported } from '../cluster/cluster-harness.js';
+import { Partition, skipUnlessIptablesUsable } from '../cluster/iptables.js';
 import { lock } from './lock-client.js';
 
 const UIDS = [41011, 41012, 41013];
@@ -21,81 +21,18 @@ const COMMENT = `concord-locks-partition-test-${process.pid}`;
 /** An answer slower than this from the isolated node counts as a hang. */
 const FAIL_FAST_MS = 10_000;
 
-function iptables(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'iptables',
-      ['-w', '5', ...args],
-      { timeout: 15_000, encoding: 'utf8' },
-      (error, _stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-        resolve({ code, stderr: stderr || (error?.message ?? '') });
-      },
-    );
-  });
-}
-
-async function iptablesUnusable(): Promise<string | undefined> {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root';
-  const probe = await iptables(['-S', 'OUTPUT']);
-  return probe.code === 0 ? undefined : `iptables -S OUTPUT failed: ${probe.stderr.trim()}`;
-}
-
-/** The same three rules as compat-tests/cluster/partition.spec.ts. */
-function partitionRules(isolated: ClusterNode, others: readonly ClusterNode[]): string[][] {
-  const base = ['-o', 'lo', '-p', 'tcp'];
-  const tag = ['-m', 'comment', '--comment', COMMENT, '-j', 'DROP'];
-  const uid = String(isolated.uid);
-  return [
-    [
-      ...base,
-      '-m',
-      'owner',
-      '--uid-owner',
-      uid,
-      '-m',
-      'multiport',
-      '--dports',
-      others.map((o) => o.peerPort).join(','),
-      ...tag,
-    ],
-    [...base, '-m', 'owner', '--uid-owner', uid, '--sport', String(isolated.peerPort), ...tag],
-    [...base, '--dport', String(isolated.peerPort), ...tag],
-  ];
-}
-
 describe('locks: partition isolating the leader (iptables)', function () {
   this.timeout(120_000);
   let cluster: Cluster | undefined;
-  const installed: string[][] = [];
+  const partition = new Partition(COMMENT);
 
   before(async function () {
     await skipUnlessClusterSupported(this);
-    const reason = await iptablesUnusable();
-    if (reason !== undefined) {
-      console.log(`      skipped: iptables unusable (${reason}); install it and run as root`);
-      this.skip();
-    }
+    await skipUnlessIptablesUsable(this);
   });
 
-  const healAtExit = (): void => {
-    for (const rule of installed.splice(0).reverse()) {
-      try {
-        execFileSync('iptables', ['-w', '5', '-D', 'OUTPUT', ...rule], { stdio: 'ignore', timeout: 10_000 });
-      } catch {
-        // Best effort at exit; the rule's comment names this run for manual removal.
-      }
-    }
-  };
-  process.on('exit', healAtExit);
-
   after(async () => {
-    process.removeListener('exit', healAtExit);
-    while (installed.length > 0) {
-      const rule = installed.pop()!;
-      const run = await iptables(['-D', 'OUTPUT', ...rule]);
-      if (run.code !== 0) throw new Error(`iptables -D OUTPUT ${rule.join(' ')} failed: ${run.stderr}`);
-    }
+    await partition.heal();
     await cluster?.destroy();
   });
 
@@ -112,11 +49,7 @@ describe('locks: partition isolating the leader (iptables)', function () {
       const held = await lock(isolated, 'part', 'minority', 'TTL', ttlMs);
       expect(held).to.be.a('number');
 
-      for (const rule of partitionRules(oldLeader, majority)) {
-        const run = await iptables(['-I', 'OUTPUT', ...rule]);
-        if (run.code !== 0) throw new Error(`iptables -I OUTPUT ${rule.join(' ')} failed: ${run.stderr}`);
-        installed.push(rule);
-      }
+      await partition.isolate(oldLeader, majority);
 
       // The majority elects a leader of its own.
       await c.waitForLeader(20_000, majority);

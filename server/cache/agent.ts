@@ -49,11 +49,11 @@ import { ForwardKind, ForwardStatus, decodeForwardResponse, encodeForwardRespons
 import type { Logger } from '../log.js';
 import { ClusterDownError, OutcomeUnknownError } from '../raft-executor.js';
 import { Directory } from './directory.js';
+import { Writer, type Reader } from '../../commands/bytes.js';
 import {
-  Reader,
-  Writer,
   cacheRequest,
   decodeState,
+  messageReader,
   readResponseBody,
   requestBody,
   responseBody,
@@ -562,7 +562,7 @@ export class CacheAgent implements CacheService {
   private sendDowngrade(node: string, key: Buffer): void {
     this.stats.downgradesSent++;
     if (node === this.host.id) {
-      this.onDowngrade(new Reader(new Writer().bytes(key).finish()));
+      this.onDowngrade(messageReader(new Writer().bytes(key).finish()));
       return;
     }
     // Best effort: E/M on the holder changes nothing the leader relies on (writes always
@@ -696,7 +696,7 @@ export class CacheAgent implements CacheService {
     if (updateValue === null) w.u8(0);
     else w.u8(1).bytes(updateValue);
     if (node === this.host.id) {
-      this.onInvalidate(new Reader(w.finish()));
+      this.onInvalidate(messageReader(w.finish()));
       return Promise.resolve();
     }
     const left = leaseEnd - this.clock();
@@ -905,7 +905,8 @@ export class CacheAgent implements CacheService {
         const inflight = r.u32();
         const n = r.count(13);
         const holders: ResultTree[] = [];
-        for (let i = 0; i < n; i++) holders.push([r.text(), decodeState(r.u8()), r.f64()]);
+        // Lenient UTF-8, as before the Reader was shared: a holder's id is only displayed here.
+        for (let i = 0; i < n; i++) holders.push([r.bytes().toString('utf8'), decodeState(r.u8()), r.f64()]);
         directory = ['directory', node, 'invalidations-in-flight', inflight, 'holders', holders];
       }
     }

@@ -15,7 +15,7 @@
  *
  * Must never: carry argv, or be decoded without bounds checks (CodecError on bad bytes).
  */
-import { CodecError } from '../../commands/codec.js';
+import { CodecError, Reader, type Writer } from '../../commands/bytes.js';
 import type { LineState } from '../../commands/cache/near-cache.js';
 import { FORWARD_VERSION, ForwardKind } from '../forward.js';
 
@@ -36,86 +36,9 @@ export function isCacheRequest(payload: Buffer): boolean {
   return payload.length >= 2 && payload[0] === FORWARD_VERSION && CACHE_KINDS.has(payload[1]!);
 }
 
-export class Writer {
-  private buf = Buffer.allocUnsafe(64);
-  private pos = 0;
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  u8(v: number): this {
-    this.ensure(1);
-    this.pos = this.buf.writeUInt8(v, this.pos);
-    return this;
-  }
-  u32(v: number): this {
-    this.ensure(4);
-    this.pos = this.buf.writeUInt32BE(v, this.pos);
-    return this;
-  }
-  f64(v: number): this {
-    this.ensure(8);
-    this.pos = this.buf.writeDoubleBE(v, this.pos);
-    return this;
-  }
-  bytes(b: Uint8Array): this {
-    this.u32(b.byteLength);
-    this.ensure(b.byteLength);
-    this.buf.set(b, this.pos);
-    this.pos += b.byteLength;
-    return this;
-  }
-  text(s: string): this {
-    return this.bytes(Buffer.from(s, 'utf8'));
-  }
-  finish(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
-export class Reader {
-  private pos = 0;
-  constructor(private readonly buf: Buffer) {}
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new CodecError('truncated cache message');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf.readUInt8(this.pos++);
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-  f64(): number {
-    this.need(8);
-    const v = this.buf.readDoubleBE(this.pos);
-    this.pos += 8;
-    return v;
-  }
-  bytes(): Buffer {
-    const n = this.u32();
-    this.need(n);
-    const b = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
-    this.pos += n;
-    return b;
-  }
-  text(): string {
-    return this.bytes().toString('utf8');
-  }
-  /** A count of items of at least `minItemBytes` each, bounded by what is left. */
-  count(minItemBytes: number): number {
-    const n = this.u32();
-    if (n * minItemBytes > this.buf.length - this.pos) throw new CodecError('count exceeds message size');
-    return n;
-  }
-  end(): void {
-    if (this.pos !== this.buf.length) throw new CodecError('trailing bytes in cache message');
-  }
+/** A Reader over a cache message body: its errors name the cache message. */
+export function messageReader(body: Buffer): Reader {
+  return new Reader(body, 'cache message');
 }
 
 /** A request: the kind, then the versioned body. */
@@ -133,7 +56,7 @@ export function cacheRequest(kind: number, body: Writer | null = null): Buffer {
 export function requestBody(payload: Buffer): Reader {
   if (payload.length < 3 || payload[2] !== CACHE_MESSAGE_VERSION)
     throw new CodecError(`unknown cache message version ${payload[2] ?? 'none'}`);
-  return new Reader(payload.subarray(3));
+  return messageReader(payload.subarray(3));
 }
 
 /** A response body: the version byte, then the fields. */
@@ -148,7 +71,7 @@ export function responseBody(w: Writer | null): Buffer {
 export function readResponseBody(body: Buffer): Reader {
   if (body.length < 1 || body[0] !== CACHE_MESSAGE_VERSION)
     throw new CodecError(`unknown cache response version ${body[0] ?? 'none'}`);
-  return new Reader(body.subarray(1));
+  return messageReader(body.subarray(1));
 }
 
 export const STATE_CODES: readonly LineState[] = ['I', 'S', 'E', 'M'];

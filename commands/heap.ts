@@ -1,11 +1,13 @@
 /**
- * A binary min-heap under a caller's total order. The queue store keeps its timers (leases,
- * delays, waits) and returned message ids in these.
+ * A binary min-heap under a caller's order. The queue store keeps its timers (leases, delays,
+ * waits) and returned message ids in these, the lock store its lease and wait deadlines, the
+ * cache store its expiries.
  *
- * The comparator must be a TOTAL order (no two distinct live items compare equal): then the
- * order items come out in does not depend on the heap's shape, so a heap rebuilt from a
- * snapshot behaves exactly like the one that was captured. Must never hold behaviour beyond
- * ordering.
+ * Heaps are derived state: a node restored from a snapshot builds a different heap shape than
+ * the node that captured it. So either the order must be TOTAL (no two distinct live items
+ * compare equal: then items come out in the same order whatever the shape; the queue store),
+ * or the caller must not depend on the order of equal items (it takes all of them and sorts,
+ * or treats them alike; the lock and cache stores). Must never hold behaviour beyond ordering.
  */
 export class MinHeap<T> {
   private items: T[] = [];
@@ -41,6 +43,16 @@ export class MinHeap<T> {
       this.siftDown(0);
     }
     return top;
+  }
+
+  /** The items in heap order (not sorted): for a caller's size and staleness checks. */
+  values(): readonly T[] {
+    return this.items;
+  }
+
+  /** Keeps only the items `keep` accepts (O(n) heapify): how stale items are dropped. */
+  retain(keep: (item: T) => boolean): void {
+    this.reset(this.items.filter(keep));
   }
 
   /** Replaces the contents (O(n) heapify). */
