@@ -220,7 +220,7 @@ export class RaftExecutor implements Executor {
    * after the other, so a pipeline of writes from one client applies in its order even while
    * the first ones wait for a leader; they then complete in parallel. A write whose hand-off
    * found nothing done (not the leader after all, leader unreachable) is retried within its
-   * bound, at the back of the queue.
+   * bound at once, outside the queue (see retry).
    */
   write(op: Operation): Promise<Result> {
     if (this.removedAt !== null) return Promise.reject(new NodeRemovedError(this.removedAt));
@@ -258,7 +258,7 @@ export class RaftExecutor implements Executor {
         if (error instanceof NotLeaderError || error instanceof ProposalDroppedError) {
           if (this.clock() >= deadline) throw error;
           await delay(this.pollMs);
-          return this.writeBy(payload, deadline);
+          return this.retry(payload, deadline);
         }
         throw error;
       },
@@ -284,11 +284,25 @@ export class RaftExecutor implements Executor {
         () => undefined,
       ),
     );
-    return handed.then(async (attempt) => {
+    // Nothing was done: try again (bounded by the deadline).
+    return handed.then(async (attempt) => (await attempt.outcome) ?? this.retry(payload, deadline));
+  }
+
+  /**
+   * Hands off again a write whose hand-off did nothing, at once and NOT through the hand-off
+   * chain. Reads called after this write wait for it to complete (read), and the chain may
+   * already wait for those reads (closeReadGroup, by this retry or by any later write): queued
+   * there, the retry would wait for itself. That cycle never settled and no bound could end
+   * it, since the deadlines only run inside handOff: every later GET and SET of every client
+   * of the node queued behind it for good, while PING and INFO answered (docs/faults.md,
+   * finding 2). Out of the chain, a write waits only for operations called before it.
+   */
+  private async retry(payload: Buffer, deadline: number): Promise<Result> {
+    for (;;) {
+      const attempt = await this.handOff(payload, deadline);
       const result = await attempt.outcome;
-      // Nothing was done: try again (bounded by the deadline).
-      return result ?? this.writeBy(payload, deadline);
-    });
+      if (result !== null) return result;
+    }
   }
 
   /**
