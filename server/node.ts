@@ -982,6 +982,7 @@ export class ConcordNode implements ClusterView {
         p99Ms: percentile(syncs, 99),
         maxMs: syncs.at(-1) ?? null,
       },
+      executor: this.executor.status(),
       peers,
     };
   }
@@ -1002,6 +1003,7 @@ export class ConcordNode implements ClusterView {
       pendingProposals: 0,
       pendingReads: 0,
       fsync: { count: 0, lastMs: null, p50Ms: null, p99Ms: null, maxMs: null },
+      executor: this.executor.status(),
       peers: [],
     };
   }

@@ -359,8 +359,20 @@ describe('server/raft-executor: a retried write never waits behind reads called 
     try {
       const write = executor.write(set('k', 'v'));
       const read = executor.read((s, k: string, now) => get(s, k, now), 'k');
-      // A later client's write queues behind the read (a new group is not opened for it).
+      // What INFO raft shows: the write proposed at once (the chain idle), a read group open.
+      expect(executor.status()).to.deep.include({
+        handOffIdle: true,
+        writesInFlight: 1,
+        oldestWriteMs: 0,
+        readGroupPending: 1,
+      });
+      // A later client's write closes the group and queues behind its read.
       const later = executor.write(set('k', 'w'));
+      expect(executor.status()).to.deep.include({
+        handOffIdle: false,
+        writesInFlight: 2,
+        readGroupPending: 0,
+      });
       expect(node.proposals).to.have.length(1);
       // The core stepped down while RaftNode still said leader (its role updates after a sync).
       node.proposals[0]!.reject(new NotLeaderError(null));
@@ -372,6 +384,12 @@ describe('server/raft-executor: a retried write never waits behind reads called 
       node.proposals[2]!.resolve();
       expect(await later).to.include({ type: 'set', written: true });
       expect(sm.keys.get(key('k'), 1)?.toString()).to.equal('w');
+      await until('the executor to be idle', () => (executor.status().handOffIdle ? true : undefined));
+      expect(executor.status()).to.deep.include({
+        writesInFlight: 0,
+        oldestWriteMs: null,
+        readGroupPending: 0,
+      });
     } finally {
       executor.stop();
     }

@@ -127,6 +127,25 @@ export interface RaftExecutorOptions {
   maxForwardQueued?: number;
 }
 
+/**
+ * What the executor holds now (INFO raft's `executor_*` fields): a write or read that stays
+ * in flight well past the leader wait is a stall, whatever Raft says.
+ */
+export interface ExecutorStatus {
+  /** Nothing waits to be handed off (the hand-off chain has settled). */
+  readonly handOffIdle: boolean;
+  readonly writesInFlight: number;
+  /** Age of the oldest write in flight (ms by the executor's clock), null when none. */
+  readonly oldestWriteMs: number | null;
+  /** Reads of the open read group not yet answered (0 when no group is open). */
+  readonly readGroupPending: number;
+  readonly forwardQueued: number;
+  readonly forwardBatchesInFlight: number;
+  /** Reads waiting for the leader's time, and whether a time request is in flight. */
+  readonly timeWaiters: number;
+  readonly timeInFlight: boolean;
+}
+
 /** Writes for one leader, forwarded together in one WRITE_BATCH request. */
 interface ForwardBatch {
   readonly leader: NodeId;
@@ -163,7 +182,8 @@ export class RaftExecutor implements Executor {
   private writeSeq = 0;
   /** Reads called since the last write: they run together, and the next write waits for them. */
   private readGroup: { ready: Promise<void>; runs: Promise<unknown>[]; pending: number } | null = null;
-  private readonly writesInFlight = new Map<number, Promise<Result>>();
+  /** Every write called and not yet settled, in call order, with the clock when called. */
+  private readonly writesInFlight = new Map<number, { done: Promise<Result>; sinceMs: number }>();
   private timeInFlight = false;
   private stopped = false;
   /** The config index that removed this node from the cluster, once known. */
@@ -198,6 +218,21 @@ export class RaftExecutor implements Executor {
       options.maxWaiters ?? 10_000,
     );
     this.sm.onWakeUp((id, result) => this.waiters.wake(id, result));
+  }
+
+  /** A snapshot of what is queued and in flight (cheap: no iteration beyond the oldest write). */
+  status(): ExecutorStatus {
+    const oldest = this.writesInFlight.values().next();
+    return {
+      handOffIdle: this.chainIdle,
+      writesInFlight: this.writesInFlight.size,
+      oldestWriteMs: oldest.done === true ? null : Math.max(0, this.clock() - oldest.value.sinceMs),
+      readGroupPending: this.readGroup?.pending ?? 0,
+      forwardQueued: this.forwardQueued,
+      forwardBatchesInFlight: this.forwardBatchesInFlight,
+      timeWaiters: this.timeWaiters.length,
+      timeInFlight: this.timeInFlight,
+    };
   }
 
   /** Fails every later request at once (the node is stopping). */
@@ -239,7 +274,7 @@ export class RaftExecutor implements Executor {
         ? this.proposeNow(payload, deadline)
         : this.writeBy(payload, deadline);
     const seq = ++this.writeSeq;
-    this.writesInFlight.set(seq, done);
+    this.writesInFlight.set(seq, { done, sinceMs: deadline - this.leaderWaitMs });
     const forget = (): void => {
       this.writesInFlight.delete(seq);
     };
@@ -473,7 +508,7 @@ export class RaftExecutor implements Executor {
   read<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): Promise<T> {
     let group = this.readGroup;
     if (group === null) {
-      const priorWrites = [...this.writesInFlight.values()];
+      const priorWrites = [...this.writesInFlight.values()].map((w) => w.done);
       const tail = this.handOffChain;
       group = {
         ready:
