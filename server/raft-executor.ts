@@ -266,7 +266,8 @@ export class RaftExecutor implements Executor {
         message: `ERR operation of ${payload.length} bytes exceeds the ${this.maxEntryBytes} bytes a replicated entry may take`,
       });
     }
-    const deadline = this.clock() + this.leaderWaitMs;
+    const calledMs = this.clock();
+    const deadline = calledMs + this.leaderWaitMs;
     // Fast path (the common case on a busy leader): nothing queued ahead and no read open, so
     // proposing now keeps call order, without the hand-off chain's promises per write.
     const done =
@@ -274,7 +275,7 @@ export class RaftExecutor implements Executor {
         ? this.proposeNow(payload, deadline)
         : this.writeBy(payload, deadline);
     const seq = ++this.writeSeq;
-    this.writesInFlight.set(seq, { done, sinceMs: deadline - this.leaderWaitMs });
+    this.writesInFlight.set(seq, { done, sinceMs: calledMs });
     const forget = (): void => {
       this.writesInFlight.delete(seq);
     };
