@@ -736,20 +736,34 @@ export class ConcordNode implements ClusterView {
    */
   private removedByOwnLog(index: number): void {
     if (this.removedAt !== null || this.stopping !== null) return;
+    // Called a turn after the removal applied: the AddLearner that re-added this node may have
+    // applied in the same Ready turn (a restart replays both), when readdedToCluster found no
+    // pending removal to undo. Marking it removed now would refuse every client for good.
+    if (this.isMember()) return;
     this.executor.markRemoved(index);
     if (this.pendingRemoval !== null) clearTimeout(this.pendingRemoval);
     const c = this.config.current;
     this.pendingRemoval = setTimeout(
       () => {
         this.pendingRemoval = null;
-        const conf = this.raft?.status().confState;
-        const id = c.nodeId;
-        if (conf !== undefined && (conf.voters.includes(id) || conf.learners.includes(id))) return;
+        if (this.isMember()) {
+          // Added back without a conf change event (a snapshot installed with this node in its
+          // configuration): never leave the executor refusing a member.
+          this.executor.clearRemoved();
+          return;
+        }
         this.markRemoved(index, 'its own log');
       },
       2 * c.tickMs * c.electionTicks,
     );
     this.pendingRemoval.unref();
+  }
+
+  /** Whether this node is a voter or learner in the configuration it has applied. */
+  private isMember(): boolean {
+    const conf = this.raft?.status().confState;
+    const id = this.config.current.nodeId;
+    return conf !== undefined && (conf.voters.includes(id) || conf.learners.includes(id));
   }
 
   /** A conf change added this node (back): undo a removal learned from its own log. */
