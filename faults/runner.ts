@@ -339,7 +339,9 @@ export function latencySvg(history: readonly BaseOp[], faults: RunReport['faults
   const width = 1200;
   const height = 400;
   const ok = history.filter((op) => op.result === 'ok' && op.completeMs !== undefined);
-  const endMs = Math.max(1, ...history.map((op) => op.completeMs ?? op.invokeMs));
+  // A loop, not Math.max(...spread): a long soak's history exceeds the call stack's arguments.
+  let endMs = 1;
+  for (const op of history) endMs = Math.max(endMs, op.completeMs ?? op.invokeMs);
   const x = (ms: number): number => (ms / endMs) * (width - 60) + 50;
   const maxLat = 10_000;
   const y = (lat: number): number => height - 30 - (Math.log10(Math.max(0.1, Math.min(maxLat, lat)) * 10) / Math.log10(maxLat * 10)) * (height - 50);

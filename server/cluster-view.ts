@@ -8,6 +8,7 @@
  * let a command change membership except through the async admin actions below.
  */
 import type { NodeId } from '../raft/messages.js';
+import type { ExecutorStatus } from './raft-executor.js';
 
 /** A member's addresses as the log records them: `host:port@peerPort` (CLUSTER NODES style). */
 export interface MemberAddress {
@@ -70,6 +71,8 @@ export interface RaftInfo {
   readonly pendingProposals: number;
   readonly pendingReads: number;
   readonly fsync: FsyncStats;
+  /** The command executor's queues (server/raft-executor.ts): where a stuck command waits. */
+  readonly executor: ExecutorStatus;
   /** Every other member; matchIndex/lag are null unless this node is the leader. */
   readonly peers: readonly PeerProgress[];
 }

@@ -148,6 +148,9 @@ describe('server/http operations endpoint', function () {
     expect(sample(text, 'concord_raft_term')).to.be.at.least(1);
     expect(sample(text, 'concord_raft_leader_known')).to.equal(1);
     expect(sample(text, 'concord_raft_member')).to.equal(1);
+    // Every write was answered before the scrape: none in flight, none stuck.
+    expect(sample(text, 'concord_executor_writes_in_flight')).to.equal(0);
+    expect(sample(text, 'concord_executor_oldest_write_seconds')).to.equal(0);
     expect(sample(text, 'concord_raft_elections_total')).to.be.at.least(1);
     // Three writes went through Raft (SET, SET, INCR): each one proposal on this leader.
     expect(sample(text, 'concord_raft_proposals_total')).to.be.at.least(3);

@@ -347,6 +347,16 @@ export class NodeMetrics {
       'Linearizable reads waiting for their ReadIndex barrier.',
       (r) => r.pendingReads,
     );
+    raftGauge(
+      'concord_executor_writes_in_flight',
+      'Writes called on this node and not yet answered (proposed, forwarded or waiting to be).',
+      (r) => r.executor.writesInFlight,
+    );
+    raftGauge(
+      'concord_executor_oldest_write_seconds',
+      'Age of the oldest write in flight on this node (0 when none): past the leader wait, a stall.',
+      (r) => (r.executor.oldestWriteMs ?? 0) / 1000,
+    );
     raftGauge('concord_raft_leader_known', '1 while this node knows a leader, else 0.', (r) =>
       r.leader === null ? 0 : 1,
     );

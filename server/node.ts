@@ -712,7 +712,7 @@ export class ConcordNode implements ClusterView {
       return;
     }
     const applied = this.raft?.appliedIndex ?? 0;
-    if (applied >= index && this.isMemberNow()) {
+    if (applied >= index && this.isMember()) {
       // This node applied past that removal and is a member again (re-added): the peer lags.
       return;
     }
@@ -740,24 +740,31 @@ export class ConcordNode implements ClusterView {
    */
   private removedByOwnLog(index: number): void {
     if (this.removedAt !== null || this.stopping !== null) return;
-    // The same Ready batch may already have applied an AddLearner that brought it back.
-    if (this.isMemberNow()) return;
+    // Called a turn after the removal applied: the AddLearner that re-added this node may have
+    // applied in the same Ready turn (a restart replays both), when readdedToCluster found no
+    // pending removal to undo. Marking it removed now would refuse every client for good.
+    if (this.isMember()) return;
     this.executor.markRemoved(index);
     if (this.pendingRemoval !== null) clearTimeout(this.pendingRemoval);
     const c = this.config.current;
     this.pendingRemoval = setTimeout(
       () => {
         this.pendingRemoval = null;
-        if (this.isMemberNow()) this.executor.clearRemoved();
-        else this.markRemoved(index, 'its own log');
+        if (this.isMember()) {
+          // Added back without a conf change event (a snapshot installed with this node in its
+          // configuration): never leave the executor refusing a member.
+          this.executor.clearRemoved();
+          return;
+        }
+        this.markRemoved(index, 'its own log');
       },
       2 * c.tickMs * c.electionTicks,
     );
     this.pendingRemoval.unref();
   }
 
-  /** Whether this node is a voter or learner of the configuration it has applied. */
-  private isMemberNow(): boolean {
+  /** Whether this node is a voter or learner in the configuration it has applied. */
+  private isMember(): boolean {
     const conf = this.raft?.status().confState;
     const id = this.config.current.nodeId;
     return conf !== undefined && (conf.voters.includes(id) || conf.learners.includes(id));
@@ -993,6 +1000,7 @@ export class ConcordNode implements ClusterView {
         p99Ms: percentile(syncs, 99),
         maxMs: syncs.at(-1) ?? null,
       },
+      executor: this.executor.status(),
       peers,
     };
   }
@@ -1013,6 +1021,7 @@ export class ConcordNode implements ClusterView {
       pendingProposals: 0,
       pendingReads: 0,
       fsync: { count: 0, lastMs: null, p50Ms: null, p99Ms: null, maxMs: null },
+      executor: this.executor.status(),
       peers: [],
     };
   }

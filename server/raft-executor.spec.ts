@@ -3,6 +3,8 @@
  * follower are forwarded and applied everywhere; a pipeline keeps its order (a read between
  * writes sees exactly the writes before it); reads on a follower use the leader's time for
  * expiry; a node cut off from the others fails with CLUSTERDOWN within its bound, never hangs.
+ * Over a scripted node: a write retried after its first hand-off did nothing never waits
+ * behind the reads that wait for it (the stall of docs/faults.md, finding 2).
  */
 import { expect } from 'chai';
 import type { Result } from '../commands/state-machine.js';
@@ -10,9 +12,11 @@ import { StateMachine } from '../commands/state-machine.js';
 import { LocalNetwork } from '../raft/local-transport.js';
 import { RaftNode } from '../raft/node.js';
 import { MemoryStorage } from '../raft/storage.js';
-import { serveForwarded } from './forward.js';
+import { decodeOperation } from '../commands/codec.js';
+import { NotLeaderError } from '../raft/errors.js';
+import { ForwardKind, serveForwarded, type ForwardTarget } from './forward.js';
 import { ConcordApplication } from './node.js';
-import { ClusterDownError, NoQuorumError, RaftExecutor } from './raft-executor.js';
+import { ClusterDownError, NoQuorumError, RaftExecutor, type ExecutorNode } from './raft-executor.js';
 
 const IDS = ['a', 'b', 'c'];
 const TICK_MS = 10;
@@ -296,4 +300,158 @@ describe('server/raft-executor over three Raft nodes', function () {
       expect(await lonely.executor.write(set('back', 'y'))).to.include({ type: 'set', written: true });
     });
   }
+});
+
+/**
+ * A node whose proposals the test settles by hand; a settled proposal applies to `sm` first
+ * (as RaftNode resolves a proposal only once its entry applied).
+ */
+class ScriptedNode implements ExecutorNode {
+  readonly id = 'a';
+  isLeader = true;
+  leaderId: string | null = 'a';
+  readonly proposals: { payload: Uint8Array; resolve: () => void; reject: (error: Error) => void }[] = [];
+  private index = 0;
+
+  constructor(private readonly sm: StateMachine) {}
+
+  propose(payload: Uint8Array): Promise<Result | null> {
+    return new Promise<Result | null>((resolve, reject) => {
+      this.proposals.push({
+        payload,
+        resolve: () =>
+          resolve(
+            this.sm.apply({ index: ++this.index, timeMs: 1, op: decodeOperation(Buffer.from(payload)) }),
+          ),
+        reject,
+      });
+    });
+  }
+
+  readIndex(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe('server/raft-executor: a retried write never waits behind reads called after it', function () {
+  this.timeout(30_000);
+
+  /**
+   * The write's first hand-off does nothing (NotLeaderError), and a read is called meanwhile:
+   * the read waits for the write, so the write's retry must not wait for the read. Before the
+   * fix the retry was queued behind that read (closing its group): a cycle of promises that
+   * never settled, and every later GET and SET of every client of the node queued behind it
+   * for good while PING and INFO answered. The executor's clock is frozen, so no bound can
+   * end the wait: only the retry itself can.
+   */
+  it('on a leader: a proposal refused with NotLeaderError is proposed again, then the read runs', async () => {
+    const sm = new StateMachine();
+    const node = new ScriptedNode(sm);
+    const executor = new RaftExecutor({
+      node,
+      stateMachine: sm,
+      transport: null,
+      leaderWaitMs: 1_000,
+      forwardTimeoutMs: 1_000,
+      pollMs: 1,
+      clock: () => 1_000_000,
+    });
+    try {
+      const write = executor.write(set('k', 'v'));
+      const read = executor.read((s, k: string, now) => get(s, k, now), 'k');
+      // What INFO raft shows: the write proposed at once (the chain idle), a read group open.
+      expect(executor.status()).to.deep.include({
+        handOffIdle: true,
+        writesInFlight: 1,
+        oldestWriteMs: 0,
+        readGroupPending: 1,
+      });
+      // A later client's write closes the group and queues behind its read.
+      const later = executor.write(set('k', 'w'));
+      expect(executor.status()).to.deep.include({
+        handOffIdle: false,
+        writesInFlight: 2,
+        readGroupPending: 0,
+      });
+      expect(node.proposals).to.have.length(1);
+      // The core stepped down while RaftNode still said leader (its role updates after a sync).
+      node.proposals[0]!.reject(new NotLeaderError(null));
+      await until('the refused write to be proposed again', () => node.proposals[1]);
+      node.proposals[1]!.resolve();
+      expect(await write).to.include({ type: 'set', written: true });
+      expect(await read).to.equal('v');
+      await until('the later write to be proposed', () => node.proposals[2]);
+      node.proposals[2]!.resolve();
+      expect(await later).to.include({ type: 'set', written: true });
+      expect(sm.keys.get(key('k'), 1)?.toString()).to.equal('w');
+      await until('the executor to be idle', () => (executor.status().handOffIdle ? true : undefined));
+      expect(executor.status()).to.deep.include({
+        writesInFlight: 0,
+        oldestWriteMs: null,
+        readGroupPending: 0,
+      });
+    } finally {
+      executor.stop();
+    }
+  });
+
+  it('on a follower: a write batch answered NOT_LEADER is forwarded again, then the read runs', async () => {
+    const sm = new StateMachine();
+    const node = new ScriptedNode(sm);
+    node.isLeader = false;
+    node.leaderId = 'b';
+    // The leader this node forwards to: not the leader at first (it was deposed), then it is.
+    let leading = false;
+    const leaderSm = new StateMachine();
+    let leaderIndex = 0;
+    const target: ForwardTarget = {
+      get isLeader() {
+        return leading;
+      },
+      get leaderId() {
+        return leading ? 'b' : null;
+      },
+      propose: (payload) =>
+        Promise.resolve(
+          leaderSm.apply({ index: ++leaderIndex, timeMs: 1, op: decodeOperation(Buffer.from(payload)) }),
+        ),
+      leaderTimeMs: () => 1,
+      learnPeers: () => undefined,
+    };
+    // Write batches wait for the test to answer them; time requests are answered at once.
+    const batches: { answer: () => void }[] = [];
+    const executor = new RaftExecutor({
+      node,
+      stateMachine: sm,
+      transport: {
+        request: (_peer, payload) =>
+          new Promise<Buffer>((resolve, reject) => {
+            const answer = (): void => {
+              serveForwarded(target, Buffer.from(payload)).then((r) => resolve(Buffer.from(r)), reject);
+            };
+            if (payload[1] === ForwardKind.WriteBatch) batches.push({ answer });
+            else answer();
+          }),
+      },
+      leaderWaitMs: 1_000,
+      forwardTimeoutMs: 1_000,
+      pollMs: 1,
+      clock: () => 1_000_000,
+    });
+    try {
+      const write = executor.write(set('k', 'v'));
+      await until('the write batch to be sent', () => batches[0]);
+      // Called while the write is handed off but not answered: the read waits for it.
+      const read = executor.read((_s, k: string, now) => `${k}@${now}`, 'k');
+      batches[0]!.answer();
+      leading = true;
+      await until('the write to be forwarded again', () => batches[1]);
+      batches[1]!.answer();
+      expect(await write).to.include({ type: 'set', written: true });
+      expect(leaderSm.keys.get(key('k'), 1)?.toString()).to.equal('v');
+      expect(await read).to.equal('k@1');
+    } finally {
+      executor.stop();
+    }
+  });
 });

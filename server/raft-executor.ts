@@ -127,6 +127,25 @@ export interface RaftExecutorOptions {
   maxForwardQueued?: number;
 }
 
+/**
+ * What the executor holds now (INFO raft's `executor_*` fields): a write or read that stays
+ * in flight well past the leader wait is a stall, whatever Raft says.
+ */
+export interface ExecutorStatus {
+  /** Nothing waits to be handed off (the hand-off chain has settled). */
+  readonly handOffIdle: boolean;
+  readonly writesInFlight: number;
+  /** Age of the oldest write in flight (ms by the executor's clock), null when none. */
+  readonly oldestWriteMs: number | null;
+  /** Reads of the open read group not yet answered (0 when no group is open). */
+  readonly readGroupPending: number;
+  readonly forwardQueued: number;
+  readonly forwardBatchesInFlight: number;
+  /** Reads waiting for the leader's time, and whether a time request is in flight. */
+  readonly timeWaiters: number;
+  readonly timeInFlight: boolean;
+}
+
 /** Writes for one leader, forwarded together in one WRITE_BATCH request. */
 interface ForwardBatch {
   readonly leader: NodeId;
@@ -163,7 +182,8 @@ export class RaftExecutor implements Executor {
   private writeSeq = 0;
   /** Reads called since the last write: they run together, and the next write waits for them. */
   private readGroup: { ready: Promise<void>; runs: Promise<unknown>[]; pending: number } | null = null;
-  private readonly writesInFlight = new Map<number, Promise<Result>>();
+  /** Every write called and not yet settled, in call order, with the clock when called. */
+  private readonly writesInFlight = new Map<number, { done: Promise<Result>; sinceMs: number }>();
   private timeInFlight = false;
   private stopped = false;
   /** The config index that removed this node from the cluster, once known. */
@@ -200,6 +220,21 @@ export class RaftExecutor implements Executor {
     this.sm.onWakeUp((id, result) => this.waiters.wake(id, result));
   }
 
+  /** A snapshot of what is queued and in flight (cheap: no iteration beyond the oldest write). */
+  status(): ExecutorStatus {
+    const oldest = this.writesInFlight.values().next();
+    return {
+      handOffIdle: this.chainIdle,
+      writesInFlight: this.writesInFlight.size,
+      oldestWriteMs: oldest.done === true ? null : Math.max(0, this.clock() - oldest.value.sinceMs),
+      readGroupPending: this.readGroup?.pending ?? 0,
+      forwardQueued: this.forwardQueued,
+      forwardBatchesInFlight: this.forwardBatchesInFlight,
+      timeWaiters: this.timeWaiters.length,
+      timeInFlight: this.timeInFlight,
+    };
+  }
+
   /** Fails every later request at once (the node is stopping). */
   stop(): void {
     this.stopped = true;
@@ -220,7 +255,7 @@ export class RaftExecutor implements Executor {
    * after the other, so a pipeline of writes from one client applies in its order even while
    * the first ones wait for a leader; they then complete in parallel. A write whose hand-off
    * found nothing done (not the leader after all, leader unreachable) is retried within its
-   * bound, at the back of the queue.
+   * bound at once, outside the queue (see retry).
    */
   write(op: Operation): Promise<Result> {
     if (this.removedAt !== null) return Promise.reject(new NodeRemovedError(this.removedAt));
@@ -231,7 +266,8 @@ export class RaftExecutor implements Executor {
         message: `ERR operation of ${payload.length} bytes exceeds the ${this.maxEntryBytes} bytes a replicated entry may take`,
       });
     }
-    const deadline = this.clock() + this.leaderWaitMs;
+    const calledMs = this.clock();
+    const deadline = calledMs + this.leaderWaitMs;
     // Fast path (the common case on a busy leader): nothing queued ahead and no read open, so
     // proposing now keeps call order, without the hand-off chain's promises per write.
     const done =
@@ -239,7 +275,7 @@ export class RaftExecutor implements Executor {
         ? this.proposeNow(payload, deadline)
         : this.writeBy(payload, deadline);
     const seq = ++this.writeSeq;
-    this.writesInFlight.set(seq, done);
+    this.writesInFlight.set(seq, { done, sinceMs: calledMs });
     const forget = (): void => {
       this.writesInFlight.delete(seq);
     };
@@ -258,7 +294,7 @@ export class RaftExecutor implements Executor {
         if (error instanceof NotLeaderError || error instanceof ProposalDroppedError) {
           if (this.clock() >= deadline) throw error;
           await delay(this.pollMs);
-          return this.writeBy(payload, deadline);
+          return this.retry(payload, deadline);
         }
         throw error;
       },
@@ -284,11 +320,25 @@ export class RaftExecutor implements Executor {
         () => undefined,
       ),
     );
-    return handed.then(async (attempt) => {
+    // Nothing was done: try again (bounded by the deadline).
+    return handed.then(async (attempt) => (await attempt.outcome) ?? this.retry(payload, deadline));
+  }
+
+  /**
+   * Hands off again a write whose hand-off did nothing, at once and NOT through the hand-off
+   * chain. Reads called after this write wait for it to complete (read), and the chain may
+   * already wait for those reads (closeReadGroup, by this retry or by any later write): queued
+   * there, the retry would wait for itself. That cycle never settled and no bound could end
+   * it, since the deadlines only run inside handOff: every later GET and SET of every client
+   * of the node queued behind it for good, while PING and INFO answered (docs/faults.md,
+   * finding 2). Out of the chain, a write waits only for operations called before it.
+   */
+  private async retry(payload: Buffer, deadline: number): Promise<Result> {
+    for (;;) {
+      const attempt = await this.handOff(payload, deadline);
       const result = await attempt.outcome;
-      // Nothing was done: try again (bounded by the deadline).
-      return result ?? this.writeBy(payload, deadline);
-    });
+      if (result !== null) return result;
+    }
   }
 
   /**
@@ -459,7 +509,7 @@ export class RaftExecutor implements Executor {
   read<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): Promise<T> {
     let group = this.readGroup;
     if (group === null) {
-      const priorWrites = [...this.writesInFlight.values()];
+      const priorWrites = [...this.writesInFlight.values()].map((w) => w.done);
       const tail = this.handOffChain;
       group = {
         ready:

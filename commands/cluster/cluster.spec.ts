@@ -176,6 +176,12 @@ describe('INFO raft, RAFT.INFO and INFO replication', () => {
     expect(f.get('raft_voters')).to.equal('n1,n2,n3');
     expect(f.get('raft_fsync_count')).to.equal('42');
     expect(f.get('raft_fsync_p99_ms')).to.equal('0.900');
+    expect(f.get('executor_handoff_idle')).to.equal('0');
+    expect(f.get('executor_writes_in_flight')).to.equal('3');
+    expect(f.get('executor_oldest_write_ms')).to.equal('1250');
+    expect(f.get('executor_read_group_pending')).to.equal('2');
+    expect(f.get('executor_forward_batches_in_flight')).to.equal('1');
+    expect(f.get('executor_time_in_flight')).to.equal('0');
     expect(f.get('raft_node0')).to.equal(
       'id=n2,addr=127.0.0.1:7002@17002,voter=yes,match_index=119,lag=1,reachable=no',
     );

@@ -14,9 +14,13 @@
  *   raft_log_first_index, raft_log_last_index, raft_log_entries, raft_snapshot_last_index,
  *   raft_voters, raft_learners (comma-separated ids), raft_num_nodes, raft_pending_proposals,
  *   raft_pending_reads, raft_fsync_count, raft_fsync_last_ms / _p50_ms / _p99_ms / _max_ms
- *   (once a sync happened), then one `raft_nodeN:` line per other member: id, addr
- *   (host:port@peerport), voter (yes|no), match_index and lag (the leader's view; only on the
- *   leader), reachable (yes|no).
+ *   (once a sync happened), the command executor's queues (server/raft-executor.ts: a command
+ *   stuck on this node shows here while Raft looks healthy): executor_handoff_idle (0|1),
+ *   executor_writes_in_flight, executor_oldest_write_ms (0 when none),
+ *   executor_read_group_pending, executor_forward_queued, executor_forward_batches_in_flight,
+ *   executor_time_waiters, executor_time_in_flight (0|1), then one `raft_nodeN:` line per
+ *   other member: id, addr (host:port@peerport), voter (yes|no), match_index and lag (the
+ *   leader's view; only on the leader), reachable (yes|no).
  */
 import type { ClusterView, MemberInfo } from '../../server/cluster-view.js';
 import { verbatim, type Reply } from '../reply.js';
@@ -54,6 +58,17 @@ export function raftInfoLines(cluster: ClusterView): string[] {
   if (f.p50Ms !== null) lines.push(`raft_fsync_p50_ms:${ms(f.p50Ms)}`);
   if (f.p99Ms !== null) lines.push(`raft_fsync_p99_ms:${ms(f.p99Ms)}`);
   if (f.maxMs !== null) lines.push(`raft_fsync_max_ms:${ms(f.maxMs)}`);
+  const e = info.executor;
+  lines.push(
+    `executor_handoff_idle:${e.handOffIdle ? 1 : 0}`,
+    `executor_writes_in_flight:${e.writesInFlight}`,
+    `executor_oldest_write_ms:${e.oldestWriteMs ?? 0}`,
+    `executor_read_group_pending:${e.readGroupPending}`,
+    `executor_forward_queued:${e.forwardQueued}`,
+    `executor_forward_batches_in_flight:${e.forwardBatchesInFlight}`,
+    `executor_time_waiters:${e.timeWaiters}`,
+    `executor_time_in_flight:${e.timeInFlight ? 1 : 0}`,
+  );
   const members = new Map<string, MemberInfo>(cluster.members().map((m) => [m.id, m]));
   info.peers.forEach((peer, i) => {
     const m = members.get(peer.id);
@@ -81,7 +96,7 @@ export const raftInfo: CommandSpec = {
     complexity: 'O(N) where N is the number of members',
     format: 'RAFT.INFO',
     reply:
-      'Bulk string (verbatim in RESP3): "# Raft" and `field:value` lines: role, term, leader, commit/applied index, log first/last index and entries, snapshot index, voters, learners, fsync count and latency, one `raft_nodeN:` line per peer (addr, voter, match_index, lag, reachable).',
+      'Bulk string (verbatim in RESP3): "# Raft" and `field:value` lines: role, term, leader, commit/applied index, log first/last index and entries, snapshot index, voters, learners, fsync count and latency, the command executor queues (executor_*), one `raft_nodeN:` line per peer (addr, voter, match_index, lag, reachable).',
   },
   handler: {
     kind: 'local',

@@ -13,6 +13,7 @@ import type {
   RaftRole,
 } from '../../server/cluster-view.js';
 import { ClusterAdminError } from '../../server/cluster-view.js';
+import type { ExecutorStatus } from '../../server/raft-executor.js';
 import { NotLeaderError } from '../../raft/errors.js';
 import type { ConfigStore } from '../context.js';
 import { TestServer } from '../testing.js';
@@ -35,6 +36,16 @@ export class FakeCluster implements ClusterView {
   lastIndex = 120;
   snapshotIndex = 100;
   fsync: FsyncStats = { count: 42, lastMs: 0.2, p50Ms: 0.15, p99Ms: 0.9, maxMs: 1.5 };
+  executor: ExecutorStatus = {
+    handOffIdle: false,
+    writesInFlight: 3,
+    oldestWriteMs: 1_250,
+    readGroupPending: 2,
+    forwardQueued: 0,
+    forwardBatchesInFlight: 1,
+    timeWaiters: 0,
+    timeInFlight: false,
+  };
   readonly actions: string[] = [];
 
   constructor(
@@ -103,6 +114,7 @@ export class FakeCluster implements ClusterView {
       pendingProposals: 0,
       pendingReads: 0,
       fsync: this.fsync,
+      executor: this.executor,
       peers: this.members()
         .filter((m) => !m.self)
         .map((m) => ({ id: m.id, matchIndex: m.matchIndex, lag: m.lag, reachable: m.reachable })),
