@@ -380,6 +380,7 @@ export function checkQueues(history: readonly QueueOp[], options: QueueCheckOpti
         if (
           y.d.deliveries > x.d.deliveries &&
           x.op.visibilityMs !== undefined &&
+          y.op.completeMs! >= x.op.invokeMs && // else delivery-order already says it
           y.op.completeMs! + margin < x.op.invokeMs + x.op.visibilityMs
         ) {
           report(
