@@ -32,7 +32,7 @@ import type { CheckerVerdict, CheckContext, Family, FamilyContext, FamilyRun } f
 import { History, type Endpoint, type Outcome } from '../history.js';
 import { ClientPool, ClientSlot, errorMessage, pause, type ErrorRule } from './clients.js';
 
-const LOCKS_PER_GENERATION = 2;
+const LOCKS_PER_GENERATION = 3;
 /** About 150 data-key operations per lock and generation: well under the linearizability bound. */
 const OPS_PER_GENERATION = 600;
 const TTLS_MS = [800, 1_500, 2_500] as const;
@@ -139,8 +139,8 @@ class LockWorkload {
     const { lock, owner, ttlMs } = acquire;
     const process = client.process;
     const still = (): boolean => this.running() && client.process === process;
-    const zombie = prng.below(8) === 0;
-    const walkAway = !zombie && prng.below(10) === 0;
+    const zombie = prng.below(10) === 0;
+    const walkAway = !zombie && prng.below(12) === 0;
     const actions = 1 + prng.below(3);
     for (let i = 0; i < actions && still(); i++) {
       const roll = prng.below(20);
