@@ -156,6 +156,31 @@ export function workloadClient(endpoint: Endpoint, commandTimeoutMs: number): Re
   return redis;
 }
 
+/**
+ * A workload client connected to `endpoint` within `timeoutMs`, tracked in `clients` while it
+ * lives (the caller removes it when it drops it); undefined when it could not connect in time
+ * (the client is then closed and untracked).
+ */
+export async function connectWorkloadClient(
+  endpoint: Endpoint,
+  timeoutMs: number,
+  clients: Set<Redis>,
+): Promise<Redis | undefined> {
+  const redis = workloadClient(endpoint, timeoutMs);
+  clients.add(redis);
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (ready) return redis;
+  clients.delete(redis);
+  redis.disconnect();
+  return undefined;
+}
+
 export interface RegisterWorkloadOptions {
   endpoints: () => readonly Endpoint[];
   processes: number;
@@ -197,19 +222,7 @@ export class RegisterWorkload {
 
   /** Connects a client to the next endpoint; undefined when it could not connect in time. */
   private async connect(endpoint: Endpoint): Promise<Redis | undefined> {
-    const redis = workloadClient(endpoint, this.options.commandTimeoutMs);
-    this.clients.add(redis);
-    const ready = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), this.options.commandTimeoutMs);
-      redis.once('ready', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-    if (ready) return redis;
-    this.clients.delete(redis);
-    redis.disconnect();
-    return undefined;
+    return connectWorkloadClient(endpoint, this.options.commandTimeoutMs, this.clients);
   }
 
   private async loop(slot: number): Promise<void> {

@@ -10,7 +10,8 @@
  *   n<i>.log                every node process's stderr (JSON logs), in start order
  * and the nodes' data dirs when the run fails.
  *
- * Families plug in through family.ts (a workload and its checkers): registers is the first.
+ * Families plug in through family.ts (a workload and its checkers): registers, locks, queues
+ * and the cache (families/index.ts); each runs its own client processes next to the others.
  *
  * Owns: the run dir (kept; its path is printed), the Hosts (cleaned up at the end, even on
  * failure). Must never: call a run valid when a checker found a violation, or leave a fault
@@ -20,7 +21,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FaultCluster, pollUntil, StartFailed } from './cluster.js';
-import { registersFamily } from './families/registers.js';
+import { FAMILIES } from './families/index.js';
 import type { CheckerVerdict, Family, FamilyRun } from './family.js';
 import { runClock, type BaseOp } from './history.js';
 import { Hosts, type Host, type HostMode } from './hosts.js';
@@ -39,7 +40,7 @@ export interface RunOptions {
   size?: number;
   processes?: number;
   maxOps?: number;
-  /** Workload families (default: registers). */
+  /** Workload families (default: every family in families/index.ts). */
   families?: readonly Family[];
   /** Also write the run's files under this dir (default: os.tmpdir()). */
   baseDir?: string;
@@ -99,7 +100,7 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
     snapshotEntries: 500,
   });
   const now = runClock();
-  const families = options.families ?? [registersFamily];
+  const families = options.families ?? FAMILIES;
   let runs: FamilyRun[] = [];
   const stopAll = async (): Promise<void> => {
     await Promise.all(runs.map((r) => r.stop()));
@@ -189,8 +190,9 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
   try {
     const verdicts: CheckerVerdict[] = [];
     const files: Record<string, unknown> = {};
+    const windows = faults.map((f) => ({ name: f.name, startMs: f.startMs, healMs: f.healMs }));
     for (const r of runs) {
-      const checked = await r.check(cluster.endpoints());
+      const checked = await r.check(cluster.endpoints(), { faults: windows });
       verdicts.push(...checked.verdicts);
       Object.assign(files, checked.files);
     }
@@ -204,7 +206,8 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
       .map((f) => f.recoveryMs ?? RECOVERY_DEADLINE_MS);
     const recovery = { p50Ms: percentile(recoveries, 50), p99Ms: percentile(recoveries, 99), maxMs: percentile(recoveries, 100) };
     const valid = verdicts.length > 0 && verdicts.every((v) => v.valid) && anomalies.length === 0;
-    const summary = summarize(options.seed, hosts.mode, dir, ops.length, counts, faults, skipped, anomalies, recovery, verdicts, valid);
+    const byFamily = runs.map((r) => `${r.family} ${r.ops().length}`).join(', ');
+    const summary = summarize(options.seed, hosts.mode, dir, ops.length, counts, byFamily, faults, skipped, anomalies, recovery, verdicts, valid);
     report = { seed: options.seed, dir, mode: hosts.mode, valid, ops: { total: ops.length, ...counts }, faults, skipped, anomalies, recovery, verdicts, summary };
     for (const [name, content] of Object.entries(files)) await writeFile(path.join(dir, name), JSON.stringify(content));
     await writeFile(path.join(dir, 'timeline.json'), JSON.stringify(timeline, null, 1));
@@ -310,6 +313,7 @@ function summarize(
   dir: string,
   total: number,
   counts: Record<'ok' | 'fail' | 'unknown', number>,
+  byFamily: string,
   faults: RunReport['faults'],
   skipped: RunReport['skipped'],
   anomalies: RunReport['anomalies'],
@@ -319,7 +323,7 @@ function summarize(
 ): string {
   const lines = [
     `faults run seed=${seed} hosts=${mode} -> ${valid ? 'VALID' : 'INVALID'}`,
-    `  ops: ${total} (ok ${counts.ok}, fail ${counts.fail}, unknown ${counts.unknown})`,
+    `  ops: ${total} (ok ${counts.ok}, fail ${counts.fail}, unknown ${counts.unknown}; ${byFamily})`,
     `  faults: ${faults.length} (${[...new Set(faults.map((f) => f.name))].join(', ')})`,
     ...(skipped.length > 0 ? [`  skipped: ${skipped.map((s) => `${s.name} (${s.why})`).join('; ')}`] : []),
     `  recovery after heal: p50 ${String(recovery.p50Ms?.toFixed(0))} ms, p99 ${String(recovery.p99Ms?.toFixed(0))} ms, max ${String(recovery.maxMs?.toFixed(0))} ms`,

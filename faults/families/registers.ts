@@ -9,7 +9,7 @@
 import { checkCounters } from '../checkers/counter.js';
 import { checkDurability } from '../checkers/durability.js';
 import { checkLinearizable } from '../checkers/linearizable.js';
-import type { CheckerVerdict, Family, FamilyContext, FamilyRun } from '../family.js';
+import type { CheckContext, CheckerVerdict, Family, FamilyContext, FamilyRun } from '../family.js';
 import { finalReads, RegisterWorkload, type Endpoint } from '../history.js';
 
 export const registersFamily: Family = {
@@ -33,7 +33,7 @@ export const registersFamily: Family = {
       start: () => workload.start(),
       stop: () => workload.stop(),
       ops: () => workload.history.ops,
-      async check(endpoints: readonly Endpoint[]) {
+      async check(endpoints: readonly Endpoint[], _context: CheckContext) {
         const history = workload.history.ops;
         const reads = await finalReads(endpoints, [...workload.touchedKeys].sort());
         const lin = checkLinearizable(history);

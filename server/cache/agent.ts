@@ -539,7 +539,7 @@ export class CacheAgent implements CacheService {
     let regId = 0;
     if (register) {
       const now = this.clock();
-      const reg = dir.registerRead(key.toString('latin1'), from, now, now + this.leaseMs + this.marginMs);
+      const reg = dir.registerRead(key.toString('latin1'), from, now, now + this.leaseMs + this.marginMs, asOf);
       if (reg !== null) {
         install = reg.state === 'E' ? INSTALL_E : INSTALL_S;
         regId = reg.regId;
@@ -635,7 +635,7 @@ export class CacheAgent implements CacheService {
         sm.cache.versionOf(inner.key) === version
       ) {
         const now = this.clock();
-        const reg = dir.registerWrite(k, from, now, now + this.leaseMs + this.marginMs);
+        const reg = dir.registerWrite(k, from, now, now + this.leaseMs + this.marginMs, version);
         if (reg !== null) {
           install = reg.state === 'M' ? INSTALL_M : INSTALL_S;
           regId = reg.regId;
@@ -670,7 +670,7 @@ export class CacheAgent implements CacheService {
     updateValue: Buffer | null,
   ): Promise<number> {
     const now = this.clock();
-    const { targets, earlier } = dir.takeForWrite(k, writer, arrival, now, updateValue !== null);
+    const { targets, earlier } = dir.takeForWrite(k, writer, arrival, now, updateValue !== null, version);
     const waits = [...earlier];
     for (const [node, holder] of targets) {
       const done = this.invalidateOne(node, holder.leaseEnd, key, version, updateValue, dir.term);

@@ -24,6 +24,12 @@ export interface Holder {
   leaseEnd: number;
   /** Registration order (Directory.nextSeq): tells a write whether the line predates it. */
   seq: number;
+  /**
+   * The state-machine index the holder's value is current at (the leader's applied index at
+   * the fetch's read; the write's own version for a writer): a write at a version <= asOf is
+   * already reflected in the line, so its round must leave this holder alone.
+   */
+  asOf: number;
   /** Names this registration in eviction notices. */
   regId: number;
 }
@@ -71,21 +77,27 @@ export class Directory {
    * with a lease ending at `leaseEnd`, E when no one else holds a live line, else S with the
    * E/M holders downgraded. Null when the directory is full (the fetch is served uncached).
    */
-  registerRead(k: string, node: string, nowMs: number, leaseEnd: number): Registration | null {
+  registerRead(k: string, node: string, nowMs: number, leaseEnd: number, asOf: number): Registration | null {
     const entry = this.entry(k, nowMs);
     const others = [...entry.holders].filter(([id]) => id !== node);
     const state: HeldState = others.length === 0 ? 'E' : 'S';
-    return this.register(entry, node, state, leaseEnd, others);
+    return this.register(entry, node, state, leaseEnd, asOf, others);
   }
 
   /**
    * After a write's round: `node` (the writer) holds the new value: M when it is alone, else
    * S (the update policy kept others, or they fetched since) with E/M holders downgraded.
    */
-  registerWrite(k: string, node: string, nowMs: number, leaseEnd: number): Registration | null {
+  registerWrite(
+    k: string,
+    node: string,
+    nowMs: number,
+    leaseEnd: number,
+    version: number,
+  ): Registration | null {
     const entry = this.entry(k, nowMs);
     const others = [...entry.holders].filter(([id]) => id !== node);
-    return this.register(entry, node, others.length === 0 ? 'M' : 'S', leaseEnd, others);
+    return this.register(entry, node, others.length === 0 ? 'M' : 'S', leaseEnd, version, others);
   }
 
   private register(
@@ -93,6 +105,7 @@ export class Directory {
     node: string,
     state: HeldState,
     leaseEnd: number,
+    asOf: number,
     others: readonly [string, Holder][],
   ): Registration | null {
     const existing = entry.holders.get(node);
@@ -108,7 +121,7 @@ export class Directory {
     }
     const seq = this.nextSeq();
     if (existing === undefined) this.holderCount++;
-    entry.holders.set(node, { state, leaseEnd, seq, regId: seq });
+    entry.holders.set(node, { state, leaseEnd, seq, regId: seq, asOf });
     return { state, regId: seq, downgrade };
   }
 
@@ -118,7 +131,12 @@ export class Directory {
    * registration from BEFORE the write arrived (`arrivalSeq`: the writer dropped that line when
    * it sent the write) is a target; with `keep` (update policy) targets stay registered (as S),
    * otherwise they leave the directory now (the round waits for their ack or lease). Holders
-   * whose lease has run out leave without a message.
+   * whose lease has run out leave without a message. A holder registered after the write
+   * applied (its fetch read home at `asOf >= version`: between the apply and this call, which
+   * the leader makes after awaiting the proposal) already has this write's value or a later
+   * one: it is no target and stays registered, so the next write still finds it. (Taking it
+   * would leave a live line the directory no longer knows: its invalidation at `version`
+   * changes nothing on the holder, and later writes would skip it: a stale read.)
    */
   takeForWrite(
     k: string,
@@ -126,6 +144,7 @@ export class Directory {
     arrivalSeq: number,
     nowMs: number,
     keep: boolean,
+    version: number,
   ): { targets: [string, Holder][]; earlier: Promise<void>[] } {
     const entry = this.keys.get(k);
     if (entry === undefined) return { targets: [], earlier: [] };
@@ -133,6 +152,7 @@ export class Directory {
     const targets: [string, Holder][] = [];
     for (const [id, h] of entry.holders) {
       if (id === writer && h.seq < arrivalSeq) continue;
+      if (h.asOf >= version) continue;
       targets.push([id, { ...h }]);
       if (keep) h.state = 'S';
     }
