@@ -15,11 +15,18 @@ export interface Clock {
   now(): number;
   /** Calls `fn` every `ms` milliseconds until the returned function is called. */
   every(ms: number, fn: () => void): CancelTimer;
+  /**
+   * Milliseconds from an arbitrary origin that never jump (performance.now). When present, a
+   * leader stamps entries with its wall clock read once per term plus the monotonic time since
+   * (RaftNode.stamp), so a wall-clock step during a term cannot cut leases short.
+   */
+  monotonic?(): number;
 }
 
 /** The process clock: Date.now and setInterval (unref'd: a timer alone keeps no process alive). */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   every(ms: number, fn: () => void): CancelTimer {
     const handle = setInterval(fn, ms);
     handle.unref();

@@ -143,11 +143,15 @@ class Cluster {
     for (const id of IDS) await this.start(id, { bootstrap: IDS });
   }
 
+  /** Give the nodes' clocks a monotonic reading (RaftNode then stamps per-term wall + monotonic). */
+  monotonic = false;
+
   clockOf(id: NodeId): Clock {
-    return {
+    const clock: Clock = {
       now: () => Date.now() + (this.offsets.get(id) ?? 0),
       every: (ms, fn) => systemClock.every(ms, fn),
     };
+    return this.monotonic ? { ...clock, monotonic: () => performance.now() } : clock;
   }
 
   async start(id: NodeId, extra: Overrides = {}, storage?: MemoryStorage): Promise<RaftNode<number>> {
@@ -462,6 +466,23 @@ describe('raft/node: three nodes over the local network', function () {
       for (let i = 1; i < times.length; i++) expect(times[i]).to.be.at.least(times[i - 1]!);
       expect(times[times.length - 1]).to.be.at.least(maxFirst);
     }
+  });
+
+  it('with a monotonic clock, a wall-clock step during a term does not move leader time', async () => {
+    c = new Cluster();
+    c.monotonic = true;
+    await c.startAll();
+    const leader = await c.leader();
+    await c.node(leader).propose(payload('before'));
+    const before = Math.max(...c.app(leader).times);
+    // The leader's wall clock steps 1,000 s ahead mid-term (NTP, a VM resume): leases judged by
+    // leader time must not all run out at once.
+    c.offsets.set(leader, 1_000_000);
+    for (let i = 0; i < 3; i++) await c.node(leader).propose(payload(`after${i}`));
+    const after = Math.max(...c.app(leader).times);
+    expect(after).to.be.at.least(before);
+    expect(after - before).to.be.below(60_000);
+    expect(c.node(leader).timeMs()).to.be.below(Date.now() + 60_000);
   });
 
   it('bootstrap puts the membership in the log: a joiner with empty storage replays it', async () => {

@@ -330,6 +330,8 @@ export class RaftNode<R> {
   private lastVote: NodeId | null = null;
   private applied: number;
   private lastStampMs = 0;
+  /** Wall and monotonic time when this node first stamped in its current leader term. */
+  private stampEpoch: { term: number; wallMs: number; mono: number } | null = null;
 
   /** By index; insertion order is index order within a leadership (all rejected on step-down). */
   private readonly pending = new Map<number, PendingProposal>();
@@ -621,9 +623,36 @@ export class RaftNode<R> {
 
   /** Leader time for a new entry: never below any stamp this node has seen in its log. */
   private stamp(): number {
-    const now = Math.floor(this.clock.now());
+    const now = Math.floor(this.leaderNow());
     if (now > this.lastStampMs) this.lastStampMs = now;
     return this.lastStampMs;
+  }
+
+  /**
+   * The time this node would stamp now (ms): the clock expiry is judged by. On a leader it is
+   * the stamping clock (leaderNow), so reads and writes judge expiry alike; elsewhere the
+   * wall clock. Never below a stamp this node has seen.
+   */
+  timeMs(): number {
+    const now = Math.floor(this.role === Role.Leader ? this.leaderNow() : this.clock.now());
+    return now > this.lastStampMs ? now : this.lastStampMs;
+  }
+
+  /**
+   * The leader's time. With a monotonic clock: the wall clock is read once, when this node first
+   * stamps in a term, and time then advances only by the monotonic clock. A step of the wall
+   * clock during a term (NTP, an operator, a VM resume) therefore cannot expire lock or queue
+   * leases early; a new term starts from the wall clock again, and the state machine renews
+   * every lease at a new term (StateFamily.onTermStart), so a skewed new leader cannot either.
+   * Lease safety still assumes clocks tick at about the same rate.
+   */
+  private leaderNow(): number {
+    if (this.clock.monotonic === undefined) return this.clock.now();
+    const mono = this.clock.monotonic();
+    if (this.stampEpoch === null || this.stampEpoch.term !== this.term) {
+      this.stampEpoch = { term: this.term, wallMs: Math.max(this.clock.now(), this.lastStampMs), mono };
+    }
+    return this.stampEpoch.wallMs + (mono - this.stampEpoch.mono);
   }
 
   private track<T>(propose: () => { index: number; term: number }): Promise<T> {

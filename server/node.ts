@@ -361,6 +361,7 @@ export class ConcordNode implements ClusterView {
     this.executor = new RaftExecutor({
       node: executorNode,
       stateMachine: this.stateMachine,
+      leaderClock: () => this.raft?.timeMs() ?? Date.now(),
       transport: {
         request: (peer, payload, timeoutMs) =>
           this.transport === null
@@ -391,7 +392,7 @@ export class ConcordNode implements ClusterView {
           return result;
         },
         stateMachine: this.stateMachine,
-        leaderTimeMs: () => this.stateMachine.readTime(Date.now()),
+        leaderTimeMs: () => this.stateMachine.readTime(this.raft?.timeMs() ?? Date.now()),
         request: (peer, payload, timeoutMs) =>
           this.transport === null
             ? Promise.reject(new NodeStoppedError('no peer transport'))
@@ -897,7 +898,7 @@ export class ConcordNode implements ClusterView {
       leaderId: raft?.leaderId ?? null,
       propose: (payload) =>
         raft === null ? Promise.reject(new NodeStoppedError('not started')) : raft.propose(payload),
-      leaderTimeMs: () => sm.readTime(Date.now()),
+      leaderTimeMs: () => sm.readTime(this.raft?.timeMs() ?? Date.now()),
       learnPeers: (peers) => this.learnPeers(peers),
     };
   }

@@ -118,6 +118,11 @@ export interface RaftExecutorOptions {
    * (commands/waiters.ts). Default: the node id and a random nonce.
    */
   waiterIdPrefix?: string;
+  /**
+   * The clock expiry is judged by on this node when it leads (RaftNode.timeMs: the time it
+   * stamps entries with). Default: `clock`.
+   */
+  leaderClock?: () => number;
   /** Requests blocked on this node at most (LOCK ... WAIT, QPOP ... BLOCK); default 10,000. */
   maxWaiters?: number;
   /** Writes per forwarded batch, at most (default 1024), and their bytes (default 4 MiB). */
@@ -170,6 +175,7 @@ export class RaftExecutor implements Executor {
   private readonly forwardTimeoutMs: number;
   private readonly pollMs: number;
   private readonly clock: () => number;
+  private readonly leaderClock: () => number;
   private readonly maxTimeWaiters: number;
   private readonly isConnected: (peer: NodeId) => boolean;
   private readonly maxEntryBytes: number;
@@ -206,6 +212,7 @@ export class RaftExecutor implements Executor {
     this.forwardTimeoutMs = options.forwardTimeoutMs;
     this.pollMs = options.pollMs;
     this.clock = options.clock ?? Date.now;
+    this.leaderClock = options.leaderClock ?? this.clock;
     this.maxTimeWaiters = options.maxTimeWaiters ?? 10_000;
     this.isConnected = options.isConnected ?? (() => true);
     this.maxEntryBytes = options.maxEntryBytes ?? Infinity;
@@ -535,7 +542,7 @@ export class RaftExecutor implements Executor {
   }
 
   readLocal<A, T>(query: (sm: StateMachine, arg: A, nowMs: number) => T, arg: A): T {
-    return query(this.sm, arg, this.sm.readTime(this.clock()));
+    return query(this.sm, arg, this.sm.readTime(this.leaderClock()));
   }
 
   /** Writes called after the open read group wait for all of its reads. */
@@ -563,7 +570,7 @@ export class RaftExecutor implements Executor {
       leaderTime?.catch(() => undefined);
       try {
         await node.readIndex();
-        const timeMs = leaderTime === null ? this.clock() : await leaderTime;
+        const timeMs = leaderTime === null ? this.leaderClock() : await leaderTime;
         return query(this.sm, arg, this.sm.readTime(timeMs));
       } catch (error) {
         // Leadership moved or the leader is not reachable: retry within the bound.
@@ -617,7 +624,7 @@ export class RaftExecutor implements Executor {
   private async fetchTime(): Promise<number> {
     const leader = this.node.leaderId;
     if (leader === null) throw new NotLeaderError(null);
-    if (leader === this.node.id) return this.clock();
+    if (leader === this.node.id) return this.leaderClock();
     if (this.transport === null) throw new ClusterDownError('no peer transport');
     if (!this.isConnected(leader)) throw new ClusterDownError(`leader ${leader} not reachable`);
     let raw: Buffer;
