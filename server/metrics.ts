@@ -246,6 +246,11 @@ export class NodeMetrics {
   private readonly fsync: Histogram;
   private readonly sources: MetricsSources;
   private view: ScrapeView | null = null;
+  /**
+   * Each family's figures, read once per scrape: its fields are separate metrics, and a
+   * family's read may sum over all its state (queues), so it must not run once per field.
+   */
+  private readonly familyFigures = new Map<FamilyMetrics, Readonly<Record<string, number>>>();
   /** The last rendering (or the one in progress) and when it started. */
   private last: { atMs: number; text: Promise<string> } | null = null;
 
@@ -296,10 +301,12 @@ export class NodeMetrics {
 
   private async render(): Promise<string> {
     this.view = null;
+    this.familyFigures.clear();
     try {
       return await this.registry.metrics();
     } finally {
       this.view = null;
+      this.familyFigures.clear();
     }
   }
 
@@ -508,7 +515,15 @@ export class NodeMetrics {
     const { registry, sources } = this;
     for (const f of family.fields) {
       const base = `concord_${family.section}_${f.field}`;
-      const read = (): number | undefined => family.read(sources.stateMachine(), sources)[f.field];
+      const figures = this.familyFigures;
+      const read = (): number | undefined => {
+        let all = figures.get(family);
+        if (all === undefined) {
+          all = family.read(sources.stateMachine(), sources);
+          figures.set(family, all);
+        }
+        return all[f.field];
+      };
       if (f.type === 'gauge') {
         new Gauge({
           name: base,
