@@ -156,6 +156,26 @@ describe('faults/checkers: queues (delivery guarantees)', () => {
     expect(kinds(history)).to.deep.equal(['push-order']);
   });
 
+  it('judges a resent push from its first attempt: an earlier unknown attempt may have taken the lower id', () => {
+    // CI seed 773331: prod0's first attempt timed out (unknown) but applied, taking id 592;
+    // prod1's push then got 593; prod0's resend (same IDEMP key) answered 592 after that.
+    const history = [
+      push(['a'], undefined, 0, 50, 'unknown', 'k0'),
+      push(['b'], [593], 10, 20, 'ok', 'k1'),
+      push(['a'], [592], 60, 70, 'ok', 'k0'),
+      pop([d(592, 'a'), d(593, 'b')], 80, 85),
+    ];
+    expect(kinds(history)).to.deep.equal([]);
+    // A failed first attempt certainly did not apply: the window opens at the resend.
+    const failedFirst = [
+      push(['a'], undefined, 0, 50, 'fail', 'k0'),
+      push(['b'], [593], 10, 20, 'ok', 'k1'),
+      push(['a'], [592], 60, 70, 'ok', 'k0'),
+      pop([d(592, 'a'), d(593, 'b')], 80, 85),
+    ];
+    expect(kinds(failedFirst)).to.deep.equal(['push-order']);
+  });
+
   it('catches one payload enqueued twice (IDEMP not honoured), a payload never pushed, a failed push delivered', () => {
     const twice = [push(['a'], [1], 0, 10), pop([d(1, 'a'), d(2, 'a')], 11, 15)];
     expect(kinds(twice)).to.deep.equal(['duplicate-push']);

@@ -33,7 +33,9 @@
  *     before message a's was invoked, with a < b (a was pushed first, never delivered, and not
  *     delayed, so QPOP, which leases the lowest ready ids first, had to take a no later than b);
  *   - push-order: an acknowledged push completed before another was invoked but got larger ids
- *     (ids follow the order pushes apply). With the fifo check, per-producer FIFO of first
+ *     (ids follow the order pushes apply; a push's window runs from its key's first attempt
+ *     that could have applied to its first acknowledgement, since a resend answers the ids
+ *     an earlier attempt got). With the fifo check, per-producer FIFO of first
  *     deliveries follows: a producer's pushes are sequential.
  * The two lease checks depend on leader clocks: inside a clock nemesis's window they are
  * reported as excused, not as violations.
@@ -422,7 +424,21 @@ export function checkQueues(history: readonly QueueOp[], options: QueueCheckOpti
     }
   }
 
-  // Push order: ids follow the order pushes apply (first push of each IDEMP key only).
+  // Push order: ids follow the order pushes apply (one logical push per IDEMP key). A resend
+  // answers the ids its key got when an earlier attempt applied, so a key's push may have
+  // taken effect as early as its first attempt that could have applied (ok or unknown; a
+  // failed attempt certainly did not) and no later than its first acknowledgement.
+  const window = new Map<string, { invokeMs: number; completeMs: number }>();
+  for (const op of history) {
+    if (op.kind !== 'push' || op.result === 'fail') continue;
+    const k = key(op.queue, op.idemp ?? `#${op.id}`);
+    const w = window.get(k) ?? { invokeMs: Infinity, completeMs: Infinity };
+    w.invokeMs = Math.min(w.invokeMs, op.invokeMs);
+    if (op.result === 'ok') w.completeMs = Math.min(w.completeMs, op.completeMs!);
+    window.set(k, w);
+  }
+  const invokedAt = (op: QueueOp): number => window.get(key(op.queue, op.idemp ?? `#${op.id}`))!.invokeMs;
+  const completedAt = (op: QueueOp): number => window.get(key(op.queue, op.idemp ?? `#${op.id}`))!.completeMs;
   const firstOfKey = new Map<string, QueueOp>();
   for (const op of okPushes) {
     const k = key(op.queue, op.idemp ?? `#${op.id}`);
@@ -445,13 +461,13 @@ export function checkQueues(history: readonly QueueOp[], options: QueueCheckOpti
     list.push(op);
   }
   for (const [queue, list] of perQueue) {
-    list.sort((a, b) => a.completeMs! - b.completeMs!);
-    const byInvoke = [...list].sort((a, b) => a.invokeMs - b.invokeMs);
+    list.sort((a, b) => completedAt(a) - completedAt(b));
+    const byInvoke = [...list].sort((a, b) => invokedAt(a) - invokedAt(b));
     let i = 0;
     let maxId = -Infinity;
     let maxOp: QueueOp | undefined;
     for (const p of byInvoke) {
-      while (i < list.length && list[i]!.completeMs! < p.invokeMs) {
+      while (i < list.length && completedAt(list[i]!) < invokedAt(p)) {
         const top = Math.max(...list[i]!.ids!);
         if (top > maxId) {
           maxId = top;
