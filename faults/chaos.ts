@@ -57,7 +57,9 @@ const program: Command = new Command('chaos')
   .option('--hosts <mode>', 'netns | loopback (default: netns when root, else loopback)')
   .option('--processes <n>', 'client processes per run', positive('--processes'), 6)
   .option('--out <file>', 'where to write the JSON summary (default: in the temp dir)')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Bad arguments exit 2 (as documented), distinct from 1 = a run found a violation.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parse();
 const opts = program.opts<{
   minutes: number;
