@@ -649,6 +649,30 @@ describe('raft/node: three nodes over the local network', function () {
     await c.node(leader).propose(payload('more'));
     await c.converged(IDS, 26);
   });
+  it('snapshots a large state only after as many bytes as it holds were applied (the AOF-rewrite rule)', async () => {
+    c = new Cluster({ snapshotEntries: 5, snapshotCatchUpEntries: 0 });
+    await c.startAll();
+    const leader = await c.leader();
+    const n = c.node(leader);
+    const taken = (): number => c.events.filter((e) => e.event.type === 'snapshot-taken').length;
+    // A 20 KB value, then small ones: the first snapshot (every node) holds the 20 KB.
+    await n.propose(payload('x'.repeat(20_000)));
+    for (let i = 0; i < 5; i++) await n.propose(payload(`a${i}`));
+    await waitFor(() => IDS.every((id) => c.node(id).status().snapshotIndex >= 5), 'the first snapshots');
+    const first = taken();
+    // 60 small entries (about 2 KB): past snapshotEntries many times, far from 20 KB.
+    for (let i = 0; i < 60; i++) await n.propose(payload(`b${i}`));
+    await c.converged(IDS, 66);
+    expect(taken(), 'no snapshot before 20 KB of entries were applied').to.equal(first);
+    // Then 24 KB more: every node snapshots again.
+    const before = Math.max(...IDS.map((id) => c.node(id).status().snapshotIndex));
+    for (let i = 0; i < 2; i++) await n.propose(payload('y'.repeat(12_000)));
+    await waitFor(
+      () => IDS.every((id) => c.node(id).status().snapshotIndex > before),
+      'the second snapshots',
+    );
+  });
+
   it('under drops and rolling partitions: every success is applied where it said, reads see every earlier success', async () => {
     c = new Cluster({ proposalTimeoutMs: 1000, readTimeoutMs: 300 });
     await c.startAll();

@@ -161,7 +161,13 @@ export interface RaftNodeConfig<R> {
   maxPendingReads?: number;
   /** A readIndex() rejects with ReadTimeoutError after this (default 2 election timeouts). */
   readTimeoutMs?: number;
-  /** Take a snapshot every this many applied entries (default 10,000; 0 disables). */
+  /**
+   * Take a snapshot once this many entries (default 10,000; 0 disables) AND at least as many
+   * bytes as the last snapshot held have been applied since it: the rule of Redis's AOF
+   * rewrite (grow by 100% before rewriting), so serializing a large state costs at most about
+   * one byte per byte of log, however large the state, while a small state still snapshots
+   * every `snapshotEntries`.
+   */
   snapshotEntries?: number;
   /** Entries kept in the log behind a snapshot for slow followers (default 1,000). */
   snapshotCatchUpEntries?: number;
@@ -247,6 +253,8 @@ interface CapturedSnapshot {
 
 const DEFAULT_MAX_PENDING = 10_000;
 const DEFAULT_SNAPSHOT_ENTRIES = 10_000;
+/** Counted per applied entry besides its data (index, term, type, framing), for the size rule. */
+const ENTRY_OVERHEAD_BYTES = 24;
 const DEFAULT_CATCH_UP_ENTRIES = 1_000;
 /** How far back from the last index the start-up scan looks for the last stamped time. */
 const STAMP_SCAN_ENTRIES = 10_000;
@@ -346,6 +354,9 @@ export class RaftNode<R> {
   private snapshotting = false;
   private captured: CapturedSnapshot | null = null;
   private lastSnapshotIndex: number;
+  /** Size of the last snapshot taken or installed, and entry bytes applied since its capture. */
+  private lastSnapshotBytes: number;
+  private appliedBytesSinceSnapshot = 0;
 
   private readonly listeners = new Set<(e: NodeEvent) => void>();
   private readyTurns = 0;
@@ -380,6 +391,7 @@ export class RaftNode<R> {
         }));
     this.applied = applied;
     this.lastSnapshotIndex = this.storage.snapshot().metadata.index;
+    this.lastSnapshotBytes = this.storage.snapshot().data.byteLength;
     this.core = new RaftCore({
       id: config.id,
       storage: config.storage,
@@ -786,6 +798,8 @@ export class RaftNode<R> {
       this.lastStampMs = Math.max(this.lastStampMs, this.app.appliedTimeMs?.() ?? 0);
       this.applied = rd.snapshot.metadata.index;
       this.lastSnapshotIndex = rd.snapshot.metadata.index;
+      this.lastSnapshotBytes = rd.snapshot.data.byteLength;
+      this.appliedBytesSinceSnapshot = 0;
       this.rejectPendingUpTo(this.applied);
       this.emit({ type: 'snapshot-installed', index: this.applied });
     }
@@ -835,6 +849,7 @@ export class RaftNode<R> {
       }
     }
     this.applied = e.index;
+    this.appliedBytesSinceSnapshot += e.data.byteLength + ENTRY_OVERHEAD_BYTES;
     const p = this.pending.get(e.index);
     if (p === undefined) return;
     this.pending.delete(e.index);
@@ -928,12 +943,20 @@ export class RaftNode<R> {
 
   // ---------------------------------------------------------------- snapshots
 
-  /** Every `snapshotEntries` applied entries (or when forced): capture now, serialize off the loop. */
+  /**
+   * When `snapshotEntries` entries and the last snapshot's size in bytes have been applied
+   * since it (or when forced): capture now, serialize off the loop.
+   */
   private maybeSnapshot(): void {
     if (this.snapshotting || this.stopped) return;
-    const due = this.snapshotEntries > 0 && this.applied - this.lastSnapshotIndex >= this.snapshotEntries;
+    const due =
+      this.snapshotEntries > 0 &&
+      this.applied - this.lastSnapshotIndex >= this.snapshotEntries &&
+      this.appliedBytesSinceSnapshot >= this.lastSnapshotBytes;
     if (!due && !(this.forceSnapshot && this.applied > this.lastSnapshotIndex)) return;
     this.forceSnapshot = false;
+    const bytesBeforeCapture = this.appliedBytesSinceSnapshot;
+    this.appliedBytesSinceSnapshot = 0;
     const index = this.applied;
     const confState = this.core.status().confState;
     this.snapshotting = true;
@@ -952,6 +975,7 @@ export class RaftNode<R> {
         },
         (error: unknown) => {
           this.snapshotting = false;
+          this.appliedBytesSinceSnapshot += bytesBeforeCapture;
           this.emit({ type: 'snapshot-failed', index, error });
         },
       );
@@ -969,6 +993,7 @@ export class RaftNode<R> {
     if (compactTo >= this.storage.firstIndex()) this.storage.compact(compactTo);
     await this.timedSync();
     this.lastSnapshotIndex = c.index;
+    this.lastSnapshotBytes = c.data.byteLength;
     this.emit({ type: 'snapshot-taken', index: c.index, bytes: c.data.byteLength });
     this.maybeSnapshot();
   }

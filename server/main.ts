@@ -360,7 +360,7 @@ export function buildProgram(): Command {
     .addOption(
       option(
         '--snapshot-entries <n>',
-        'take a snapshot every n applied entries (0 = never)',
+        'snapshot after n applied entries and as many bytes as the last snapshot (0 = never)',
         'CONCORD_SNAPSHOT_ENTRIES',
       )
         .argParser(integer(0, 1_000_000_000))
