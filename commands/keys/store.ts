@@ -17,11 +17,14 @@ export interface StoredValue {
   value: Buffer;
   /** Absolute expiry in ms since epoch; 0 = never. */
   expireAtMs: number;
+  /** This entry's place in the expiry heap, -1 when it has no expiry. */
+  heapIndex: number;
 }
 
+/** An expiring key in the heap; ordered by (entry.expireAtMs, key). */
 interface ExpiryMark {
-  readonly atMs: number;
   readonly key: string;
+  readonly entry: StoredValue;
 }
 
 const INT64_MIN = -(2n ** 63n);
@@ -34,7 +37,12 @@ export class KeyStore {
   private map = new Map<string, StoredValue>();
   /** Number of keys with an expiry. */
   private expiring = 0;
-  /** Min-heap of (atMs, key); may hold stale marks, bounded by compaction. */
+  /**
+   * Indexed min-heap of exactly the keys that have an expiry, by (expiry, key): an update or a
+   * delete moves or removes its mark at once. No stale marks, so what a sweep reclaims depends
+   * only on the keyspace, never on its history: a node restored from a snapshot reclaims the
+   * same keys at the same entry as the node that wrote it.
+   */
   private heap: ExpiryMark[] = [];
 
   // ---- reads (never change state) ----
@@ -229,32 +237,20 @@ export class KeyStore {
     this.heap = [];
   }
 
+  /** The earliest expiry of any key (ms), or Infinity. */
+  nextExpiryMs(): number {
+    return this.heap[0]?.entry.expireAtMs ?? Infinity;
+  }
+
   /**
    * Reclaims up to `limit` keys whose expiry is at or before `nowMs`, earliest first (ties by
    * key), so every replica reclaims the same keys at the same entry.
    */
-  /**
-   * The earliest expiry mark (ms), or Infinity. A mark may be stale (the key was deleted or
-   * got another expiry): a sweep at that time then only drops the mark.
-   */
-  nextExpiryMs(): number {
-    return this.heap[0]?.atMs ?? Infinity;
-  }
-
   sweepExpired(nowMs: number, limit: number): void {
-    let reclaimed = 0;
-    let visited = 0;
-    const heap = this.heap;
-    while (heap.length > 0 && reclaimed < limit && visited < limit * 4) {
-      const top = heap[0]!;
-      if (top.atMs > nowMs) break;
-      this.heapPop();
-      visited++;
-      const e = this.map.get(top.key);
-      if (e !== undefined && e.expireAtMs === top.atMs) {
-        this.remove(top.key, e);
-        reclaimed++;
-      }
+    for (let reclaimed = 0; reclaimed < limit; reclaimed++) {
+      const top = this.heap[0];
+      if (top === undefined || top.entry.expireAtMs > nowMs) return;
+      this.remove(top.key, top.entry);
     }
   }
 
@@ -335,71 +331,102 @@ export class KeyStore {
 
   private put(k: string, current: StoredValue | undefined, value: Buffer, expireAtMs: number): void {
     if (current === undefined) {
-      this.map.set(k, { value, expireAtMs });
+      const entry: StoredValue = { value, expireAtMs, heapIndex: -1 };
+      this.map.set(k, entry);
       if (expireAtMs !== 0) {
         this.expiring++;
-        this.heapPush({ atMs: expireAtMs, key: k });
+        this.heapInsert({ key: k, entry });
       }
       return;
     }
-    if (current.expireAtMs !== 0) this.expiring--;
+    const had = current.expireAtMs !== 0;
     current.value = value;
     current.expireAtMs = expireAtMs;
-    if (expireAtMs !== 0) {
+    if (had && expireAtMs === 0) {
+      this.expiring--;
+      this.heapDelete(current.heapIndex);
+    } else if (!had && expireAtMs !== 0) {
       this.expiring++;
-      this.heapPush({ atMs: expireAtMs, key: k });
+      this.heapInsert({ key: k, entry: current });
+    } else if (had) {
+      // A new expiry for an expiring key: its mark moves to its new place.
+      this.heapFix(current.heapIndex);
     }
   }
 
   private remove(k: string, e: StoredValue): void {
     this.map.delete(k);
-    if (e.expireAtMs !== 0) this.expiring--;
-  }
-
-  private heapPush(mark: ExpiryMark): void {
-    const heap = this.heap;
-    // Stale marks (overwritten or deleted keys) are dropped by a rebuild once they dominate.
-    if (heap.length >= 2 * this.expiring + 1024) this.rebuildHeap();
-    heap.push(mark);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-      i = parent;
+    if (e.expireAtMs !== 0) {
+      this.expiring--;
+      this.heapDelete(e.heapIndex);
     }
   }
 
-  private heapPop(): void {
+  private heapInsert(mark: ExpiryMark): void {
+    this.heap.push(mark);
+    mark.entry.heapIndex = this.heap.length - 1;
+    this.siftUp(this.heap.length - 1);
+  }
+
+  private heapDelete(i: number): void {
     const heap = this.heap;
+    const gone = heap[i]!;
+    gone.entry.heapIndex = -1;
     const last = heap.pop()!;
-    if (heap.length === 0) return;
-    heap[0] = last;
-    let i = 0;
+    if (i === heap.length) return;
+    heap[i] = last;
+    last.entry.heapIndex = i;
+    this.heapFix(i);
+  }
+
+  /** Restores heap order around `i` after its mark's expiry changed. */
+  private heapFix(i: number): void {
+    if (!this.siftUp(i)) this.siftDown(i);
+  }
+
+  /** Returns whether the mark moved. */
+  private siftUp(start: number): boolean {
+    const heap = this.heap;
+    let i = start;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i]!, heap[parent]!)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+    return i !== start;
+  }
+
+  private siftDown(start: number): void {
+    const heap = this.heap;
+    let i = start;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
       if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
       if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
-      if (m === i) break;
-      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      if (m === i) return;
+      this.swap(i, m);
       i = m;
     }
   }
 
-  private rebuildHeap(): void {
-    const marks: ExpiryMark[] = [];
-    for (const [key, e] of this.map) if (e.expireAtMs !== 0) marks.push({ atMs: e.expireAtMs, key });
-    marks.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
-    // A sorted array is a valid min-heap.
-    this.heap.length = 0;
-    for (const m of marks) this.heap.push(m);
+  private swap(i: number, j: number): void {
+    const heap = this.heap;
+    const a = heap[i]!;
+    const b = heap[j]!;
+    heap[i] = b;
+    heap[j] = a;
+    b.entry.heapIndex = i;
+    a.entry.heapIndex = j;
   }
 }
 
 function before(a: ExpiryMark, b: ExpiryMark): boolean {
-  return a.atMs < b.atMs || (a.atMs === b.atMs && a.key < b.key);
+  const x = a.entry.expireAtMs;
+  const y = b.entry.expireAtMs;
+  return x < y || (x === y && a.key < b.key);
 }
 
 /** Serializes a captured keyspace in chunks (see KeyStore.capture). */
