@@ -180,7 +180,10 @@ export class FaultCluster {
    */
   async waitCaughtUp(host: Host, deadlineMs = 20_000): Promise<void> {
     const others = this.runningMembers().filter((h) => h !== host);
-    const leader = others.length === 0 ? undefined : await pollUntil('a leader', () => this.currentLeader(others), 3_000).catch(() => undefined);
+    const leader =
+      others.length === 0
+        ? undefined
+        : await pollUntil('a leader', () => this.currentLeader(others), 3_000).catch(() => undefined);
     if (leader === undefined) return;
     const target = Number((await this.raftInfo(leader)).get('raft_commit_index'));
     const proc = host.node;
@@ -188,8 +191,16 @@ export class FaultCluster {
       `${host.id} to apply index ${target}`,
       async () => {
         if (proc === undefined || !proc.running()) {
-          const why = /"message":"([^"]*)"/.exec(proc?.stderr().split('\n').filter((l) => /"level":[56]0/.test(l)).pop() ?? '')?.[1];
-          throw new StartFailed(`${host.id} exited after starting: ${why ?? proc?.stderr().slice(-500) ?? ''}`);
+          const why = /"message":"([^"]*)"/.exec(
+            proc
+              ?.stderr()
+              .split('\n')
+              .filter((l) => /"level":[56]0/.test(l))
+              .pop() ?? '',
+          )?.[1];
+          throw new StartFailed(
+            `${host.id} exited after starting: ${why ?? proc?.stderr().slice(-500) ?? ''}`,
+          );
         }
         return Number((await this.raftInfo(host)).get('raft_applied_index')) >= target ? true : undefined;
       },
@@ -241,6 +252,15 @@ export class FaultCluster {
     return fields;
   }
 
+  /** The voters and learners in `host`'s configuration (INFO raft), [] when it cannot answer. */
+  async configuredMembers(host: Host): Promise<string[]> {
+    const info = await this.raftInfo(host).catch(() => undefined);
+    if (info === undefined) return [];
+    return [info.get('raft_voters') ?? '', info.get('raft_learners') ?? '']
+      .flatMap((list) => list.split(','))
+      .filter((id) => id !== '');
+  }
+
   /** The leader among running members that every answering member agrees on. */
   async waitForLeader(deadlineMs = 15_000, among: readonly Host[] = this.runningMembers()): Promise<Host> {
     return pollUntil(
@@ -283,7 +303,10 @@ export class FaultCluster {
       this.runningMembers().map((host) =>
         pollUntil(
           `${host.id} to acknowledge a write`,
-          async () => ((await adminCall(host, 1_000, 'SET', `probe:${host.id}`, String(Date.now()))) === 'OK' ? true : undefined),
+          async () =>
+            (await adminCall(host, 1_000, 'SET', `probe:${host.id}`, String(Date.now()))) === 'OK'
+              ? true
+              : undefined,
           deadlineMs,
         ),
       ),

@@ -102,16 +102,21 @@ async function restart(ctx: NemesisContext, nemesis: string, host: Host): Promis
  */
 export async function rejoinWiped(ctx: NemesisContext, nemesis: string, host: Host): Promise<void> {
   await ctx.cluster.kill9(host);
-  const removed = await ctx.cluster.admin(20_000, 'RAFT.NODE', 'REMOVE', host.id).catch((err: unknown) => err);
+  const removed = await ctx.cluster
+    .admin(20_000, 'RAFT.NODE', 'REMOVE', host.id)
+    .catch((err: unknown) => err);
   ctx.record({ nemesis, phase: 'note', detail: `RAFT.NODE REMOVE ${host.id}: ${String(removed)}` });
   if (removed !== 'OK' && !(removed instanceof Error && /unknown node/.test(removed.message))) {
     // Without a quorum to remove it, wiping the node could destroy data a majority needs: leave
     // it down with its files, and let the runner report it.
-    throw new Error(`cannot re-add ${host.id}: RAFT.NODE REMOVE failed (${String(removed)}); left down, not wiped`);
+    throw new Error(
+      `cannot re-add ${host.id}: RAFT.NODE REMOVE failed (${String(removed)}); left down, not wiped`,
+    );
   }
   await ctx.cluster.wipe(host);
   await ctx.cluster.startNode(host, 'join');
   await ctx.cluster.admin(20_000, 'RAFT.NODE', 'ADD', host.id, host.address);
+  ctx.cluster.members.add(host);
   ctx.record({ nemesis, phase: 'note', detail: `${host.id} wiped and re-added with RAFT.NODE ADD` });
 }
 
@@ -165,7 +170,11 @@ type Damage = 'bitflip-wal' | 'bitflip-snapshot' | 'truncate-wal-tail' | 'trunca
  */
 type Expect = 'refuse' | 'repair' | 'either';
 
-async function damage(ctx: NemesisContext, host: Host, kind: Damage): Promise<{ detail: string; expect: Expect } | undefined> {
+async function damage(
+  ctx: NemesisContext,
+  host: Host,
+  kind: Damage,
+): Promise<{ detail: string; expect: Expect } | undefined> {
   switch (kind) {
     case 'bitflip-wal':
     case 'truncate-wal-tail': {
@@ -180,13 +189,19 @@ async function damage(ctx: NemesisContext, host: Host, kind: Damage): Promise<{ 
         const at = victim.offset + RECORD_HEADER_BYTES + ctx.prng.below(victim.bytes - RECORD_HEADER_BYTES);
         const bit = ctx.prng.below(8);
         await flipBit(file, at, bit);
-        return { detail: `flipped bit ${bit} at byte ${at} (record at ${victim.offset}) of ${file}`, expect: 'refuse' };
+        return {
+          detail: `flipped bit ${bit} at byte ${at} (record at ${victim.offset}) of ${file}`,
+          expect: 'refuse',
+        };
       }
       const last = spans[spans.length - 1];
       if (last === undefined || last.bytes < 2) return undefined;
       const cutAt = last.offset + 1 + ctx.prng.below(last.bytes - 1);
       await truncateFile(file, cutAt);
-      return { detail: `truncated ${file} to ${cutAt} bytes (inside its last record at ${last.offset})`, expect: 'either' };
+      return {
+        detail: `truncated ${file} to ${cutAt} bytes (inside its last record at ${last.offset})`,
+        expect: 'either',
+      };
     }
     case 'bitflip-snapshot':
     case 'truncate-snapshot': {
@@ -227,23 +242,48 @@ function diskNemesis(kind: Damage): Nemesis {
       return {
         detail,
         heal: async () => {
+          // Removed meanwhile (membership overlay): a spare now, left down with its damaged
+          // files; a later RAFT.NODE ADD wipes it first. Restarting and re-adding it here
+          // would put back a member the suite no longer counts (seed 20261125 did, and the
+          // overlay then wiped that live voter as a "spare").
+          if (!ctx.cluster.members.has(victim)) {
+            ctx.record({
+              nemesis: name,
+              phase: 'note',
+              detail: `${victim.id} was removed meanwhile: left down as a spare`,
+            });
+            return;
+          }
           try {
             await ctx.cluster.restartCaughtUp(victim);
             if (done?.expect === 'refuse') {
               ctx.anomaly(name, `${victim.id} started and caught up on damaged files: ${done.detail}`);
               await rejoinWiped(ctx, name, victim);
             } else if (done !== undefined) {
-              ctx.record({ nemesis: name, phase: 'note', detail: `${victim.id} repaired its files and caught up` });
+              ctx.record({
+                nemesis: name,
+                phase: 'note',
+                detail: `${victim.id} repaired its files and caught up`,
+              });
             }
           } catch (err) {
             if (!(err instanceof StartFailed)) throw err;
             const stderr = err.message;
             if (done === undefined || done.expect === 'repair') {
-              ctx.anomaly(name, `${victim.id} refused to run after a repairable fault (${detail}): ${stderr.slice(0, 500)}`);
-            } else if (!/corrupt|checksum|StorageError|truncat|damaged|invalid|beyond last index|lost/i.test(stderr)) {
+              ctx.anomaly(
+                name,
+                `${victim.id} refused to run after a repairable fault (${detail}): ${stderr.slice(0, 500)}`,
+              );
+            } else if (
+              !/corrupt|checksum|StorageError|truncat|damaged|invalid|beyond last index|lost/i.test(stderr)
+            ) {
               ctx.anomaly(name, `${victim.id} refused to run but did not say why: ${stderr.slice(0, 500)}`);
             } else {
-              ctx.record({ nemesis: name, phase: 'note', detail: `${victim.id} refused to run (detected): ${firstLine(stderr)}` });
+              ctx.record({
+                nemesis: name,
+                phase: 'note',
+                detail: `${victim.id} refused to run (detected): ${firstLine(stderr)}`,
+              });
             }
             await rejoinWiped(ctx, name, victim);
           }
@@ -388,7 +428,10 @@ export const NEMESES: readonly Nemesis[] = [
       const jitterMs = ctx.prng.below(50);
       const targets = [...ctx.cluster.members];
       for (const h of targets) await ctx.hosts.delay(h, delayMs, jitterMs);
-      return { detail: `peer links delayed ${delayMs} ms + up to ${jitterMs} ms jitter`, heal: () => ctx.hosts.heal() };
+      return {
+        detail: `peer links delayed ${delayMs} ms + up to ${jitterMs} ms jitter`,
+        heal: () => ctx.hosts.heal(),
+      };
     },
   },
   {
@@ -432,6 +475,17 @@ export const NEMESES: readonly Nemesis[] = [
       const leader = await ctx.cluster.currentLeader();
       if (spares.length > 0 && (members.length <= 3 || ctx.prng.below(2) === 0)) {
         const spare = spares[0]!;
+        // Never wipe a node the cluster still counts: that is an operator wiping a live voter,
+        // not a membership change (the suite's own bookkeeping must agree with the cluster's).
+        const configured = leader === undefined ? [] : await ctx.cluster.configuredMembers(leader);
+        if (configured.includes(spare.id)) {
+          ctx.anomaly(
+            'membership',
+            `suite bookkeeping: ${spare.id} is a spare to the suite but a member of the cluster (${configured.join(',')}); not wiped`,
+          );
+          ctx.cluster.members.add(spare);
+          return { detail: `no change: ${spare.id} is still a member`, heal: async () => {} };
+        }
         await ctx.cluster.kill9(spare);
         await ctx.cluster.wipe(spare);
         await ctx.cluster.startNode(spare, 'join');
@@ -440,7 +494,8 @@ export const NEMESES: readonly Nemesis[] = [
         return { detail: `RAFT.NODE ADD ${spare.id}: ${String(reply)}`, heal: async () => {} };
       }
       const candidates = members.filter((h) => h !== leader);
-      if (members.length <= 3 || candidates.length === 0) return { detail: 'no change possible', heal: async () => {} };
+      if (members.length <= 3 || candidates.length === 0)
+        return { detail: 'no change possible', heal: async () => {} };
       const victim = ctx.prng.pick(candidates);
       const reply = await ctx.cluster.admin(15_000, 'RAFT.NODE', 'REMOVE', victim.id);
       ctx.cluster.members.delete(victim);
@@ -455,7 +510,9 @@ export const NEMESES: readonly Nemesis[] = [
     start: async (ctx) => {
       const leader = await ctx.cluster.currentLeader();
       const target = ctx.prng.pick(ctx.cluster.runningMembers().filter((h) => h !== leader));
-      const reply = await ctx.cluster.admin(10_000, 'RAFT.TRANSFER-LEADER', target.id).catch((err: unknown) => err);
+      const reply = await ctx.cluster
+        .admin(10_000, 'RAFT.TRANSFER-LEADER', target.id)
+        .catch((err: unknown) => err);
       return { detail: `RAFT.TRANSFER-LEADER ${target.id}: ${String(reply)}`, heal: async () => {} };
     },
   },
@@ -500,6 +557,7 @@ export const NEMESES: readonly Nemesis[] = [
 
 export function nemesisByName(name: string): Nemesis {
   const n = NEMESES.find((x) => x.name === name);
-  if (n === undefined) throw new Error(`unknown nemesis '${name}' (known: ${NEMESES.map((x) => x.name).join(', ')})`);
+  if (n === undefined)
+    throw new Error(`unknown nemesis '${name}' (known: ${NEMESES.map((x) => x.name).join(', ')})`);
   return n;
 }

@@ -353,13 +353,14 @@ export const queuesFamily: Family = {
         const v = checkQueues(history, {
           clockWindows: clockWindows(context.faults),
           deadLetter: new Map(workload.queues.map((q) => [q, deadLetterQueue(q)])),
+          drainComplete: drained.complete,
         });
         const summary =
           `${v.queues} queues: pushes ok ${v.pushes.ok} / unknown ${v.pushes.unknown} / fail ${v.pushes.fail} (${v.pushes.resends} IDEMP resends), ` +
           `${v.ackedPayloads} acked payloads, ${v.deliveries} deliveries (${v.redeliveries} redeliveries), ${workload.crashes} consumer crashes, ` +
           `acks removed ${v.acks.removed} / already gone ${v.acks.gone} / LEASELOST ${v.acks.leaseLost} / unknown ${v.acks.unknown}, ` +
           `${v.drained} drained at the end, ${v.deadLettered} dead-lettered, ${v.leasedAtEnd} still leased at the end` +
-          (drained.complete ? '' : ' (drain incomplete)') +
+          (drained.complete ? '' : ` (drain incomplete: ${v.unverified} acked payloads unverified)`) +
           (v.excused.length > 0
             ? `, ${v.excused.length} lease-bound breaches under clock faults (excused)`
             : '');
