@@ -13,9 +13,11 @@
  *
  * Removal (as etcd's removed-member check, its "410 Gone"): a node removed by RAFT.NODE REMOVE
  * may never apply its own removal (the leader stops replicating to it) and would campaign
- * forever. So a member that receives a Raft message from an id in the replicated removed set
- * drops it and sends that node a "you were removed" notice (transport FrameKind.Notice, at
- * most once a second per id). A node told so - or that applies its own removal - logs it,
+ * forever. So a member that receives a campaign (PreVote, Vote) from an id in the replicated
+ * removed set sends that node a "you were removed" notice (transport FrameKind.Notice, at most
+ * once a second per id). The message itself still goes to Raft, which judges it by term and log
+ * as etcd-raft does: a member table restored from a snapshot can predate a re-add, and dropping
+ * such a leader's messages left its follower unable ever to apply the re-add. A node told so - or that applies its own removal - logs it,
  * stops its Raft node and peer transport, and from then on answers every read and write with
  * `-ERR this node was removed from the cluster (by config index N)` (PING, INFO and the like
  * still answer, for operators). Restarted on the same data it is told again at its first
@@ -34,7 +36,7 @@ import { Dispatcher } from '../commands/dispatch.js';
 import { StateMachine, type Result } from '../commands/state-machine.js';
 import { NodeStoppedError, NotLeaderError } from '../raft/errors.js';
 import { FileStorage } from '../raft/file-storage.js';
-import { ConfChangeType, EntryType, Role } from '../raft/messages.js';
+import { ConfChangeType, EntryType, MessageType, Role } from '../raft/messages.js';
 import type { ConfChange, Message, NodeId, Snapshot } from '../raft/messages.js';
 import {
   RaftNode,
@@ -560,12 +562,16 @@ export class ConcordNode implements ClusterView {
         log: this.log,
       });
       this.transport = tcp;
-      // Messages from removed members never reach Raft: they get a removal notice instead.
+      // A removed member that campaigns is told so (a removal notice); every message still
+      // reaches Raft, which judges it by term and log. Dropping them, as this once did, broke a
+      // node whose member table came from a snapshot older than its leader's re-add: it said
+      // "removed" to its own leader and never applied the entry that re-added it.
       transport = {
         send: (m) => tcp.send(m),
         onMessage: (handler) =>
           tcp.onMessage((m) => {
-            if (!this.answeredRemoved(m.from)) handler(m);
+            if (m.type === MessageType.PreVote || m.type === MessageType.Vote) this.noticeIfRemoved(m.from);
+            handler(m);
           }),
         onUnreachable: (handler) => tcp.onUnreachable(handler),
       };
@@ -678,13 +684,14 @@ export class ConcordNode implements ClusterView {
   }
 
   /**
-   * A message from `from`: if `from` was removed from the cluster (and is not a member again),
-   * it is dropped and `from` told so, at most once a second (its campaign repeats). True when
-   * dropped.
+   * A campaign from `from`: if `from` was removed from the cluster (and is not a member again in
+   * this node's view), tell it so, at most once a second (its campaign repeats). A removed node
+   * that learns it stops campaigning and refuses its clients; a member re-added since (this
+   * node's view may be older, restored from a snapshot) ignores the notice.
    */
-  private answeredRemoved(from: NodeId): boolean {
+  private noticeIfRemoved(from: NodeId): void {
     const index = this.application.removed.get(from);
-    if (index === undefined || this.application.members.has(from)) return false;
+    if (index === undefined || this.application.members.has(from)) return;
     const now = Date.now();
     if (now - (this.noticeSentAt.get(from) ?? -Infinity) >= 1000) {
       const body = Buffer.from(JSON.stringify({ removed: index }), 'utf8');
@@ -697,7 +704,6 @@ export class ConcordNode implements ClusterView {
         if (!this.application.removed.has(id)) this.noticeSentAt.delete(id);
       }
     }
-    return true;
   }
 
   /** A notice from a peer (FrameKind.Notice): today only "you were removed". */
@@ -720,7 +726,7 @@ export class ConcordNode implements ClusterView {
     if (applied <= this.foundingEntries) {
       // Nothing applied beyond its own founding entries: a replacement started under a removed
       // id (empty data dir), waiting for RAFT.NODE ADD to clear the mark - not the removed
-      // process. Its messages are dropped by the members until then, so it disturbs nothing.
+      // process. With an empty log it cannot win a vote, so it disturbs nothing meanwhile.
       this.log.warn(
         { peer: from, configIndex: index },
         'a peer says this node id was removed; this node has applied nothing yet, so it waits to be added again (RAFT.NODE ADD)',

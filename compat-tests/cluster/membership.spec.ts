@@ -9,6 +9,7 @@
  * index N)`.
  */
 import { expect } from 'chai';
+import { rm } from 'node:fs/promises';
 import { waitFor } from '../harness.js';
 import {
   Cluster,
@@ -241,5 +242,101 @@ describe('cluster: add and remove members under load', function () {
     ).catch((error: unknown) => {
       throw new Error(`${String(error)}; last answer: ${last}`);
     });
+  });
+
+  it("a follower restored from a snapshot older than its leader's re-add still follows that leader", async function () {
+    // Found by `npm run chaos` (seed 20261200): n2 was removed, wiped and added back, then led;
+    // a wiped n1 installed n2's stored snapshot, taken before n2's re-add, so n1's member table
+    // said "n2 removed". n1 dropped every message from its own leader ("told a removed node it
+    // was removed" once a second) and never applied the entries that re-added n2: writes through
+    // n1 hung. Messages now always reach Raft (which judges them by term and log); a removed id
+    // still gets its notice when it campaigns.
+    const c = (cluster = await Cluster.start({
+      size: 3,
+      tickMs: 50,
+      electionTicks: 10,
+      snapshotEntries: 1_000_000,
+    }));
+    const first = await c.waitForLeader();
+    await c.waitUntilServing();
+    const [readded, wiped] = c.nodes.filter((n) => n !== first) as [ClusterNode, ClusterNode];
+    const set = async (node: ClusterNode, key: string, value: string): Promise<void> => {
+      const redis = client(node.port, 5_000);
+      try {
+        expect(await redis.call('SET', key, value)).to.equal('OK');
+      } finally {
+        redis.disconnect();
+      }
+    };
+
+    // 1. Remove `readded`; every member snapshots with it removed.
+    expect(await raftNode(first, 'REMOVE', readded.id)).to.equal('OK');
+    await readded.stop();
+    await set(first, 'k1', 'v1');
+    // Past the 1,000 entries kept behind a snapshot, so a fresh node gets the snapshot, not the log.
+    {
+      const redis = client(first.port, 20_000);
+      const pipeline = redis.pipeline();
+      for (let i = 0; i < 1_500; i++) pipeline.set(`fill:${i}`, String(i));
+      await pipeline.exec().finally(() => redis.disconnect());
+    }
+    for (const n of [first, wiped]) {
+      const redis = client(n.port, 10_000);
+      await redis.call('RAFT.SNAPSHOT').finally(() => redis.disconnect());
+    }
+    // 2. Add it back with an empty data dir: it installs that snapshot, then applies its re-add.
+    await rm(readded.dataDir, { recursive: true, force: true });
+    await readded.start('join');
+    expect(await raftNode(first, 'ADD', readded.id, readded.address)).to.equal('OK');
+    await waitFor(
+      `${readded.id} to be a voter again`,
+      async () => ((await voters(first)).includes(readded.id) ? true : undefined),
+      15_000,
+    );
+    await set(first, 'k2', 'v2');
+    await c.waitForApplied(await first.raftNumber('raft_commit_index'), [readded]);
+    // 3. It leads; its stored snapshot is still the one from before its re-add.
+    {
+      const redis = client(first.port, 10_000);
+      expect(await redis.call('RAFT.TRANSFER-LEADER', readded.id).finally(() => redis.disconnect())).to.equal(
+        'OK',
+      );
+    }
+    await waitFor(
+      `${readded.id} to lead`,
+      async () => ((await readded.raftInfo()).get('raft_role') === 'leader' ? true : undefined),
+      15_000,
+    );
+    // 4. `wiped` is replaced: removed, wiped, added back; it installs the leader's snapshot.
+    expect(await raftNode(readded, 'REMOVE', wiped.id)).to.equal('OK');
+    await wiped.stop();
+    await rm(wiped.dataDir, { recursive: true, force: true });
+    await wiped.start('join');
+    expect(await raftNode(readded, 'ADD', wiped.id, wiped.address)).to.equal('OK');
+    await set(readded, 'k3', 'v3');
+    await waitFor(
+      `${wiped.id} to install the leader's snapshot`,
+      () => Promise.resolve(wiped.stderr().includes('snapshot installed') ? true : undefined),
+      15_000,
+    );
+    // It follows its leader: catches up and acknowledges writes through itself.
+    await waitFor(
+      `${wiped.id} to acknowledge a SET through itself`,
+      async () => {
+        const redis = client(wiped.port, 2_000);
+        try {
+          return (await redis.call('SET', 'k4', 'v4')) === 'OK' ? true : undefined;
+        } catch {
+          return undefined;
+        } finally {
+          redis.disconnect();
+        }
+      },
+      20_000,
+    );
+    // And its own Raft follows: it applies what the leader committed (a forwarded SET alone
+    // would pass even while it dropped every Raft message from its leader).
+    await c.waitForApplied(await readded.raftNumber('raft_commit_index'), [wiped], 15_000);
+    expect(wiped.stderr()).to.not.include('told a removed node it was removed');
   });
 });
