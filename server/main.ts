@@ -21,7 +21,9 @@ import {
   type ClusterMember,
   type Config,
 } from './config.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
+import { EXIT_FAILURE, EXIT_LOST_ENTRIES, EXIT_OK } from './exit-codes.js';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.js';
+import { LostEntriesError } from '../raft/errors.js';
 
 function integer(min: number, max: number) {
   return (text: string): number => {
@@ -131,17 +133,29 @@ function buildConfig(flags: ServerFlags): Config {
   };
 }
 
+/**
+ * The one message for a node whose log lost acknowledged entries (on start or at run time), and
+ * its distinct exit code: a supervisor restarting it gets the same refusal at once (the data
+ * directory records the loss), never an assertion or a node that serves.
+ */
+function exitLostEntries(log: Logger, dataDir: string, err: LostEntriesError): never {
+  const text = `${dataDir}: ${err.message}`;
+  log.fatal({ dataDir, first: err.first, last: err.last, revealedBy: err.revealedBy }, text);
+  process.stderr.write(`concord: ${text}\n`);
+  process.exit(EXIT_LOST_ENTRIES);
+}
+
 async function runServer(flags: ServerFlags): Promise<void> {
   let config: Config;
   try {
     config = buildConfig(flags);
   } catch (err) {
     process.stderr.write(`concord: ${(err as Error).message}\n`);
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   }
   if (config.heartbeatTicks >= config.electionTicks) {
     process.stderr.write('concord: --heartbeat-ticks must be less than --election-ticks\n');
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   }
   // Every line carries nodeId, term and role; term/role read from the node once it exists.
   let logContext: (() => { term: number; role: string }) | null = null;
@@ -154,7 +168,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   if (powerCut !== undefined && powerCut !== '') {
     if (powerCut !== 'SIGUSR1' && powerCut !== 'SIGUSR2') {
       process.stderr.write('concord: CONCORD_POWER_CUT_SIGNAL must be SIGUSR1 or SIGUSR2\n');
-      process.exit(1);
+      process.exit(EXIT_FAILURE);
     }
     const { installPowerCut } = await import('../raft/failpoints.js');
     installPowerCut(powerCut);
@@ -168,11 +182,12 @@ async function runServer(flags: ServerFlags): Promise<void> {
     log,
     onShutdown: (reason) => void stopAndExit(reason),
     onFatal: (err) => {
+      if (err instanceof LostEntriesError) exitLostEntries(log, config.dataDir, err);
       log.fatal({ err }, 'raft node failed: exiting');
       process.stderr.write(
         `concord: raft node failed: ${err instanceof Error ? err.message : String(err)}\n`,
       );
-      process.exit(1);
+      process.exit(EXIT_FAILURE);
     },
   });
 
@@ -183,13 +198,13 @@ async function runServer(flags: ServerFlags): Promise<void> {
     exiting = true;
     await node.stop(reason);
     log.info({ reason }, 'stopped');
-    process.exit(0);
+    process.exit(EXIT_OK);
   }
 
   const onSignal = (signal: NodeJS.Signals): void => {
     if (exiting) {
       log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      process.exit(EXIT_FAILURE);
     }
     void stopAndExit(signal);
   };
@@ -197,7 +212,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   });
 
   try {
@@ -209,9 +224,10 @@ async function runServer(flags: ServerFlags): Promise<void> {
     );
     process.stdout.write(`Concord listening on ${host}:${address.port}\n`);
   } catch (err) {
+    if (err instanceof LostEntriesError) exitLostEntries(log, config.dataDir, err);
     log.fatal({ err }, 'could not start');
     process.stderr.write(`concord: could not start: ${(err as Error).message}\n`);
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   }
 }
 

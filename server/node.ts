@@ -32,7 +32,7 @@ import path from 'node:path';
 import { decodeOperation, encodeOperation } from '../commands/codec.js';
 import { Dispatcher } from '../commands/dispatch.js';
 import { StateMachine, type Result } from '../commands/state-machine.js';
-import { NodeStoppedError, NotLeaderError } from '../raft/errors.js';
+import { LostEntriesError, NodeStoppedError, NotLeaderError } from '../raft/errors.js';
 import { FileStorage } from '../raft/file-storage.js';
 import { ConfChangeType, EntryType, Role } from '../raft/messages.js';
 import type { ConfChange, Message, NodeId, Snapshot } from '../raft/messages.js';
@@ -501,6 +501,7 @@ export class ConcordNode implements ClusterView {
       await this.startRaft(address, storage);
       await this.startHttp();
     } catch (error) {
+      if (error instanceof LostEntriesError) await this.recordLostEntries(storage, error);
       await this.stop('start failed');
       throw error;
     }
@@ -608,7 +609,15 @@ export class ConcordNode implements ClusterView {
             bootstrap: bootstrap.map((m) => m.id),
             bootstrapContexts: new Map(bootstrap.map((m) => [m.id, formatMemberAddress(m)])),
           }),
-      onFatal: (error) => this.onFatal(error),
+      onFatal: (error) => {
+        // The loss is recorded in the data directory first, so a restart refuses at once
+        // instead of serving until the leader's next heartbeat reveals it again.
+        if (error instanceof LostEntriesError) {
+          void this.recordLostEntries(storage, error).then(() => this.onFatal(error));
+        } else {
+          this.onFatal(error);
+        }
+      },
     });
     this.raft = raft;
     raft.onEvent((e) => {
@@ -901,6 +910,15 @@ export class ConcordNode implements ClusterView {
       leaderTimeMs: () => sm.readTime(this.raft?.timeMs() ?? Date.now()),
       learnPeers: (peers) => this.learnPeers(peers),
     };
+  }
+
+  /** Writes the LOST-ENTRIES marker; a failure to write it is logged, never hides the error itself. */
+  private async recordLostEntries(storage: FileStorage, error: LostEntriesError): Promise<void> {
+    try {
+      await storage.recordLostEntries(error);
+    } catch (writeError) {
+      this.log.error({ err: writeError }, 'could not record the lost entries in the data directory');
+    }
   }
 
   /** Graceful stop (idempotent): clients first, then Raft, the transport and the storage. */
