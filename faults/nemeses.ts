@@ -254,7 +254,9 @@ function diskNemesis(kind: Damage): Nemesis {
 }
 
 function firstLine(text: string): string {
-  const m = /raft storage: [^"\n]*/.exec(text);
+  // The node's own one-line reason (`concord: <data dir>: lost acknowledged entries ...`), else
+  // the storage's.
+  const m = /^concord: .*$/m.exec(text) ?? /raft storage: [^"\n]*/.exec(text);
   return (m?.[0] ?? text.split('\n')[0] ?? '').slice(0, 300);
 }
 
