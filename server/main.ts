@@ -17,7 +17,9 @@ import {
   DEFAULT_CONFIG,
   HTTP_PORT_OFFSET,
   parseBootstrap,
+  parseAdvertise,
   parseMemory,
+  type AdvertisedAddress,
   type ClusterMember,
   type Config,
 } from './config.js';
@@ -58,6 +60,14 @@ function bootstrapList(text: string): ClusterMember[] {
   }
 }
 
+function advertiseAddress(text: string): AdvertisedAddress {
+  try {
+    return parseAdvertise(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}.`);
+  }
+}
+
 function option(flags: string, description: string, env: string): Option {
   return new Option(flags, description).env(env);
 }
@@ -65,6 +75,7 @@ function option(flags: string, description: string, env: string): Option {
 interface ServerFlags {
   port: number;
   bind: string;
+  advertise?: AdvertisedAddress;
   nodeId: string;
   dataDir?: string;
   requirepass?: string;
@@ -107,6 +118,7 @@ function buildConfig(flags: ServerFlags): Config {
     nodeId: flags.nodeId,
     port: flags.port,
     bind: flags.bind,
+    advertise: flags.advertise ?? null,
     dataDir: flags.dataDir ?? `./data/${flags.nodeId}`,
     requirePass: flags.requirepass === undefined || flags.requirepass === '' ? null : flags.requirepass,
     maxClients: flags.maxclients,
@@ -247,6 +259,13 @@ export function buildProgram(): Command {
     )
     .addOption(
       option('--bind <address>', 'address to listen on', 'CONCORD_BIND').default(DEFAULT_CONFIG.bind),
+    )
+    .addOption(
+      option(
+        '--advertise <host[:port[@peerport]]>',
+        "address clients and peers are told to reach this node at (CLUSTER SLOTS/NODES, MOVED); default: the node's address in the cluster's member table, else --bind unless it is 0.0.0.0 or ::; ports not given are the ones it listens on",
+        'CONCORD_ADVERTISE',
+      ).argParser(advertiseAddress),
     )
     .addOption(option('--node-id <id>', "this node's id", 'CONCORD_NODE_ID').default(DEFAULT_CONFIG.nodeId))
     .addOption(option('--data-dir <path>', 'data directory (default: ./data/<node-id>)', 'CONCORD_DATA_DIR'))
