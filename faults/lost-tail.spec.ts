@@ -43,7 +43,13 @@ function plainLines(stderr: string): string[] {
 }
 
 async function ownRead(host: Host, key: string): Promise<unknown> {
-  const redis = new Redis({ host: host.ip, port: host.clientPort, commandTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis({
+    host: host.ip,
+    port: host.clientPort,
+    commandTimeout: 1_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.call('READONLY');
@@ -73,7 +79,8 @@ describe('faults: a follower that lost acknowledged log entries', function () {
     await c.start();
     await c.waitUntilServing(20_000);
     const leader = await c.waitForLeader(20_000);
-    for (let i = 0; i < 30; i++) expect(await adminCall(leader, 2_000, 'SET', `k${i}`, `v${i}`)).to.equal('OK');
+    for (let i = 0; i < 30; i++)
+      expect(await adminCall(leader, 2_000, 'SET', `k${i}`, `v${i}`)).to.equal('OK');
     await c.waitConverged(20_000);
     const victim = c.runningMembers().find((m) => m !== leader)!;
 
@@ -91,7 +98,12 @@ describe('faults: a follower that lost acknowledged log entries', function () {
     const first = victim.node!;
     const status = await Promise.race([
       first.exited,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${victim.id} did not stop: ${first.stderr().slice(-2000)}`)), 20_000)),
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`${victim.id} did not stop: ${first.stderr().slice(-2000)}`)),
+          20_000,
+        ),
+      ),
     ]);
     const stderr = first.stderr();
     expect(status.code, stderr.slice(-2000)).to.equal(EXIT_LOST_ENTRIES);
@@ -122,6 +134,10 @@ describe('faults: a follower that lost acknowledged log entries', function () {
     await c.wipe(victim);
     await c.startNode(victim, 'join');
     expect(await c.admin(20_000, 'RAFT.NODE', 'ADD', victim.id, victim.address)).to.equal('OK');
-    await pollUntil(`${victim.id} to serve k29 from its own state machine`, async () => ((await ownRead(victim, 'k29')) === 'v29' ? true : undefined), 20_000);
+    await pollUntil(
+      `${victim.id} to serve k29 from its own state machine`,
+      async () => ((await ownRead(victim, 'k29')) === 'v29' ? true : undefined),
+      20_000,
+    );
   });
 });

@@ -731,18 +731,31 @@ describe('RaftCore', () => {
     }
 
     it('commit follows Figure 2 on a follower: min(leaderCommit, last new index), a heartbeat never passes the log', () => {
-      const core = new RaftCore({ ...defaults, id: 'b', storage: storageWith(['a', 'b', 'c'], [1, 1, 1], 1), random: mulberry32(1) });
+      const core = new RaftCore({
+        ...defaults,
+        id: 'b',
+        storage: storageWith(['a', 'b', 'c'], [1, 1, 1], 1),
+        random: mulberry32(1),
+      });
       // An App whose leader commit is ahead of what it carries commits only what it carries.
-      core.step(message({ type: MessageType.App, from: 'a', to: 'b', term: 1, index: 3, logTerm: 1, commit: 9 }));
+      core.step(
+        message({ type: MessageType.App, from: 'a', to: 'b', term: 1, index: 3, logTerm: 1, commit: 9 }),
+      );
       expect(core.status().commit).to.equal(3);
       core.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 1, commit: 3 }));
       expect(core.status().commit).to.equal(3);
       // A heartbeat beyond the log: the leader only sends min(match, commit), so this node had
       // acknowledged 4 and 5 and no longer holds them.
-      const error = thrown(() => core.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 1, commit: 5 })));
+      const error = thrown(() =>
+        core.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 1, commit: 5 })),
+      );
       expect(error).to.be.instanceOf(LostEntriesError);
       const lost = error as LostEntriesError;
-      expect([lost.first, lost.last, lost.source]).to.deep.equal([4, 5, { kind: 'leader', leader: 'a', term: 1 }]);
+      expect([lost.first, lost.last, lost.source]).to.deep.equal([
+        4,
+        5,
+        { kind: 'leader', leader: 'a', term: 1 },
+      ]);
       expect(lost.message).to.equal(
         "lost acknowledged entries 4..5: this node's log is behind what it acknowledged; wipe its data directory and re-add it to the cluster (docs/operations.md#replace-a-node)",
       );
@@ -785,12 +798,20 @@ describe('RaftCore', () => {
       expect(error).to.be.instanceOf(LostEntriesError);
       const lost = error as LostEntriesError;
       expect([lost.first, lost.last]).to.deep.equal([last, commit]);
-      expect(lost.revealedBy).to.equal(`the commit index in a heartbeat of leader a (term ${c.core('a').status().term})`);
+      expect(lost.revealedBy).to.equal(
+        `the commit index in a heartbeat of leader a (term ${c.core('a').status().term})`,
+      );
     });
 
     it('a stored commit beyond the stored log refuses to build the core (no assertion)', () => {
       const error = thrown(
-        () => new RaftCore({ ...defaults, id: 'b', storage: storageWith(['a', 'b', 'c'], [1, 1, 1], 1, 5), random: mulberry32(1) }),
+        () =>
+          new RaftCore({
+            ...defaults,
+            id: 'b',
+            storage: storageWith(['a', 'b', 'c'], [1, 1, 1], 1, 5),
+            random: mulberry32(1),
+          }),
       );
       expect(error).to.be.instanceOf(LostEntriesError);
       const lost = error as LostEntriesError;

@@ -1032,7 +1032,11 @@ export class RaftCore {
   private handleHeartbeat(m: Message): void {
     if (this.bugs.commitRegression === true) this.log.forceCommit(m.commit);
     else if (m.commit > this.log.lastIndex()) {
-      throw new LostEntriesError(this.log.lastIndex() + 1, m.commit, { kind: 'leader', leader: m.from, term: m.term });
+      throw new LostEntriesError(this.log.lastIndex() + 1, m.commit, {
+        kind: 'leader',
+        leader: m.from,
+        term: m.term,
+      });
     } else this.log.commitTo(m.commit);
     this.send(
       message({

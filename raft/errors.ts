@@ -110,7 +110,9 @@ export class LostEntriesError extends Error {
     /** Highest index known to have been acknowledged (or committed) by this node. */
     readonly last: number,
     /** Who says so: the stored hard state, or the leader whose heartbeat revealed it. */
-    readonly source: { readonly kind: 'stored-commit' } | { readonly kind: 'leader'; readonly leader: NodeId; readonly term: number },
+    readonly source:
+      | { readonly kind: 'stored-commit' }
+      | { readonly kind: 'leader'; readonly leader: NodeId; readonly term: number },
   ) {
     super(
       `lost acknowledged entries ${first}..${last}: this node's log is behind what it acknowledged; ` +

@@ -307,7 +307,11 @@ describe('FileStorage', function () {
     }
     expect(error).to.be.instanceOf(LostEntriesError);
     const lost = error as LostEntriesError;
-    expect([lost.first, lost.last, lost.source]).to.deep.equal([11, 14, { kind: 'leader', leader: 'a', term: 3 }]);
+    expect([lost.first, lost.last, lost.source]).to.deep.equal([
+      11,
+      14,
+      { kind: 'leader', leader: 'a', term: 3 },
+    ]);
     // The refusal released the directory lock; wiping the marker (with the directory) lets it open.
     await unlink(join(dir, LOST_ENTRIES_FILE));
     expect((await openStorage()).lastIndex()).to.equal(10);

@@ -140,10 +140,24 @@ describe('config', () => {
   it('parses --advertise: host, host:port, host:port@peerport, IPv6; refuses wildcards and bad ports', () => {
     expect(parseAdvertise('concord1')).to.deep.equal({ host: 'concord1', port: null, peerPort: null });
     expect(parseAdvertise('10.0.0.4:6379')).to.deep.equal({ host: '10.0.0.4', port: 6379, peerPort: null });
-    expect(parseAdvertise('10.0.0.4:6379@16000')).to.deep.equal({ host: '10.0.0.4', port: 6379, peerPort: 16000 });
+    expect(parseAdvertise('10.0.0.4:6379@16000')).to.deep.equal({
+      host: '10.0.0.4',
+      port: 6379,
+      peerPort: 16000,
+    });
     expect(parseAdvertise('fe80::1')).to.deep.equal({ host: 'fe80::1', port: null, peerPort: null });
     expect(parseAdvertise('[::1]:7001')).to.deep.equal({ host: '::1', port: 7001, peerPort: null });
-    for (const bad of ['0.0.0.0', '::', '[::]:7001', '0.0.0.0:7001', 'h:0', 'h:70000', 'h:1@99999', 'a b', '']) {
+    for (const bad of [
+      '0.0.0.0',
+      '::',
+      '[::]:7001',
+      '0.0.0.0:7001',
+      'h:0',
+      'h:70000',
+      'h:1@99999',
+      'a b',
+      '',
+    ]) {
       expect(() => parseAdvertise(bad), bad).to.throw(Error);
     }
   });

@@ -97,7 +97,9 @@ export interface AdvertisedAddress {
 
 /** Addresses that mean "every interface": listening on them is fine, telling anyone to dial them is not. */
 export function isWildcardHost(host: string): boolean {
-  return host === '' || host === '0.0.0.0' || host === '::' || host === '[::]' || host === '*' || host === '::0';
+  return (
+    host === '' || host === '0.0.0.0' || host === '::' || host === '[::]' || host === '*' || host === '::0'
+  );
 }
 
 /**

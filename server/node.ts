@@ -610,7 +610,9 @@ export class ConcordNode implements ClusterView {
     };
     const bootstrap = c.join
       ? undefined
-      : (c.bootstrap ?? [{ id: c.nodeId, host: this.self.host, port: this.self.port, peerPort: this.self.peerPort }]);
+      : (c.bootstrap ?? [
+          { id: c.nodeId, host: this.self.host, port: this.self.port, peerPort: this.self.peerPort },
+        ]);
     this.foundingEntries = bootstrap?.length ?? 0;
     const electionMs = c.tickMs * c.electionTicks;
     const raft = await RaftNode.start<Result | null>({
@@ -1155,7 +1157,12 @@ function localAddress(): string {
   for (const family of ['IPv4', 'IPv6'] as const) {
     for (const name of names) {
       for (const a of interfaces[name] ?? []) {
-        if (!a.internal && a.family === family && !(family === 'IPv6' && a.scopeid !== undefined && a.scopeid !== 0)) return a.address;
+        if (
+          !a.internal &&
+          a.family === family &&
+          !(family === 'IPv6' && a.scopeid !== undefined && a.scopeid !== 0)
+        )
+          return a.address;
       }
     }
   }

@@ -65,7 +65,8 @@ describe('cluster: nodes bound to 0.0.0.0 advertise a reachable address', functi
     expect(await call(leader, 'RAFT.NODE', 'ADD', n4.id, n4.address)).to.equal('OK');
     await waitFor(
       `${n4.id} to be a voter`,
-      async () => ((await leader.raftInfo()).get('raft_voters')?.split(',').includes(n4.id) === true ? true : undefined),
+      async () =>
+        (await leader.raftInfo()).get('raft_voters')?.split(',').includes(n4.id) === true ? true : undefined,
       20_000,
     );
     expect(await call(leader, 'RAFT.TRANSFER-LEADER', n4.id)).to.equal('OK');
