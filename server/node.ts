@@ -314,11 +314,11 @@ export class ConcordNode implements ClusterView {
   private raft: RaftNode<Result | null> | null = null;
   private storage: FileStorage | null = null;
   private transport: TcpTransport | null = null;
-  /** This node's own addresses (known once listening). */
   /**
-   * What this node calls itself before the member table names it: --advertise, else its
-   * --bootstrap entry, else --bind (a local interface address when --bind is a wildcard);
-   * ports as advertised, else as listed, else as bound. See selfAddress().
+   * This node's own addresses, known once listening: what it calls itself before the member
+   * table names it: --advertise, else its --bootstrap entry, else --bind (a local interface
+   * address when --bind is a wildcard); ports as advertised, else as listed, else as bound.
+   * See selfAddress().
    */
   private self: MemberAddress | null = null;
   private readonly peerAddresses = new Map<NodeId, string>();
