@@ -9,7 +9,8 @@
  * default. Builds a Config, starts a ConcordNode, prints exactly one line to stdout once
  * listening (`Concord listening on <host>:<port>`, which scripts and tests wait for) and logs
  * the rest as JSON on stderr. SIGTERM/SIGINT (and the SHUTDOWN command) stop gracefully and
- * exit 0; a second signal exits at once.
+ * exit 0; a second signal exits at once. Other exits: 1 for any failure, 65 for a log that lost
+ * acknowledged entries (exit-codes.ts), each with one `concord: ...` line on stderr.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
