@@ -5,8 +5,9 @@
  * nemesis at least once in a seeded random order, then a verdict per checker. Prints the seed (FAULTS_SEED=<n> replays the schedule) and the run dir with
  * history.json, timeline.json, verdict.json, summary.txt and latency.svg.
  *
- * A second, shorter run forces the loopback fallback (proxy partitions, kills, pause, delay), so
- * the fallback path stays working on machines where the suite does run as root.
+ * A second, shorter run forces the loopback fallback (proxy partitions, kills, pause, delay, and
+ * packet loss as the proxies model it), so the fallback path stays working on machines where
+ * the suite does run as root.
  *
  * A user checks: every checker says ok (no stale read, no lost or duplicated write, no lost
  * increment; no two lock holders, tokens in grant order, no stale fenced write; every
@@ -115,7 +116,7 @@ describe('faults: fault injection with history checkers (CI run)', function () {
     });
   });
 
-  describe(`the loopback fallback: proxy partitions, kills, pause and delay (seed ${SEED + 1})`, function () {
+  describe(`the loopback fallback: proxy partitions, kills, pause, delay and loss (seed ${SEED + 1})`, function () {
     let report: RunReport | undefined;
     before(async function () {
       this.timeout(600_000);
@@ -123,7 +124,7 @@ describe('faults: fault injection with history checkers (CI run)', function () {
         seed: SEED + 1,
         durationMs: 0,
         mode: 'loopback',
-        nemeses: ['partition-leader', 'partition-halves', 'partition-one-way', 'kill-leader', 'pause-leader', 'delay', 'transfer-leader'],
+        nemeses: ['partition-leader', 'partition-halves', 'partition-one-way', 'kill-leader', 'pause-leader', 'delay', 'packet-loss', 'transfer-leader'],
         everyOnce: true,
         processes: 3,
         maxOps: 30_000,

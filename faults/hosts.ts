@@ -9,7 +9,8 @@
  *
  * Mode `loopback` (no root, no namespaces, or FAULTS_HOSTS=loopback): every node on 127.0.0.1
  * with its own ports; partitions are made by the fault proxies instead (a blackhole that stalls
- * the connection, as a partition does); packet loss cannot be made and is skipped.
+ * the connection, as a partition does), and packet loss by the proxies' model of what TCP makes
+ * of it (retransmission stalls of an RTO and more, rarely a reset connection: proxy.ts).
  *
  * In both modes a fault proxy process (proxy-main.ts) sits in front of each node's peer port:
  * the cluster advertises the proxy's port, the node listens on its real peer port, and the
@@ -285,7 +286,14 @@ export class Host {
   }
 
   /** Sends one command to the proxy and waits for its ack. */
-  async proxyCommand(command: { cmd: 'policy' | 'reset'; from?: string; cut?: boolean; delayMs?: number; jitterMs?: number }): Promise<void> {
+  async proxyCommand(command: {
+    cmd: 'policy' | 'reset';
+    from?: string;
+    cut?: boolean;
+    delayMs?: number;
+    jitterMs?: number;
+    lossPercent?: number;
+  }): Promise<void> {
     const proxy = this.proxy;
     if (proxy === undefined || !proxy.running()) throw new Error(`the proxy of ${this.id} is not running`);
     const seq = ++this.proxySeq;
@@ -437,9 +445,15 @@ export class Hosts {
     return host;
   }
 
-  /** Whether packet loss can be injected (needs namespaces). */
+  /** Whether packet loss can be injected: real drops in namespaces, else the proxies' model. */
   get canDropPackets(): boolean {
-    return this.mode === 'netns';
+    return this.mode === 'netns' || this.proxied;
+  }
+
+  /** How loss() makes packet loss here, for the run's timeline. */
+  get lossMethod(): string {
+    if (this.mode === 'netns') return this.useNft ? 'nft numgen' : 'iptables statistic';
+    return 'proxy: chunks held back by TCP-like retransmission timeouts, rare resets';
   }
 
   // -------------------------------------------------------------------------------------------
@@ -459,10 +473,19 @@ export class Hosts {
     }
   }
 
-  /** Drops `percent`% (1-100) of the packets `host` receives from the other hosts (netns only). */
+  /**
+   * Drops `percent`% (1-100) of the packets `host` receives from the other hosts. netns: real
+   * drops (nftables numgen, else iptables statistic). loopback: `host`'s proxy holds back that
+   * share of the chunks on every peer link into it by retransmission timeouts and rarely resets
+   * a connection (proxy.ts: a TCP proxy must not drop bytes; this is what TCP makes of loss).
+   */
   async loss(host: Host, percent: number): Promise<void> {
     if (!(percent >= 1 && percent <= 100)) throw new Error(`loss: percent ${percent} not in 1..100`);
-    if (this.mode !== 'netns') throw new Error('packet loss needs network namespaces');
+    if (this.mode !== 'netns') {
+      if (!this.proxied) throw new Error('packet loss needs network namespaces or the fault proxies');
+      await host.proxyCommand({ cmd: 'policy', from: '*', lossPercent: percent });
+      return;
+    }
     const others = this.hosts.filter((h) => h !== host).map((h) => h.ip);
     if (this.useNft) {
       await must('ip', ['netns', 'exec', host.ns!, 'nft', '-f', '-'], lossRuleset(others, percent));

@@ -3,8 +3,9 @@
  * the runner, and recorded in a timeline.
  *
  * Network (see hosts.ts): isolate the leader, split majority/minority, a one-way cut, a bridge
- * node that sees both sides; packet loss (nftables `numgen random`, else iptables `statistic`;
- * namespaces only); delay and jitter on the peer links through the fault proxies.
+ * node that sees both sides; packet loss (nftables `numgen random`, else iptables `statistic`,
+ * in namespaces; on loopback the proxies' model of TCP under loss: retransmission stalls and
+ * rare resets); delay and jitter on the peer links through the fault proxies.
  * Processes: kill -9 and restart of one node, of the leader, of every node; SIGSTOP of the
  * leader for longer than the election timeout, then SIGCONT.
  * Clocks (libfaketime; skipped when not installed): a wall-clock skew changed while the node
@@ -294,7 +295,9 @@ function diskNemesis(kind: Damage): Nemesis {
 }
 
 function firstLine(text: string): string {
-  const m = /raft storage: [^"\n]*/.exec(text);
+  // The node's own one-line reason (`concord: <data dir>: lost acknowledged entries ...`), else
+  // the storage's.
+  const m = /^concord: .*$/m.exec(text) ?? /raft storage: [^"\n]*/.exec(text);
   return (m?.[0] ?? text.split('\n')[0] ?? '').slice(0, 300);
 }
 
@@ -409,13 +412,13 @@ export const NEMESES: readonly Nemesis[] = [
   },
   {
     name: 'packet-loss',
-    unavailable: (ctx) => (ctx.hosts.canDropPackets ? undefined : 'needs network namespaces'),
+    unavailable: (ctx) => (ctx.hosts.canDropPackets ? undefined : 'needs network namespaces or the fault proxies'),
     start: async (ctx) => {
       const percent = 20 + ctx.prng.below(31);
       const targets = [...ctx.cluster.members];
       for (const h of targets) await ctx.hosts.loss(h, percent);
       return {
-        detail: `${percent}% of peer packets dropped into ${targets.map((h) => h.id).join(',')} (${ctx.hosts.useNft ? 'nft numgen' : 'iptables statistic'})`,
+        detail: `${percent}% of peer packets dropped into ${targets.map((h) => h.id).join(',')} (${ctx.hosts.lossMethod})`,
         heal: () => ctx.hosts.heal(),
       };
     },

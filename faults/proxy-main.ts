@@ -4,7 +4,7 @@
  * <targetHost> <targetPort> <seed>`.
  *
  * Control: one JSON command per line on stdin, answered by `ack <seq>` on stdout:
- *   {"seq":1,"cmd":"policy","from":"n2","cut":true,"delayMs":0,"jitterMs":0}   ("*": every source)
+ *   {"seq":1,"cmd":"policy","from":"n2","cut":true,"delayMs":0,"jitterMs":0,"lossPercent":0}   ("*": every source)
  *   {"seq":2,"cmd":"reset"}
  * It prints `ready <port>` once listening, and exits when stdin closes (the suite ended, or
  * died: the proxy never outlives its controller).
@@ -34,6 +34,7 @@ lines.on('line', (line) => {
     cut?: boolean;
     delayMs?: number;
     jitterMs?: number;
+    lossPercent?: number;
   };
   switch (command.cmd) {
     case 'policy':
@@ -41,6 +42,7 @@ lines.on('line', (line) => {
         cut: command.cut ?? false,
         delayMs: command.delayMs ?? 0,
         jitterMs: command.jitterMs ?? 0,
+        lossPercent: command.lossPercent ?? 0,
       });
       break;
     case 'reset':

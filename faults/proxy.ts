@@ -14,6 +14,18 @@
  * Healing a cut destroys every connection that lost bytes while cut (the byte stream is
  * broken), so both sides redial, as after a real partition long enough to time out.
  *
+ * Packet loss (`lossPercent`): a TCP proxy cannot drop bytes (that would corrupt the stream the
+ * application reads). What an application sees of packet loss on TCP is the kernel's recovery:
+ * a lost segment is sent again after the retransmission timeout (at least 200 ms on Linux,
+ * doubling while the retransmissions are lost too), and every byte behind it waits (in-order
+ * delivery: head-of-line blocking); when too many retransmissions in a row are lost, the
+ * connection breaks. The proxy models exactly that, per chunk it forwards: with probability
+ * lossPercent a chunk is "lost" and held back by one RTO (MIN_RTO_MS), each further loss of
+ * the same chunk adds a doubled RTO (up to MAX_RTO_MS), chunks behind it wait, and a chunk
+ * lost more than MAX_RETRANSMITS times in a row resets the connection (both sockets, with RST).
+ * Every draw comes from the injected seeded PRNG, so a seed replays the same schedule for the
+ * same sequence of chunks. See lossOutcome() and docs/faults.md.
+ *
  * Owns: its listening socket and the connection pairs. Must never: reorder bytes within a
  * connection, buffer more than MAX_QUEUED_BYTES per direction (it pauses the reader instead),
  * or read anything from Math.random (jitter comes from the injected PRNG).
@@ -25,11 +37,50 @@ export interface LinkPolicy {
   cut: boolean;
   delayMs: number;
   jitterMs: number;
+  /** Percent (0-100) of forwarded chunks "lost" and recovered as TCP would (see the header). */
+  lossPercent: number;
 }
 
-export const NO_FAULT: LinkPolicy = { cut: false, delayMs: 0, jitterMs: 0 };
+export const NO_FAULT: LinkPolicy = { cut: false, delayMs: 0, jitterMs: 0, lossPercent: 0 };
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const FRAME_HEADER_BYTES = 4;
+
+/** Linux's TCP_RTO_MIN: the first retransmission of a lost segment comes this late, at least. */
+export const MIN_RTO_MS = 200;
+/** The backoff's ceiling here (Linux allows 120 s; the peer transport gives up long before). */
+export const MAX_RTO_MS = 3_200;
+/** Losses of one chunk in a row after which the connection breaks (a compressed tcp_retries2). */
+export const MAX_RETRANSMITS = 5;
+
+/** What loss does to one chunk: nothing, a stall of `stallMs` before it may go, or a reset. */
+export type LossOutcome = { kind: 'sent'; stallMs: number } | { kind: 'reset'; losses: number };
+
+/**
+ * Draws the fate of one chunk under `lossPercent` loss: every draw below it is one more lost
+ * transmission, costing an RTO that doubles each time (200, 400, 800... ms up to MAX_RTO_MS);
+ * more than MAX_RETRANSMITS losses in a row break the connection. Pure given `random`.
+ */
+export function lossOutcome(random: () => number, lossPercent: number): LossOutcome {
+  if (lossPercent <= 0) return { kind: 'sent', stallMs: 0 };
+  let stallMs = 0;
+  let rto = MIN_RTO_MS;
+  let losses = 0;
+  while (random() * 100 < lossPercent) {
+    losses++;
+    if (losses > MAX_RETRANSMITS) return { kind: 'reset', losses };
+    stallMs += rto;
+    rto = Math.min(rto * 2, MAX_RTO_MS);
+  }
+  return { kind: 'sent', stallMs };
+}
+
+/** What the loss model did on one proxy (for tests and the run's notes). */
+export interface LossStats {
+  /** Chunks held back by at least one RTO. */
+  heldBack: number;
+  /** Connections reset because a chunk was lost more than MAX_RETRANSMITS times in a row. */
+  resets: number;
+}
 
 /** One direction of a proxied connection: ordered, delayed delivery with a byte bound. */
 class Pipe {
@@ -43,6 +94,9 @@ class Pipe {
     private readonly sink: net.Socket,
     private readonly policy: () => LinkPolicy,
     private readonly random: () => number,
+    private readonly stats: LossStats,
+    /** Breaks the connection (both sockets): a chunk's retransmissions were all lost. */
+    private readonly reset: () => void,
   ) {}
 
   push(chunk: Buffer): void {
@@ -51,13 +105,21 @@ class Pipe {
       this.lost = true;
       return;
     }
-    if (p.delayMs === 0 && p.jitterMs === 0 && this.queued === 0) {
+    if (p.delayMs === 0 && p.jitterMs === 0 && p.lossPercent === 0 && this.queued === 0) {
       this.sink.write(chunk);
       return;
     }
-    // Delivery time never goes before the previous chunk's: jitter must not reorder the stream.
+    const loss = lossOutcome(this.random, p.lossPercent);
+    if (loss.kind === 'reset') {
+      this.stats.resets++;
+      this.reset();
+      return;
+    }
+    if (loss.stallMs > 0) this.stats.heldBack++;
+    // Delivery time never goes before the previous chunk's: jitter must not reorder the stream,
+    // and a chunk held back by retransmissions holds back every chunk behind it, as TCP does.
     const now = performance.now();
-    const due = Math.max(this.lastDueMs, now + p.delayMs + p.jitterMs * this.random());
+    const due = Math.max(this.lastDueMs, now + loss.stallMs + p.delayMs + p.jitterMs * this.random());
     this.lastDueMs = due;
     this.queued += chunk.length;
     if (this.queued > MAX_QUEUED_BYTES) this.source.pause();
@@ -74,6 +136,8 @@ export class PeerProxy {
   private readonly pairs = new Set<{ from: string | undefined; a: Pipe; b: Pipe; client: net.Socket; upstream: net.Socket }>();
   private readonly policies = new Map<string, LinkPolicy>();
   private fallback: LinkPolicy = NO_FAULT;
+  /** What the loss model did so far (counts only grow). */
+  readonly lossStats: LossStats = { heldBack: 0, resets: 0 };
 
   constructor(
     private readonly target: { host: string; port: number },
@@ -130,8 +194,16 @@ export class PeerProxy {
       b: undefined as unknown as Pipe,
     };
     const policy = (): LinkPolicy => this.policyFor(pair.from);
-    pair.a = new Pipe(client, upstream, policy, this.random);
-    pair.b = new Pipe(upstream, client, policy, this.random);
+    // A reset as the kernel gives up: RST both ways, so each side reads ECONNRESET.
+    const reset = (): void => {
+      for (const socket of [client, upstream]) {
+        if (socket.destroyed) continue;
+        if (socket.connecting) socket.destroy();
+        else socket.resetAndDestroy();
+      }
+    };
+    pair.a = new Pipe(client, upstream, policy, this.random, this.lossStats, reset);
+    pair.b = new Pipe(upstream, client, policy, this.random, this.lossStats, reset);
     this.pairs.add(pair);
     let head: Buffer | undefined = Buffer.alloc(0);
     client.on('data', (chunk: Buffer) => {

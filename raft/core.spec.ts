@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { RaftCore } from './core.js';
 import type { BugFlags, RaftConfig } from './core.js';
-import { NotLeaderError, ProposalDroppedError } from './errors.js';
+import { LostEntriesError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import {
   ConfChangeType,
   decodeConfChange,
@@ -716,6 +716,106 @@ describe('RaftCore', () => {
         core.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 1, commit: 1 }));
         expect(core.status().commit).to.equal(bug ? 1 : 3);
       }
+    });
+  });
+
+  describe('a follower that lost entries it acknowledged', () => {
+    /** What `fn` throws (fails the test if it returns). */
+    function thrown(fn: () => unknown): unknown {
+      try {
+        fn();
+      } catch (error) {
+        return error;
+      }
+      expect.fail('expected an error');
+    }
+
+    it('commit follows Figure 2 on a follower: min(leaderCommit, last new index), a heartbeat never passes the log', () => {
+      const core = new RaftCore({
+        ...defaults,
+        id: 'b',
+        storage: storageWith(['a', 'b', 'c'], [1, 1, 1], 1),
+        random: mulberry32(1),
+      });
+      // An App whose leader commit is ahead of what it carries commits only what it carries.
+      core.step(
+        message({ type: MessageType.App, from: 'a', to: 'b', term: 1, index: 3, logTerm: 1, commit: 9 }),
+      );
+      expect(core.status().commit).to.equal(3);
+      core.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 1, commit: 3 }));
+      expect(core.status().commit).to.equal(3);
+      // A heartbeat beyond the log: the leader only sends min(match, commit), so this node had
+      // acknowledged 4 and 5 and no longer holds them.
+      const error = thrown(() =>
+        core.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 1, commit: 5 })),
+      );
+      expect(error).to.be.instanceOf(LostEntriesError);
+      const lost = error as LostEntriesError;
+      expect([lost.first, lost.last, lost.source]).to.deep.equal([
+        4,
+        5,
+        { kind: 'leader', leader: 'a', term: 1 },
+      ]);
+      expect(lost.message).to.equal(
+        "lost acknowledged entries 4..5: this node's log is behind what it acknowledged; wipe its data directory and re-add it to the cluster (docs/operations.md#replace-a-node)",
+      );
+      expect(core.status().commit).to.equal(3);
+    });
+
+    it('a leader never sends a lagging follower a heartbeat commit beyond what it acknowledged', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.drop = (m) => m.type === MessageType.App && m.to === 'c';
+      c.propose('a', 'v1', 'v2', 'v3');
+      c.tick(3);
+      const hb = c.delivered.filter((m) => m.type === MessageType.Heartbeat && m.to === 'c');
+      expect(hb.length).to.be.greaterThan(0);
+      for (const m of hb) expect(m.commit).to.be.at.most(c.core('c').status().lastIndex);
+      expect(c.core('a').status().commit).to.be.greaterThan(c.core('c').status().lastIndex);
+      c.heal();
+      c.tick(2);
+      expect(c.core('c').status().commit).to.equal(c.core('a').status().commit);
+    });
+
+    it("restarted without its acknowledged tail, it stops on the leader's next heartbeat with the lost range", () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      c.propose('a', 'v1', 'v2', 'v3');
+      c.tick(1);
+      const last = c.core('b').status().lastIndex;
+      const commit = c.core('a').status().commit;
+      expect(commit).to.equal(last);
+      // b's disk loses its last entry (and the commit record after it): it restarts from the rest.
+      const old = c.n('b').storage;
+      const kept = new MemoryStorage({ voters: ['a', 'b', 'c'] });
+      kept.append(old.entries(1, last));
+      kept.setHardState({ ...old.getHardState(), commit: last - 1 });
+      c.add('b', kept);
+      expect(c.core('b').status().lastIndex).to.equal(last - 1);
+      for (const id of ['a', 'c']) c.core(id).tick();
+      c.processReady('a');
+      const error = thrown(() => c.deliver());
+      expect(error).to.be.instanceOf(LostEntriesError);
+      const lost = error as LostEntriesError;
+      expect([lost.first, lost.last]).to.deep.equal([last, commit]);
+      expect(lost.revealedBy).to.equal(
+        `the commit index in a heartbeat of leader a (term ${c.core('a').status().term})`,
+      );
+    });
+
+    it('a stored commit beyond the stored log refuses to build the core (no assertion)', () => {
+      const error = thrown(
+        () =>
+          new RaftCore({
+            ...defaults,
+            id: 'b',
+            storage: storageWith(['a', 'b', 'c'], [1, 1, 1], 1, 5),
+            random: mulberry32(1),
+          }),
+      );
+      expect(error).to.be.instanceOf(LostEntriesError);
+      const lost = error as LostEntriesError;
+      expect([lost.first, lost.last, lost.source.kind]).to.deep.equal([4, 5, 'stored-commit']);
     });
   });
 

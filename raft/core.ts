@@ -21,7 +21,7 @@
  * randomness), or import commands. Same inputs and same `random` sequence => same outputs.
  */
 import assert from 'node:assert/strict';
-import { NotLeaderError, ProposalDroppedError } from './errors.js';
+import { LostEntriesError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import { NO_TERM, RaftLog } from './log.js';
 import {
   ConfChangeType,
@@ -52,7 +52,7 @@ import { ReadOnly } from './read-only.js';
 import type { ReadRequest } from './read-only.js';
 import type { Storage } from './storage.js';
 
-export { NotLeaderError, ProposalDroppedError };
+export { LostEntriesError, NotLeaderError, ProposalDroppedError };
 
 export interface RaftConfig {
   id: NodeId;
@@ -209,10 +209,12 @@ export class RaftCore {
     this.tracker = new ProgressTracker(config.maxInflightMsgs);
     this.tracker.setConfig(confState, this.log.lastIndex() + 1);
     if (hardState.commit > this.log.committed) {
-      assert.ok(
-        hardState.commit <= this.log.lastIndex(),
-        `raft: stored commit ${hardState.commit} beyond last index ${this.log.lastIndex()}`,
-      );
+      // The commit index is persisted after the entries it covers (the driver stages entries
+      // first), so a stored commit beyond the stored log means the disk lost entries this node
+      // had synced: an operating fault (wipe and re-add), not a bug to assert on.
+      if (hardState.commit > this.log.lastIndex()) {
+        throw new LostEntriesError(this.log.lastIndex() + 1, hardState.commit, { kind: 'stored-commit' });
+      }
       this.log.commitTo(hardState.commit);
     }
     this.term = hardState.term;
@@ -1018,9 +1020,24 @@ export class RaftCore {
     );
   }
 
+  /**
+   * A heartbeat carries no entries, so the Figure 2 rule "commit = min(leaderCommit, index of
+   * last new entry)" is kept by the leader: it sends min(match, commit) (bcastHeartbeat), never
+   * more than this node acknowledged. A commit beyond our last index therefore means this node
+   * lost entries it had acknowledged to this leader (a disk that dropped its synced tail, or a
+   * data directory replaced under the same id). Clamping it would hide the loss and let the node
+   * vote and serve on a log a quorum counted on: stop instead (etcd panics here with the same
+   * diagnosis; we raise a typed error the server turns into an operator message and exit code).
+   */
   private handleHeartbeat(m: Message): void {
     if (this.bugs.commitRegression === true) this.log.forceCommit(m.commit);
-    else this.log.commitTo(m.commit);
+    else if (m.commit > this.log.lastIndex()) {
+      throw new LostEntriesError(this.log.lastIndex() + 1, m.commit, {
+        kind: 'leader',
+        leader: m.from,
+        term: m.term,
+      });
+    } else this.log.commitTo(m.commit);
     this.send(
       message({
         type: MessageType.HeartbeatResp,

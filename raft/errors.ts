@@ -91,3 +91,39 @@ export class NodeStoppedError extends Error {
     super(`raft: node stopped: ${reason}`);
   }
 }
+
+/**
+ * Core: this node's log ends before entries it has acknowledged (a disk lost its fsynced tail,
+ * or the data directory was replaced under the same id). Its acknowledgements counted toward
+ * commits, so it must not rejoin as if nothing happened: it must stop, and be wiped and re-added
+ * (a new member that acknowledged nothing). Found two ways: on start, when the stored commit
+ * index is beyond the stored log; at run time, when a leader's heartbeat carries a commit index
+ * beyond the log (a leader sends at most what this node acknowledged: `min(match, commit)`).
+ * Not detectable: a loss that no stored commit covers and no leader of the current term has
+ * seen acknowledged (a new leader starts with match 0 and repairs the log as for a lagging node).
+ */
+export class LostEntriesError extends Error {
+  override readonly name = 'LostEntriesError';
+  constructor(
+    /** First missing index (the log's last index + 1). */
+    readonly first: number,
+    /** Highest index known to have been acknowledged (or committed) by this node. */
+    readonly last: number,
+    /** Who says so: the stored hard state, or the leader whose heartbeat revealed it. */
+    readonly source:
+      | { readonly kind: 'stored-commit' }
+      | { readonly kind: 'leader'; readonly leader: NodeId; readonly term: number },
+  ) {
+    super(
+      `lost acknowledged entries ${first}..${last}: this node's log is behind what it acknowledged; ` +
+        'wipe its data directory and re-add it to the cluster (docs/operations.md#replace-a-node)',
+    );
+  }
+
+  /** What revealed the loss, for logs: `the stored commit index` or `leader n1 (term 7)`. */
+  get revealedBy(): string {
+    return this.source.kind === 'stored-commit'
+      ? 'the stored commit index'
+      : `the commit index in a heartbeat of leader ${this.source.leader} (term ${this.source.term})`;
+  }
+}

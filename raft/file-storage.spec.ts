@@ -5,7 +5,8 @@ import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { arm, dropUnsynced, enableTracking, flipBit, resetFailpoints, truncateFile } from './failpoints.js';
-import { FileStorage, StorageError } from './file-storage.js';
+import { LostEntriesError } from './errors.js';
+import { FileStorage, LOST_ENTRIES_FILE, StorageError } from './file-storage.js';
 import { EntryType } from './messages.js';
 import type { ConfState, Entry, HardState, Snapshot } from './messages.js';
 import { decodeSegmentState, encodeEntry, encodeSegmentHeader, scanSegment } from './segment.js';
@@ -289,6 +290,31 @@ describe('FileStorage', function () {
     expect(r.recovery.truncatedBytes).to.equal(12 + 1 + 17 + 500 - 100);
     expect(r.lastIndex()).to.equal(10);
     expect(r.entries(1, 11)).to.deep.equal(ents(1, 10, 1));
+  });
+
+  it('once told it lost acknowledged entries, refuses every later open with the same error', async () => {
+    const s = await openStorage();
+    s.append(ents(1, 10, 1));
+    await s.sync();
+    await s.recordLostEntries(new LostEntriesError(11, 14, { kind: 'leader', leader: 'a', term: 3 }));
+    await s.close();
+    open.splice(0);
+    let error: unknown;
+    try {
+      await FileStorage.open(dir);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(LostEntriesError);
+    const lost = error as LostEntriesError;
+    expect([lost.first, lost.last, lost.source]).to.deep.equal([
+      11,
+      14,
+      { kind: 'leader', leader: 'a', term: 3 },
+    ]);
+    // The refusal released the directory lock; wiping the marker (with the directory) lets it open.
+    await unlink(join(dir, LOST_ENTRIES_FILE));
+    expect((await openStorage()).lastIndex()).to.equal(10);
   });
 
   it('refuses to start on a flipped bit in the middle of the log, naming the file and offset', async () => {

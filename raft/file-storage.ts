@@ -6,6 +6,8 @@
  *   <dir>/hardstate                term and vote, replaced atomically (temp, fsync, rename, fsync dir)
  *   <dir>/snap/<index>-<term>.snap the current snapshot, checksummed, written the same way
  *   <dir>/LOCK                     the pid of the one process that has the directory open
+ *   <dir>/LOST-ENTRIES             written once this node is known to have lost entries it had
+ *                                  acknowledged (LostEntriesError): open() refuses from then on
  *
  * Writes are staged in memory (reads see them at once through an in-memory MemoryStorage
  * mirror) and made durable by `sync()`: pending snapshot files first, then the hard state if
@@ -40,6 +42,7 @@ import { mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { crc32c } from './crc32c.js';
+import { LostEntriesError } from './errors.js';
 import { armed, forget, ioError, noteSynced, SimulatedCrashError } from './failpoints.js';
 import { emptySnapshot } from './messages.js';
 import type { ConfState, Entry, HardState, NodeId, Snapshot } from './messages.js';
@@ -91,6 +94,9 @@ interface SegmentInfo {
   maxEntryIndex: number;
   size: number;
 }
+
+/** The marker file of a directory whose log lost acknowledged entries (see recordLostEntries). */
+export const LOST_ENTRIES_FILE = 'LOST-ENTRIES';
 
 const HARDSTATE_MAGIC = Buffer.from('CNCDHS01', 'latin1');
 const SNAPSHOT_MAGIC = Buffer.from('CNCDSNP1', 'latin1');
@@ -173,6 +179,38 @@ async function writeAtomic(
   }
   await rename(tmp, path);
   await fsyncDir(dir);
+}
+
+/** The LostEntriesError recorded in `path`, or null when there is no such file. */
+async function readLostEntries(path: string): Promise<LostEntriesError | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return null;
+    throw e;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null; // Unreadable (cut by a crash while written): the file's presence is what counts.
+  }
+  const r = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as {
+    first?: unknown;
+    last?: unknown;
+    source?: { kind?: unknown; leader?: unknown; term?: unknown };
+  };
+  const first = typeof r.first === 'number' ? r.first : 0;
+  const last = typeof r.last === 'number' ? r.last : 0;
+  const src = r.source;
+  return new LostEntriesError(
+    first,
+    last,
+    src?.kind === 'leader' && typeof src.leader === 'string' && typeof src.term === 'number'
+      ? { kind: 'leader', leader: src.leader, term: src.term }
+      : { kind: 'stored-commit' },
+  );
 }
 
 function encodeHardState(term: number, vote: NodeId | null): Buffer {
@@ -494,6 +532,11 @@ export class FileStorage implements WritableStorage {
   private static async load(dir: string, options: FileStorageOptions): Promise<FileStorage> {
     const maxSegmentBytes = options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
     assert.ok(maxSegmentBytes > 0, 'raft storage: maxSegmentBytes must be positive');
+    // Checked first: a log known to have lost acknowledged entries is never used again (a
+    // restart would otherwise look healthy until the leader's next heartbeat, and the node
+    // could vote meanwhile). Only wiping the directory clears it.
+    const lost = await readLostEntries(join(dir, LOST_ENTRIES_FILE));
+    if (lost !== null) throw lost;
     const walDir = join(dir, 'wal');
     const snapDir = join(dir, 'snap');
     const hsPath = join(dir, 'hardstate');
@@ -908,6 +951,18 @@ export class FileStorage implements WritableStorage {
       }
     }
     this.flushing = null;
+  }
+
+  /**
+   * Records durably that this log lost entries it had acknowledged (the core raised
+   * LostEntriesError), so every later open() refuses with the same error instead of starting
+   * a node that looks healthy until a leader's heartbeat reveals the loss again. Written beside
+   * the log, not through it (the storage may be fail-stop by then); removed only by wiping the
+   * directory.
+   */
+  async recordLostEntries(error: LostEntriesError): Promise<void> {
+    const body = JSON.stringify({ first: error.first, last: error.last, source: error.source });
+    await writeAtomic(this.dir, LOST_ENTRIES_FILE, [Buffer.from(`${body}\n`, 'utf8')], 'lost.write');
   }
 
   /** Waits for flushes in progress (their outcome is theirs to report) and closes the files. */

@@ -613,8 +613,9 @@ export class RaftNode<R> {
     try {
       this.core.step(m);
     } catch (error) {
-      // A broken invariant in the core (e.g. a follower whose log was lost under the same id):
-      // fail-stop through onFatal rather than throwing into the transport.
+      // LostEntriesError (a leader's heartbeat shows this node lost entries it acknowledged) or
+      // a broken invariant in the core: fail-stop through onFatal rather than throwing into
+      // the transport.
       this.fail(error);
       return;
     }

@@ -4,6 +4,7 @@ import {
   ServerConfig,
   formatMemberAddress,
   globMatch,
+  parseAdvertise,
   parseBootstrap,
   parseMemberAddress,
   parseMemory,
@@ -133,6 +134,31 @@ describe('config', () => {
     expect(formatMemberAddress({ host: '::1', port: 7001, peerPort: 17001 })).to.equal('[::1]:7001@17001');
     for (const bad of ['7001', 'host:', 'host:0', 'host:70000', 'host:60000', 'a b:1', 'host:1@x']) {
       expect(parseMemberAddress(bad), bad).to.equal(null);
+    }
+  });
+
+  it('parses --advertise: host, host:port, host:port@peerport, IPv6; refuses wildcards and bad ports', () => {
+    expect(parseAdvertise('concord1')).to.deep.equal({ host: 'concord1', port: null, peerPort: null });
+    expect(parseAdvertise('10.0.0.4:6379')).to.deep.equal({ host: '10.0.0.4', port: 6379, peerPort: null });
+    expect(parseAdvertise('10.0.0.4:6379@16000')).to.deep.equal({
+      host: '10.0.0.4',
+      port: 6379,
+      peerPort: 16000,
+    });
+    expect(parseAdvertise('fe80::1')).to.deep.equal({ host: 'fe80::1', port: null, peerPort: null });
+    expect(parseAdvertise('[::1]:7001')).to.deep.equal({ host: '::1', port: 7001, peerPort: null });
+    for (const bad of [
+      '0.0.0.0',
+      '::',
+      '[::]:7001',
+      '0.0.0.0:7001',
+      'h:0',
+      'h:70000',
+      'h:1@99999',
+      'a b',
+      '',
+    ]) {
+      expect(() => parseAdvertise(bad), bad).to.throw(Error);
     }
   });
 

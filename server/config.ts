@@ -19,6 +19,13 @@ export interface Config {
   nodeId: string;
   port: number;
   bind: string;
+  /**
+   * The address clients and peers are told to reach this node at (CLUSTER SLOTS, CLUSTER
+   * NODES, -MOVED, the founding member entry of a one-node cluster); null = the address the
+   * cluster's member table has for it, else `bind` unless it is a wildcard (see ConcordNode).
+   * Ports not given are the ones this node listens on.
+   */
+  advertise: AdvertisedAddress | null;
   dataDir: string;
   /** The password clients must AUTH with; null when none. */
   requirePass: string | null;
@@ -79,6 +86,47 @@ export interface ClusterMember {
   readonly port: number;
   /** Raft peer port (port + 10000 unless given). */
   readonly peerPort: number;
+}
+
+/** `--advertise host[:port[@peerPort]]`: the ports are null when not given. */
+export interface AdvertisedAddress {
+  readonly host: string;
+  readonly port: number | null;
+  readonly peerPort: number | null;
+}
+
+/** Addresses that mean "every interface": listening on them is fine, telling anyone to dial them is not. */
+export function isWildcardHost(host: string): boolean {
+  return (
+    host === '' || host === '0.0.0.0' || host === '::' || host === '[::]' || host === '*' || host === '::0'
+  );
+}
+
+/**
+ * Parses `--advertise`: `host`, `host:port` or `host:port@peerPort` (IPv6 in brackets when a
+ * port follows). Throws Error with a readable reason.
+ */
+export function parseAdvertise(text: string): AdvertisedAddress {
+  const t = text.trim();
+  const bare = /^(\[[^\]]+\]|[^:@\s[\]]+|[0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F:.]*)$/.exec(t);
+  let host: string;
+  let port: number | null = null;
+  let peerPort: number | null = null;
+  if (bare !== null) {
+    host = t;
+  } else {
+    const m = /^(\[[^\]]+\]|[^:@\s[\]]+):(\d{1,5})(?:@(\d{1,5}))?$/.exec(t);
+    if (m === null) throw new Error(`'${text}' is not host, host:port or host:port@peerport`);
+    host = m[1]!;
+    port = Number(m[2]);
+    peerPort = m[3] === undefined ? null : Number(m[3]);
+    if (port < 1 || port > 65535 || (peerPort !== null && (peerPort < 1 || peerPort > 65535))) {
+      throw new Error(`'${text}': ports must be between 1 and 65535`);
+    }
+  }
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  if (isWildcardHost(host)) throw new Error(`'${host}' is a wildcard, not an address anyone can dial`);
+  return { host, port, peerPort };
 }
 
 /** The peer port a member gets when none is given: RESP port + 10000 (Redis Cluster bus port). */
@@ -143,6 +191,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   nodeId: 'n1',
   port: 7001,
   bind: '127.0.0.1',
+  advertise: null,
   dataDir: './data/n1',
   requirePass: null,
   maxClients: 10000,

@@ -9,7 +9,8 @@
  * default. Builds a Config, starts a ConcordNode, prints exactly one line to stdout once
  * listening (`Concord listening on <host>:<port>`, which scripts and tests wait for) and logs
  * the rest as JSON on stderr. SIGTERM/SIGINT (and the SHUTDOWN command) stop gracefully and
- * exit 0; a second signal exits at once.
+ * exit 0; a second signal exits at once. Other exits: 1 for any failure, 65 for a log that lost
+ * acknowledged entries (exit-codes.ts), each with one `concord: ...` line on stderr.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -17,11 +18,15 @@ import {
   DEFAULT_CONFIG,
   HTTP_PORT_OFFSET,
   parseBootstrap,
+  parseAdvertise,
   parseMemory,
+  type AdvertisedAddress,
   type ClusterMember,
   type Config,
 } from './config.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
+import { EXIT_FAILURE, EXIT_LOST_ENTRIES, EXIT_OK } from './exit-codes.js';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.js';
+import { LostEntriesError } from '../raft/errors.js';
 
 function integer(min: number, max: number) {
   return (text: string): number => {
@@ -56,6 +61,14 @@ function bootstrapList(text: string): ClusterMember[] {
   }
 }
 
+function advertiseAddress(text: string): AdvertisedAddress {
+  try {
+    return parseAdvertise(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}.`);
+  }
+}
+
 function option(flags: string, description: string, env: string): Option {
   return new Option(flags, description).env(env);
 }
@@ -63,6 +76,7 @@ function option(flags: string, description: string, env: string): Option {
 interface ServerFlags {
   port: number;
   bind: string;
+  advertise?: AdvertisedAddress;
   nodeId: string;
   dataDir?: string;
   requirepass?: string;
@@ -105,6 +119,7 @@ function buildConfig(flags: ServerFlags): Config {
     nodeId: flags.nodeId,
     port: flags.port,
     bind: flags.bind,
+    advertise: flags.advertise ?? null,
     dataDir: flags.dataDir ?? `./data/${flags.nodeId}`,
     requirePass: flags.requirepass === undefined || flags.requirepass === '' ? null : flags.requirepass,
     maxClients: flags.maxclients,
@@ -131,17 +146,29 @@ function buildConfig(flags: ServerFlags): Config {
   };
 }
 
+/**
+ * The one message for a node whose log lost acknowledged entries (on start or at run time), and
+ * its distinct exit code: a supervisor restarting it gets the same refusal at once (the data
+ * directory records the loss), never an assertion or a node that serves.
+ */
+function exitLostEntries(log: Logger, dataDir: string, err: LostEntriesError): never {
+  const text = `${dataDir}: ${err.message}`;
+  log.fatal({ dataDir, first: err.first, last: err.last, revealedBy: err.revealedBy }, text);
+  process.stderr.write(`concord: ${text}\n`);
+  process.exit(EXIT_LOST_ENTRIES);
+}
+
 async function runServer(flags: ServerFlags): Promise<void> {
   let config: Config;
   try {
     config = buildConfig(flags);
   } catch (err) {
     process.stderr.write(`concord: ${(err as Error).message}\n`);
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   }
   if (config.heartbeatTicks >= config.electionTicks) {
     process.stderr.write('concord: --heartbeat-ticks must be less than --election-ticks\n');
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   }
   // Every line carries nodeId, term and role; term/role read from the node once it exists.
   let logContext: (() => { term: number; role: string }) | null = null;
@@ -154,7 +181,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   if (powerCut !== undefined && powerCut !== '') {
     if (powerCut !== 'SIGUSR1' && powerCut !== 'SIGUSR2') {
       process.stderr.write('concord: CONCORD_POWER_CUT_SIGNAL must be SIGUSR1 or SIGUSR2\n');
-      process.exit(1);
+      process.exit(EXIT_FAILURE);
     }
     const { installPowerCut } = await import('../raft/failpoints.js');
     installPowerCut(powerCut);
@@ -168,11 +195,12 @@ async function runServer(flags: ServerFlags): Promise<void> {
     log,
     onShutdown: (reason) => void stopAndExit(reason),
     onFatal: (err) => {
+      if (err instanceof LostEntriesError) exitLostEntries(log, config.dataDir, err);
       log.fatal({ err }, 'raft node failed: exiting');
       process.stderr.write(
         `concord: raft node failed: ${err instanceof Error ? err.message : String(err)}\n`,
       );
-      process.exit(1);
+      process.exit(EXIT_FAILURE);
     },
   });
 
@@ -183,13 +211,13 @@ async function runServer(flags: ServerFlags): Promise<void> {
     exiting = true;
     await node.stop(reason);
     log.info({ reason }, 'stopped');
-    process.exit(0);
+    process.exit(EXIT_OK);
   }
 
   const onSignal = (signal: NodeJS.Signals): void => {
     if (exiting) {
       log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      process.exit(EXIT_FAILURE);
     }
     void stopAndExit(signal);
   };
@@ -197,7 +225,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   });
 
   try {
@@ -209,9 +237,10 @@ async function runServer(flags: ServerFlags): Promise<void> {
     );
     process.stdout.write(`Concord listening on ${host}:${address.port}\n`);
   } catch (err) {
+    if (err instanceof LostEntriesError) exitLostEntries(log, config.dataDir, err);
     log.fatal({ err }, 'could not start');
     process.stderr.write(`concord: could not start: ${(err as Error).message}\n`);
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   }
 }
 
@@ -231,6 +260,13 @@ export function buildProgram(): Command {
     )
     .addOption(
       option('--bind <address>', 'address to listen on', 'CONCORD_BIND').default(DEFAULT_CONFIG.bind),
+    )
+    .addOption(
+      option(
+        '--advertise <host[:port[@peerport]]>',
+        "address clients and peers are told to reach this node at (CLUSTER SLOTS/NODES, MOVED); default: the node's address in the cluster's member table, else --bind unless it is 0.0.0.0 or ::; ports not given are the ones it listens on",
+        'CONCORD_ADVERTISE',
+      ).argParser(advertiseAddress),
     )
     .addOption(option('--node-id <id>', "this node's id", 'CONCORD_NODE_ID').default(DEFAULT_CONFIG.nodeId))
     .addOption(option('--data-dir <path>', 'data directory (default: ./data/<node-id>)', 'CONCORD_DATA_DIR'))

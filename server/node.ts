@@ -30,11 +30,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { decodeOperation, encodeOperation } from '../commands/codec.js';
 import { Dispatcher } from '../commands/dispatch.js';
 import { StateMachine, type Result } from '../commands/state-machine.js';
-import { NodeStoppedError, NotLeaderError } from '../raft/errors.js';
+import { LostEntriesError, NodeStoppedError, NotLeaderError } from '../raft/errors.js';
 import { FileStorage } from '../raft/file-storage.js';
 import { ConfChangeType, EntryType, MessageType, Role } from '../raft/messages.js';
 import type { ConfChange, Message, NodeId, Snapshot } from '../raft/messages.js';
@@ -62,6 +63,7 @@ import {
   ServerConfig,
   formatMemberAddress,
   httpPortFor,
+  isWildcardHost,
   parseMemberAddress,
   type Config,
 } from './config.js';
@@ -314,7 +316,12 @@ export class ConcordNode implements ClusterView {
   private raft: RaftNode<Result | null> | null = null;
   private storage: FileStorage | null = null;
   private transport: TcpTransport | null = null;
-  /** This node's own addresses (known once listening). */
+  /**
+   * This node's own addresses, known once listening: what it calls itself before the member
+   * table names it: --advertise, else its --bootstrap entry, else --bind (a local interface
+   * address when --bind is a wildcard); ports as advertised, else as listed, else as bound.
+   * See selfAddress().
+   */
   private self: MemberAddress | null = null;
   private readonly peerAddresses = new Map<NodeId, string>();
   private promoteTimer: NodeJS.Timeout | null = null;
@@ -503,6 +510,7 @@ export class ConcordNode implements ClusterView {
       await this.startRaft(address, storage);
       await this.startHttp();
     } catch (error) {
+      if (error instanceof LostEntriesError) await this.recordLostEntries(storage, error);
       await this.stop('start failed');
       throw error;
     }
@@ -587,11 +595,29 @@ export class ConcordNode implements ClusterView {
         'a cluster of several nodes needs a cluster secret (--cluster-secret or --cluster-secret-file)',
       );
     }
-    this.self = { host: listed?.host ?? c.bind, port: address.port, peerPort: boundPeerPort };
+    const adv = c.advertise;
+    let host = adv?.host ?? listed?.host ?? c.bind;
+    if (isWildcardHost(host)) {
+      // Nobody can dial 0.0.0.0: until the member table names this node (a --join node gets
+      // its entry from RAFT.NODE ADD), use an address of this machine.
+      host = localAddress();
+      const alone = !c.join && c.bootstrap === null;
+      this.log[alone ? 'warn' : 'info'](
+        { bind: c.bind, advertised: host },
+        alone
+          ? `--bind ${c.bind} is a wildcard and no --advertise is set: this node records itself as ${host} (set --advertise to the address clients and peers reach it at)`
+          : `--bind ${c.bind} is a wildcard and no --advertise is set: this node names itself ${host} until the member table has its address`,
+      );
+    }
+    this.self = {
+      host,
+      port: adv?.port ?? listed?.port ?? address.port,
+      peerPort: adv?.peerPort ?? listed?.peerPort ?? boundPeerPort,
+    };
     const bootstrap = c.join
       ? undefined
       : (c.bootstrap ?? [
-          { id: c.nodeId, host: this.self.host, port: this.self.port, peerPort: boundPeerPort },
+          { id: c.nodeId, host: this.self.host, port: this.self.port, peerPort: this.self.peerPort },
         ]);
     this.foundingEntries = bootstrap?.length ?? 0;
     const electionMs = c.tickMs * c.electionTicks;
@@ -614,7 +640,15 @@ export class ConcordNode implements ClusterView {
             bootstrap: bootstrap.map((m) => m.id),
             bootstrapContexts: new Map(bootstrap.map((m) => [m.id, formatMemberAddress(m)])),
           }),
-      onFatal: (error) => this.onFatal(error),
+      onFatal: (error) => {
+        // The loss is recorded in the data directory first, so a restart refuses at once
+        // instead of serving until the leader's next heartbeat reveals it again.
+        if (error instanceof LostEntriesError) {
+          void this.recordLostEntries(storage, error).then(() => this.onFatal(error));
+        } else {
+          this.onFatal(error);
+        }
+      },
     });
     this.raft = raft;
     raft.onEvent((e) => {
@@ -870,11 +904,11 @@ export class ConcordNode implements ClusterView {
     this.hintSentAt.set(id, now);
     const peers: { id: string; address: string }[] = [];
     for (const [member, record] of this.application.members) {
-      // The member table holds the address the cluster was told (--bootstrap or RAFT.NODE ADD).
-      // `this.self` is only the fallback: on a node started with --join it is the --bind host
-      // (e.g. 0.0.0.0) and the port bound, not what peers must dial, and a learner given it
-      // would dial itself.
-      const address = record.address ?? (member === this.myId() ? this.self : null);
+      // The member table holds the address the cluster was told (--bootstrap or RAFT.NODE ADD);
+      // for this node, selfAddress() (--advertise first). Never the --bind host and bound port:
+      // on a node started with --join that is e.g. 0.0.0.0 and a learner given it would dial
+      // itself.
+      const address = member === this.myId() ? this.selfAddress() : record.address;
       if (address === null) continue;
       peers.push({ id: member, address: peerAddress(address) });
     }
@@ -907,6 +941,15 @@ export class ConcordNode implements ClusterView {
       leaderTimeMs: () => sm.readTime(this.raft?.timeMs() ?? Date.now()),
       learnPeers: (peers) => this.learnPeers(peers),
     };
+  }
+
+  /** Writes the LOST-ENTRIES marker; a failure to write it is logged, never hides the error itself. */
+  private async recordLostEntries(storage: FileStorage, error: LostEntriesError): Promise<void> {
+    try {
+      await storage.recordLostEntries(error);
+    } catch (writeError) {
+      this.log.error({ err: writeError }, 'could not record the lost entries in the data directory');
+    }
   }
 
   /** Graceful stop (idempotent): clients first, then Raft, the transport and the storage. */
@@ -945,8 +988,19 @@ export class ConcordNode implements ClusterView {
   }
 
   private addressOf(id: NodeId): MemberAddress | null {
-    if (id === this.myId() && this.self !== null) return this.self;
+    if (id === this.myId()) return this.selfAddress();
     return this.application.members.get(id)?.address ?? null;
+  }
+
+  /**
+   * The address this node tells clients (CLUSTER SLOTS, CLUSTER NODES, -MOVED) and learners to
+   * reach it at: --advertise when set (the operator's word); else the address the cluster's
+   * member table has for it (what its peers dial: --bootstrap or RAFT.NODE ADD); else `self`
+   * (the bind address, or a local address when bound to a wildcard). Never a wildcard.
+   */
+  private selfAddress(): MemberAddress | null {
+    if (this.config.current.advertise !== null) return this.self;
+    return this.application.members.get(this.myId())?.address ?? this.self;
   }
 
   members(): readonly MemberInfo[] {
@@ -1096,4 +1150,27 @@ export class ConcordNode implements ClusterView {
     if (raft === null) return Promise.reject(new NodeStoppedError('not started'));
     return raft.snapshotNow();
   }
+}
+
+/**
+ * An address of this machine others can likely dial, for a node bound to a wildcard with
+ * nothing better known: the first non-internal IPv4 address (interfaces by name, so the choice
+ * is stable), else the first non-internal IPv6 one, else 127.0.0.1.
+ */
+function localAddress(): string {
+  const interfaces = os.networkInterfaces();
+  const names = Object.keys(interfaces).sort();
+  for (const family of ['IPv4', 'IPv6'] as const) {
+    for (const name of names) {
+      for (const a of interfaces[name] ?? []) {
+        if (
+          !a.internal &&
+          a.family === family &&
+          !(family === 'IPv6' && a.scopeid !== undefined && a.scopeid !== 0)
+        )
+          return a.address;
+      }
+    }
+  }
+  return '127.0.0.1';
 }
