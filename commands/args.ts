@@ -18,6 +18,8 @@ export class CommandError extends Error {
 }
 
 export const SYNTAX_ERROR = 'ERR syntax error';
+/** Largest relative expiry or lease (ms): keeps entry time + ttl an exact integer in a double. */
+export const MAX_TTL_MS = 2 ** 52;
 export const NOT_INTEGER = 'ERR value is not an integer or out of range';
 
 const INT64_MIN = -(2n ** 63n);

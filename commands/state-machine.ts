@@ -19,6 +19,7 @@ import type { QueueOperation } from './queues/operations.js';
 import { QueueStore } from './queues/store.js';
 import type { CacheOperation } from './cache/operations.js';
 import { CacheStore } from './cache/store.js';
+import { OK_RESULT } from './results.js';
 
 export type SetCondition = 'always' | 'nx' | 'xx';
 export type ExpireMode = 'none' | 'ttl' | 'at' | 'keep';
@@ -104,8 +105,7 @@ export type Result =
 /** Data in a 'tree' result: a string is UTF-8 text, a Buffer is binary. */
 export type ResultTree = null | boolean | number | bigint | string | Buffer | readonly ResultTree[];
 
-export const OK_RESULT: Result = Object.freeze({ type: 'ok' });
-export const BLOCKED_RESULT: Result = Object.freeze({ type: 'blocked' });
+export { BLOCKED_RESULT, OK_RESULT } from './results.js';
 
 /** One committed log entry as the state machine sees it. */
 export interface Entry {

@@ -17,12 +17,11 @@
  *   `-ERR NX and XX, GT or LT options at the same time are not compatible`,
  *   `-ERR GT and LT options at the same time are not compatible`, `-ERR Unsupported option x`.
  */
-import { CommandError, NOT_INTEGER, parseInt64, type ArgCursor } from '../args.js';
+import { CommandError, MAX_TTL_MS, NOT_INTEGER, parseInt64, type ArgCursor } from '../args.js';
 import { integerReply } from '../results.js';
 import type { ArgumentDoc, CommandSpec } from '../spec.js';
 import { writeHandler } from '../spec.js';
 import type { ExpireCondition, Operation } from '../state-machine.js';
-import { MAX_TTL_MS } from './set.js';
 
 const CONDITION_DOC: ArgumentDoc = {
   name: 'condition',

@@ -16,7 +16,7 @@
  *   `name`'s latest fencing token (commands/locks/fence.ts).
  */
 import assert from 'node:assert';
-import { CommandError, NOT_INTEGER, SYNTAX_ERROR, parseInt64, type ArgCursor } from '../args.js';
+import { CommandError, MAX_TTL_MS, NOT_INTEGER, SYNTAX_ERROR, parseInt64, type ArgCursor } from '../args.js';
 import { NIL, OK, bulk, error, type Reply } from '../reply.js';
 import type { ExpireMode, Result, SetCondition, SetOperation } from '../state-machine.js';
 import { writeHandler, type CommandSpec } from '../spec.js';
@@ -24,8 +24,6 @@ import { FENCE_ARGUMENT, fenceArguments, innerOperation, withFence, type Fence }
 import type { FencedOperation } from '../locks/operations.js';
 
 const INVALID_EXPIRE = "ERR invalid expire time in 'set' command";
-/** Largest relative expiry (ms): keeps entry time + ttl an exact integer in a double. */
-export const MAX_TTL_MS = 2 ** 52;
 
 /**
  * Parses EX/PX/EXAT/PXAT's argument to milliseconds as Redis's getExpireMillisecondsOrReply

@@ -2,8 +2,7 @@
  * Argument rules shared by the lock commands: names and owners (bounded, non-empty), TTL and
  * WAIT in milliseconds. Throws CommandError with Redis-style messages; never touches state.
  */
-import { CommandError, NOT_INTEGER, parseSafeInteger } from '../args.js';
-import { MAX_TTL_MS } from '../keys/set.js';
+import { CommandError, MAX_TTL_MS, NOT_INTEGER, parseSafeInteger } from '../args.js';
 
 /** Longest lock name or owner, in bytes. */
 export const MAX_LOCK_KEY_BYTES = 4096;

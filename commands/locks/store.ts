@@ -32,7 +32,8 @@
 import assert from 'node:assert';
 import type { ChunkReader, FamilyContext, StateFamily } from '../family.js';
 import { MinHeap } from '../heap.js';
-import { BLOCKED_RESULT, type Result } from '../state-machine.js';
+import { BLOCKED_RESULT } from '../results.js';
+import type { Result } from '../state-machine.js';
 import type { LockMode, LockOperation } from './operations.js';
 
 /** Lease of a hold when LOCK gives no TTL. */

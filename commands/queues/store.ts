@@ -26,7 +26,8 @@
 import assert from 'node:assert';
 import { keySlot } from '../cluster/slot.js';
 import type { ChunkReader, FamilyContext, StateFamily } from '../family.js';
-import { BLOCKED_RESULT, OK_RESULT, type Result, type ResultTree } from '../state-machine.js';
+import { BLOCKED_RESULT, OK_RESULT } from '../results.js';
+import type { Result, ResultTree } from '../state-machine.js';
 import { MinHeap } from '../heap.js';
 import type { QueueOperation, Receipt } from './operations.js';
 
