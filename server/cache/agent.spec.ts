@@ -280,6 +280,65 @@ describe('cache agent (three in-process nodes)', () => {
     agent.stop();
   });
 
+  it('concurrent misses of one key send one FETCH; the others read the line it installed', async () => {
+    const { net, nodes } = await cluster();
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('v'), 0, 'default');
+    net.maxDelayMs = 3;
+    const reads = Array.from({ length: 20 }, () => text(n2.get(b('k'))));
+    expect(await Promise.all(reads)).to.deep.equal(Array.from({ length: 20 }, () => 'v'));
+    const figures = info(n2);
+    expect(figures['cache_fetches']).to.equal('1');
+    expect(figures['cache_misses']).to.equal('1');
+    expect(figures['cache_misses_joined']).to.equal('19');
+    expect(figures['cache_hits']).to.equal('19');
+  });
+
+  it('a joined miss whose fetch could not install (a local write began) waits for the write', async () => {
+    const { net, nodes } = await cluster();
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('old'), 0, 'default');
+    net.maxDelayMs = 3;
+    const first = text(n2.get(b('k')));
+    const joined = text(n2.get(b('k')));
+    // The write poisons the fetch in flight: it must not install, so the joined read cannot
+    // take the line; it waits for n2's own write instead and reads it.
+    const write = n2.set(b('k'), b('new'), 0, 'default');
+    expect(await first).to.equal('old');
+    await write;
+    expect(await joined).to.equal('new');
+    expect(info(n2)['cache_misses_joined']).to.equal('1');
+  });
+
+  it('a hit in the last quarter of its lease renews the line in the background (refresh-ahead)', async () => {
+    const { nodes } = await cluster(400);
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('v'), 0, 'default');
+    expect(await text(n2.get(b('k')))).to.equal('v');
+    const leaseLeft = async (): Promise<number> => {
+      const tree = (await n2.state(b('k'))) as readonly unknown[];
+      const mine = tree.find((item) => Array.isArray(item) && item[0] === 'n2') as Line;
+      return mine[3];
+    };
+    // Poll (no sleep) until the line enters the last quarter of its lease, then hit it.
+    const deadline = Date.now() + 2_000;
+    while ((await leaseLeft()) >= n2.refreshAheadMs - 10) {
+      if (Date.now() > deadline) throw new Error('the lease never ran down');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const hit = n2.get(b('k'));
+    expect(hit).to.be.instanceOf(Buffer);
+    expect(info(n2)['cache_refreshes']).to.equal('1');
+    // The renewal lands: the line's lease is long again, and it never went through a miss.
+    const renewed = Date.now() + 2_000;
+    while ((await leaseLeft()) < n2.refreshAheadMs) {
+      if (Date.now() > renewed) throw new Error('the line was never renewed');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(info(n2)['cache_misses']).to.equal('1');
+    expect(info(n2)['cache_fetches']).to.equal('2');
+  });
+
   it('concurrent writers and readers on every node over delayed links: no read older than a completed write', async () => {
     const { net, nodes } = await cluster(100);
     net.maxDelayMs = 3;

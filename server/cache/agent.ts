@@ -125,7 +125,26 @@ interface Pending {
   minVersion: number;
   /** Reads waiting for this node's writes of the key (pipelined CSET then CGET). */
   waiters: (() => void)[];
+  /**
+   * The registering fetch in flight, if any: misses that arrive meanwhile wait for it and then
+   * read the line it installed (as a hit, clock checked then) instead of each sending a FETCH.
+   */
+  inflight: Promise<unknown> | null;
 }
+
+/**
+ * Buffer's own latin1 decoder, without toString()'s argument handling: the key string is the
+ * one allocation of a local hit (same result as `toString('latin1')`).
+ */
+interface Latin1Slicer {
+  latin1Slice(start: number, end: number): string;
+}
+function latin1(b: Buffer): string {
+  return (b as unknown as Latin1Slicer).latin1Slice(0, b.length);
+}
+
+/** lru-cache's get() allocates an options object per call unless given one: share one. */
+const LOOKUP: LRUCache.GetOptions<string, Line, unknown> = {};
 
 class Latencies {
   private readonly samples: number[] = [];
@@ -183,6 +202,8 @@ export class CacheAgent implements CacheService {
     flushesReceived: 0,
     writesWithoutRound: 0,
     writesFenced: 0,
+    refreshes: 0,
+    joined: 0,
   };
   private readonly writeLatency = new Latencies();
   private readonly invalidationWait = new Latencies();
@@ -225,6 +246,14 @@ export class CacheAgent implements CacheService {
     this.evictTimer = null;
   }
 
+  /**
+   * A hit on a line with less than this left of its lease also renews it in the background: a
+   * quarter of the lease, so a hot line is renewed about once per 3/4 lease and never lapses.
+   */
+  get refreshAheadMs(): number {
+    return this.leaseMs / 4;
+  }
+
   /** The node's Raft role or term changed: a new leader flushes at once (not at its first write). */
   leadershipChanged(): void {
     if (this.host.isLeader()) this.ensureDirectory();
@@ -233,27 +262,76 @@ export class CacheAgent implements CacheService {
   // ================================================================ node side: CacheService
 
   get(key: Buffer): Buffer | null | Promise<Buffer | null> {
-    const k = key.toString('latin1');
-    const line = this.lines.get(k);
+    const k = latin1(key);
+    const line = this.lines.get(k, LOOKUP);
     if (line !== undefined) {
-      if (isHit(line, this.clock())) {
+      const now = this.clock();
+      if (isHit(line, now)) {
         this.stats.hits++;
+        // A hot line is renewed before its lease runs out, so its readers never stall on a miss.
+        if (line.leaseUntil - now < this.refreshAheadMs && line.expiresAt > line.leaseUntil)
+          this.refresh(key, k);
         return line.value;
       }
       this.lines.delete(k);
       this.stats.leaseExpiries++;
     }
+    return this.miss(key, k, true);
+  }
+
+  private miss(key: Buffer, k: string, mayJoin: boolean): Buffer | null | Promise<Buffer | null> {
     const rec = this.pending.get(k);
     if (rec !== undefined && rec.writes > 0) {
       // A read after this node's own write of the key (a pipeline): it waits for the write.
       return new Promise<void>((resolve) => rec.waiters.push(resolve)).then(() => this.get(key));
     }
+    if (mayJoin && rec !== undefined && rec.inflight !== null) {
+      // A fetch of the key is on its way: wait for it, then look again. What it installed is
+      // served only if it is a valid line by then (the hit rule); otherwise this read fetches
+      // on its own (it joins at most once, so a line that never installs cannot starve it).
+      this.stats.joined++;
+      const copy = Buffer.from(key);
+      return rec.inflight.then(
+        () => this.lookupAfterJoin(copy),
+        () => this.lookupAfterJoin(copy),
+      );
+    }
     this.stats.misses++;
     return this.fetch(key, k);
   }
 
-  private async fetch(key: Buffer, k: string): Promise<Buffer | null> {
+  private lookupAfterJoin(key: Buffer): Buffer | null | Promise<Buffer | null> {
+    const k = latin1(key);
+    const line = this.lines.get(k, LOOKUP);
+    if (line !== undefined && isHit(line, this.clock())) {
+      this.stats.hits++;
+      return line.value;
+    }
+    return this.miss(key, k, false);
+  }
+
+  /** Renews a line still valid (refresh-ahead): a background fetch, one per key at a time. */
+  private refresh(key: Buffer, k: string): void {
+    const rec = this.pending.get(k);
+    if (rec !== undefined && (rec.fetches > 0 || rec.writes > 0)) return;
+    this.stats.refreshes++;
+    this.fetch(Buffer.from(key), k).catch(() => undefined);
+  }
+
+  private fetch(key: Buffer, k: string): Promise<Buffer | null> {
     const rec = this.pendingOf(k);
+    const done = this.fetchOnce(key, k, rec);
+    if (rec.writes === 0 && rec.inflight === null) {
+      rec.inflight = done;
+      const clear = (): void => {
+        if (rec.inflight === done) rec.inflight = null;
+      };
+      done.then(clear, clear);
+    }
+    return done;
+  }
+
+  private async fetchOnce(key: Buffer, k: string, rec: Pending): Promise<Buffer | null> {
     rec.fetches++;
     this.stats.fetches++;
     const register = rec.writes === 0;
@@ -398,7 +476,7 @@ export class CacheAgent implements CacheService {
   private pendingOf(k: string): Pending {
     let rec = this.pending.get(k);
     if (rec === undefined) {
-      rec = { fetches: 0, writes: 0, poison: 0, minVersion: 0, waiters: [] };
+      rec = { fetches: 0, writes: 0, poison: 0, minVersion: 0, waiters: [], inflight: null };
       this.pending.set(k, rec);
     }
     return rec;
@@ -928,6 +1006,8 @@ export class CacheAgent implements CacheService {
       `cache_hit_ratio:${lookups === 0 ? '0.0000' : (s.hits / lookups).toFixed(4)}`,
       `cache_lease_expiries:${s.leaseExpiries}`,
       `cache_fetches:${s.fetches}`,
+      `cache_refreshes:${s.refreshes}`,
+      `cache_misses_joined:${s.joined}`,
       `cache_writes:${s.writes}`,
       `cache_writes_without_round:${s.writesWithoutRound}`,
       `cache_writes_fenced:${s.writesFenced}`,
