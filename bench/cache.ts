@@ -98,6 +98,10 @@ function summary(samples: number[]): { p50Ms: number; p99Ms: number; meanMs: num
 
 async function infoCache(r: Redis): Promise<Map<string, string>> {
   const text = String(await r.info('cache'));
+  return parseInfo(text);
+}
+
+function parseInfo(text: string): Map<string, string> {
   return new Map(
     text
       .split('\r\n')

@@ -617,7 +617,13 @@ export class CacheAgent implements CacheService {
     let regId = 0;
     if (register) {
       const now = this.clock();
-      const reg = dir.registerRead(key.toString('latin1'), from, now, now + this.leaseMs + this.marginMs, asOf);
+      const reg = dir.registerRead(
+        key.toString('latin1'),
+        from,
+        now,
+        now + this.leaseMs + this.marginMs,
+        asOf,
+      );
       if (reg !== null) {
         install = reg.state === 'E' ? INSTALL_E : INSTALL_S;
         regId = reg.regId;
