@@ -3,6 +3,7 @@ import { LocalExecutor } from '../../commands/executor.js';
 import { PeerUnreachableError } from '../../raft/transport.js';
 import { findStaleReads, type HistoryOp } from '../../commands/cache/coherence-check.js';
 import { CacheAgent, type CacheHost } from './agent.js';
+import { cacheInfoLines } from '../../commands/cache/common.js';
 
 /**
  * Three agents in one process: n1 leads and owns the (single) state machine through a
@@ -93,7 +94,7 @@ async function text(v: Buffer | null | Promise<Buffer | null>): Promise<string |
 }
 
 function info(agent: CacheAgent): Record<string, string> {
-  return Object.fromEntries(agent.infoLines().map((l) => l.split(':') as [string, string]));
+  return Object.fromEntries(cacheInfoLines(agent.figures()).map((l) => l.split(':') as [string, string]));
 }
 
 type Line = [string, string, number, number];
@@ -337,6 +338,53 @@ describe('cache agent (three in-process nodes)', () => {
     }
     expect(info(n2)['cache_misses']).to.equal('1');
     expect(info(n2)['cache_fetches']).to.equal('2');
+  });
+
+  it('any->I on FLUSHALL: home emptied, every node dropped every line before the flush completed', async () => {
+    const { nodes, executor } = await cluster();
+    const [n1, n2, n3] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    for (const k of ['a', 'b']) await n1.set(b(k), b(`v${k}`), 0, 'default');
+    for (const n of nodes) for (const k of ['a', 'b']) expect(await text(n.get(b(k)))).to.equal(`v${k}`);
+    expect(await n3.flushAll()).to.deep.include({ type: 'tree' });
+    for (const n of nodes) expect(info(n)['cache_lines']).to.equal('0');
+    expect(executor.stateMachine.cache.size).to.equal(0);
+    expect(info(n1)['cache_data_flushes']).to.equal('1');
+    for (const n of [n1, n2, n3]) expect(await text(n.get(b('a')))).to.equal(null);
+  });
+
+  it('a cluster-wide lease is granted at once; a shorter one set later does not shorten the grace', async () => {
+    const { nodes } = await cluster(300);
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    expect(n1.leaseMs).to.equal(300);
+    await n2.setLease(5_000);
+    expect(n2.leaseMs).to.equal(5_000);
+    await n1.set(b('k'), b('v'), 0, 'default');
+    expect(await text(n2.get(b('k')))).to.equal('v');
+    const tree = (await n2.state(b('k'))) as readonly unknown[];
+    const mine = tree.find((item) => Array.isArray(item) && item[0] === 'n2') as Line;
+    expect(mine[3]).to.be.above(300);
+    await n2.setLease(100);
+    expect(n1.leaseMs).to.equal(100);
+    // Lines granted under the 5 s lease may still be out there: a new leader must wait that out.
+    expect(n1.graceMs).to.equal(5_000 + 500);
+  });
+
+  it('resize: lines move to the new bounds, least recently used evicted first', async () => {
+    const { nodes } = await cluster(60_000);
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    for (const k of ['a', 'b', 'c', 'd']) await n1.set(b(k), b(k), 0, 'default');
+    for (const k of ['a', 'b', 'c', 'd']) await n2.get(b(k));
+    expect(n2.get(b('a'))).to.be.instanceOf(Buffer); // a is now the most recently used
+    n2.resize(2, 1024 * 1024);
+    const figures = info(n2);
+    expect(figures['cache_max_lines']).to.equal('2');
+    expect(figures['cache_lines']).to.equal('2');
+    expect(figures['cache_evictions']).to.equal('2');
+    expect(n2.get(b('a'))).to.be.instanceOf(Buffer);
+    expect(n2.get(b('d'))).to.be.instanceOf(Buffer);
+    const miss = n2.get(b('b'));
+    expect(miss).to.be.instanceOf(Promise);
+    expect(await text(miss)).to.equal('b');
   });
 
   it('concurrent writers and readers on every node over delayed links: no read older than a completed write', async () => {
