@@ -217,6 +217,7 @@ export class CacheAgent implements CacheService {
     this.host = options.host;
     this.configuredLeaseMs = options.leaseMs ?? 2_000;
     this.fixedMarginMs = options.driftMarginMs;
+    this.refreshAheadMs = this.configuredLeaseMs / 4;
     this.clock = options.clock ?? (() => performance.now());
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.leaderWaitMs = options.leaderWaitMs ?? 3_000;
@@ -301,11 +302,10 @@ export class CacheAgent implements CacheService {
 
   /**
    * A hit on a line with less than this left of its lease also renews it in the background: a
-   * quarter of the lease, so a hot line is renewed about once per 3/4 lease and never lapses.
+   * quarter of the lease (the last one granted to this node), so a hot line is renewed about
+   * once per 3/4 lease and never lapses. A field, not derived per hit: the hit path reads it.
    */
-  get refreshAheadMs(): number {
-    return this.leaseMs / 4;
-  }
+  refreshAheadMs: number;
 
   /** The node's Raft role or term changed: a new leader flushes at once (not at its first write). */
   leadershipChanged(): void {
@@ -420,6 +420,7 @@ export class CacheAgent implements CacheService {
         asOf >= rec.minVersion &&
         !this.stopped
       ) {
+        this.refreshAheadMs = leaseMs / 4;
         const grant = {
           value,
           asOf,
