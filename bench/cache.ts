@@ -363,8 +363,7 @@ async function main(): Promise<number> {
     }
     console.log('ratios', JSON.stringify(ratios));
     const cacheInfo: Record<string, Record<string, string>> = {};
-    for (const { role, member } of nodes)
-      cacheInfo[role] = Object.fromEntries(await infoCache(member.port));
+    for (const { role, member } of nodes) cacheInfo[role] = Object.fromEntries(await infoCache(member.port));
 
     const latency = await csetLatency(cluster, 300);
     console.log('CSET latency', JSON.stringify(latency));

@@ -69,7 +69,8 @@ export const flushall: CommandSpec = {
     complexity: 'O(N) where N is the total number of keys in all databases',
     arguments: [MODE],
     format: 'FLUSHALL [ASYNC | SYNC]',
-    reply: 'Simple string OK.',
+    reply:
+      "Simple string OK, once the keyspace and the cache's home are empty and no node's near-cache can still serve a flushed value.",
   },
   handler,
 };
@@ -88,7 +89,8 @@ export const flushdb: CommandSpec = {
     complexity: 'O(N) where N is the number of keys in the selected database',
     arguments: [MODE],
     format: 'FLUSHDB [ASYNC | SYNC]',
-    reply: 'Simple string OK.',
+    reply:
+      "Simple string OK, once the keyspace and the cache's home are empty and no node's near-cache can still serve a flushed value.",
   },
   handler,
 };
