@@ -1,13 +1,17 @@
 /**
  * Coherent cache benchmark, all on loopback and in the same run:
  *
- * 1. Read throughput: a follower's local-hit `CGET` next to redis-server `GET` and next to the
- *    same cluster's linearizable `GET` on the same follower (ReadIndex through the leader), by
- *    `redis-benchmark -c 1 -P 1`, `-c 50 -P 1` and `-c 50 -P 16` on one hot key (the line stays
- *    valid: it is re-fetched once per lease). Concord's PING on the same follower is measured
- *    too: the RESP layer's own ceiling, which no command answered by that node can pass. Rounds
- *    rotate the order of the systems; medians are reported, with the ratios CGET/redis GET
- *    (target >= 0.6) and CGET/cluster GET (target >= 5).
+ * 1. Read throughput on one hot key, by `redis-benchmark -c 1 -P 1`, `-c 50 -P 1` and
+ *    `-c 50 -P 16`, measured on the LEADER and on a FOLLOWER of a 3-node cluster, next to
+ *    redis-server `GET`: on each node a local-hit `CGET` (the line stays valid: hot lines are
+ *    renewed before their lease ends), the cluster's linearizable `GET` (on the leader a
+ *    ReadIndex round; on a follower a ReadIndex request to the leader, then a local read), `PING`
+ *    (the RESP layer's own ceiling) and `ECHO` of a value as long as the cached one (the same
+ *    reply bytes as the CGET: what a hit costs beyond RESP). For every run the server process's
+ *    CPU time (utime + stime) per request is recorded too: on a 2-core machine shared with the
+ *    load generator, CPU per request is the steadier figure of what a command costs. Rounds
+ *    rotate the order of the systems; medians are reported, with each node's ratios
+ *    CGET/redis GET (target >= 0.6) and CGET/that node's GET (target >= 5), separately.
  * 2. CSET latency through a follower, one client, with no sharer (the writer's line is M: no
  *    invalidation round) and with the two other nodes holding the key in S before every write
  *    (a round of two invalidations).
@@ -22,6 +26,7 @@
  * anything but 127.0.0.1.
  */
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -31,6 +36,7 @@ import { runBench } from './common.js';
 import {
   REDIS_SERVER_BIN,
   checkTools,
+  cpuSeconds,
   median,
   parseCsv,
   round,
@@ -48,15 +54,19 @@ interface Throughput {
   opsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** The server process's CPU time per request, in µs (utime + stime over the run). */
+  serverCpuUsPerOp: number;
 }
 
 async function bench(
   port: number,
+  pid: number,
   command: readonly string[],
   n: number,
   c: number,
   p: number,
 ): Promise<Throughput> {
+  const cpuBefore = cpuSeconds(pid);
   const out = await runRedisBenchmark(port, [
     '-n',
     String(n),
@@ -67,6 +77,7 @@ async function bench(
     '--csv',
     ...command,
   ]);
+  const cpu = cpuSeconds(pid) - cpuBefore;
   const row = [...parseCsv(out.stdout).values()][0];
   if (out.code !== 0 || row === undefined || /error/i.test(out.stderr))
     throw new Error(
@@ -76,6 +87,7 @@ async function bench(
     opsPerSec: Number(row['rps']),
     p50Ms: Number(row['p50_latency_ms']),
     p99Ms: Number(row['p99_latency_ms']),
+    serverCpuUsPerOp: round((cpu * 1e6) / n, 3),
   };
 }
 
@@ -96,14 +108,20 @@ function summary(samples: number[]): { p50Ms: number; p99Ms: number; meanMs: num
   };
 }
 
-async function infoCache(r: Redis): Promise<Map<string, string>> {
-  const text = String(await r.info('cache'));
-  return new Map(
-    text
-      .split('\r\n')
-      .filter((l) => l.includes(':'))
-      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)] as [string, string]),
-  );
+/** INFO cache of the node on `port`, by a client of its own (closed before returning). */
+async function infoCache(port: number): Promise<Map<string, string>> {
+  const r = client(port);
+  try {
+    const text = String(await r.info('cache'));
+    return new Map(
+      text
+        .split('\r\n')
+        .filter((l) => l.includes(':'))
+        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)] as [string, string]),
+    );
+  } finally {
+    r.disconnect();
+  }
 }
 
 async function follower(
@@ -132,7 +150,7 @@ async function csetLatency(cluster: ConcordCluster, iterations: number): Promise
       await writer.call('CSET', 'lat:shared', `v${i}`);
       shared.push(performance.now() - t);
     }
-    const leaderInfo = await infoCache(sharers[0]!);
+    const leaderInfo = await infoCache(leader);
     return {
       noSharers: summary(solo),
       twoSharers: summary(shared),
@@ -196,9 +214,10 @@ async function hitRatio(
       for (let i = from; i < to; i++) await r.call('CGET', `z:${sequence[i]!}`);
     };
     await run(0, warmup);
-    const before = await infoCache(r);
+    const port = node.members[0]!.port;
+    const before = await infoCache(port);
     await run(warmup, warmup + reads);
-    const after = await infoCache(r);
+    const after = await infoCache(port);
     const hits = Number(after.get('cache_hits')) - Number(before.get('cache_hits'));
     const misses = Number(after.get('cache_misses')) - Number(before.get('cache_misses'));
     // The same sequence through a bare lru-cache of the same size: what an ideal LRU gives.
@@ -234,34 +253,62 @@ async function main(): Promise<number> {
   });
   checkTools();
   const rounds = Number(values.rounds);
+  const loadBefore = loadavg();
   const redis = await startRedisServer();
   const cluster = await startConcordCluster(3);
   try {
-    const ports = await follower(cluster);
-    const seed = client(ports.follower);
+    const leaderMember = await cluster.leader();
+    const followerMember = cluster.members.find((m) => m.id !== leaderMember.id)!;
+    const nodes = [
+      { role: 'leader', member: leaderMember },
+      { role: 'follower', member: followerMember },
+    ];
+    const seed = client(followerMember.port);
     await seed.call('CSET', HOT_KEY, HOT_VALUE);
     await seed.set(HOT_KEY, HOT_VALUE);
-    await seed.call('CGET', HOT_KEY);
     seed.disconnect();
+    // Each node's first CGET installs its line; from then on hot lines are renewed ahead.
+    for (const { member } of nodes) {
+      const r = client(member.port);
+      await r.call('CGET', HOT_KEY);
+      r.disconnect();
+    }
     const rs = client(redis.port);
     await rs.set(HOT_KEY, HOT_VALUE);
     rs.disconnect();
 
     const systems = [
-      { name: 'redis GET', port: redis.port, command: ['GET', HOT_KEY], n: 200_000 },
-      {
-        name: 'concord CGET (follower, local hit)',
-        port: ports.follower,
-        command: ['CGET', HOT_KEY],
-        n: 200_000,
-      },
-      {
-        name: 'concord GET (follower, linearizable)',
-        port: ports.follower,
-        command: ['GET', HOT_KEY],
-        n: 40_000,
-      },
-      { name: 'concord PING (follower, RESP ceiling)', port: ports.follower, command: ['PING'], n: 200_000 },
+      { name: 'redis GET', port: redis.port, pid: redis.pid, command: ['GET', HOT_KEY], n: 200_000 },
+      ...nodes.flatMap(({ role, member }) => [
+        {
+          name: `concord CGET (${role}, local hit)`,
+          port: member.port,
+          pid: member.proc.pid,
+          command: ['CGET', HOT_KEY],
+          n: 200_000,
+        },
+        {
+          name: `concord GET (${role}, linearizable)`,
+          port: member.port,
+          pid: member.proc.pid,
+          command: ['GET', HOT_KEY],
+          n: 40_000,
+        },
+        {
+          name: `concord PING (${role}, RESP ceiling)`,
+          port: member.port,
+          pid: member.proc.pid,
+          command: ['PING'],
+          n: 200_000,
+        },
+        {
+          name: `concord ECHO of the value (${role}, same reply bytes)`,
+          port: member.port,
+          pid: member.proc.pid,
+          command: ['ECHO', HOT_VALUE],
+          n: 200_000,
+        },
+      ]),
     ];
     const cases = [
       { clients: 1, pipeline: 1 },
@@ -274,11 +321,11 @@ async function main(): Promise<number> {
         for (let i = 0; i < systems.length; i++) {
           const s = systems[(i + round_) % systems.length]!;
           const n = c.pipeline > 1 ? s.n * 2 : c.clients === 1 ? Math.ceil(s.n / 10) : s.n;
-          const result = await bench(s.port, s.command, n, c.clients, c.pipeline);
+          const result = await bench(s.port, s.pid, s.command, n, c.clients, c.pipeline);
           const key = `${s.name} -c ${c.clients} -P ${c.pipeline}`;
           samples.set(key, [...(samples.get(key) ?? []), result]);
           console.log(
-            `round ${round_ + 1} ${key}: ${Math.round(result.opsPerSec)} ops/s p50 ${result.p50Ms} ms`,
+            `round ${round_ + 1} ${key}: ${Math.round(result.opsPerSec)} ops/s p50 ${result.p50Ms} ms, server ${result.serverCpuUsPerOp} µs CPU/op`,
           );
         }
       }
@@ -289,20 +336,34 @@ async function main(): Promise<number> {
         opsPerSec: Math.round(median(list.map((x) => x.opsPerSec))),
         p50Ms: median(list.map((x) => x.p50Ms)),
         p99Ms: median(list.map((x) => x.p99Ms)),
+        serverCpuUsPerOp: median(list.map((x) => x.serverCpuUsPerOp)),
       };
     }
-    const ratios: Record<string, Record<string, number>> = {};
-    for (const c of cases) {
-      const suffix = ` -c ${c.clients} -P ${c.pipeline}`;
-      const cget = throughput[systems[1]!.name + suffix]!.opsPerSec;
-      ratios[`-c ${c.clients} -P ${c.pipeline}`] = {
-        cgetOverRedisGet: round(cget / throughput[systems[0]!.name + suffix]!.opsPerSec, 3),
-        cgetOverClusterGet: round(cget / throughput[systems[2]!.name + suffix]!.opsPerSec, 3),
-        cgetOverConcordPing: round(cget / throughput[systems[3]!.name + suffix]!.opsPerSec, 3),
-      };
+    const ratios: Record<string, Record<string, Record<string, number>>> = {};
+    for (const { role } of nodes) {
+      ratios[role] = {};
+      for (const c of cases) {
+        const suffix = ` -c ${c.clients} -P ${c.pipeline}`;
+        const at = (name: string): Throughput => throughput[name + suffix]!;
+        const cget = at(`concord CGET (${role}, local hit)`);
+        const get = at(`concord GET (${role}, linearizable)`);
+        const ping = at(`concord PING (${role}, RESP ceiling)`);
+        const echo = at(`concord ECHO of the value (${role}, same reply bytes)`);
+        const redisGet = at('redis GET');
+        ratios[role][`-c ${c.clients} -P ${c.pipeline}`] = {
+          cgetOverRedisGet: round(cget.opsPerSec / redisGet.opsPerSec, 3),
+          cgetOverClusterGet: round(cget.opsPerSec / get.opsPerSec, 3),
+          cgetOverConcordPing: round(cget.opsPerSec / ping.opsPerSec, 3),
+          cgetOverConcordEcho: round(cget.opsPerSec / echo.opsPerSec, 3),
+          cgetCpuOverPingCpu: round(cget.serverCpuUsPerOp / ping.serverCpuUsPerOp, 3),
+          cgetCpuOverEchoCpu: round(cget.serverCpuUsPerOp / echo.serverCpuUsPerOp, 3),
+          cgetCpuOverRedisGetCpu: round(cget.serverCpuUsPerOp / redisGet.serverCpuUsPerOp, 3),
+        };
+      }
     }
     console.log('ratios', JSON.stringify(ratios));
-    const followerInfo = await infoCache(client(ports.follower));
+    const cacheInfo: Record<string, Record<string, string>> = {};
+    for (const { role, member } of nodes) cacheInfo[role] = Object.fromEntries(await infoCache(member.port));
 
     const latency = await csetLatency(cluster, 300);
     console.log('CSET latency', JSON.stringify(latency));
@@ -341,11 +402,12 @@ async function main(): Promise<number> {
       redisVersion: toolVersion(REDIS_SERVER_BIN, ['--version']),
       rounds,
       notes:
-        'Throughput: redis-benchmark -c 1 -P 1, -c 50 -P 1 and -c 50 -P 16 on one hot key, medians over rounds, systems rotated per round; all processes share this machine with the load generator. Hit ratio: one node per cache size (lease 600 s), Zipf(1) over 5000 keys, 10k warm-up then 30k measured CGETs one at a time; bareLruHitRatio is the same sequence through a bare lru-cache of the same size.',
+        'Throughput: redis-benchmark -c 1 -P 1, -c 50 -P 1 and -c 50 -P 16 on one hot key, on the leader and on a follower, medians over rounds, systems rotated per round; serverCpuUsPerOp is the server process CPU time (utime+stime) over the run divided by the requests; all processes share this 2-core machine with the load generator (and with other work: see loadAverage, 1/5/15-minute load before and after). Ratios are per node (a follower CGET against that follower GET, and so on). Hit ratio: one node per cache size (lease 600 s), Zipf(1) over 5000 keys, 10k warm-up then 30k measured CGETs one at a time; bareLruHitRatio is the same sequence through a bare lru-cache of the same size.',
+      loadAverage: { before: loadBefore.map((x) => round(x, 2)), after: loadavg().map((x) => round(x, 2)) },
       readThroughput: throughput,
       ratios,
       targets: { cgetOverRedisGet: 0.6, cgetOverClusterGet: 5 },
-      followerCacheInfo: Object.fromEntries(followerInfo),
+      cacheInfo,
       csetLatency: latency,
       hitRatioVsCacheSize: hit,
       plot: path.relative(REPO_ROOT, values.plot),

@@ -108,6 +108,13 @@ export const operationArb: fc.Arbitrary<Operation> = fc.oneof(
       })
       .map(({ key, policy }): Operation => ({ type: 'cache.policy', key, policy })),
   },
+  { weight: 1, arbitrary: fc.constant<Operation>({ type: 'cache.flushall' }) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .option(fc.integer({ min: 10, max: 600_000 }), { nil: null })
+      .map((leaseMs): Operation => ({ type: 'cache.lease', leaseMs })),
+  },
 );
 
 /** Entries with consecutive indexes from 1 and times starting near `startMs`. */

@@ -9,7 +9,7 @@
  * field means a new format version (decoders keep reading every older version).
  * Must never encode argv: only typed operations cross this boundary.
  */
-import { CACHE_POLICIES } from './cache/operations.js';
+import { CACHE_POLICIES, MAX_CACHE_LEASE_MS, MIN_CACHE_LEASE_MS } from './cache/operations.js';
 import {
   BLOCKED_RESULT,
   OK_RESULT,
@@ -60,6 +60,8 @@ const TAGS = {
   'cache.set': 400,
   'cache.del': 401,
   'cache.policy': 402,
+  'cache.flushall': 403,
+  'cache.lease': 404,
 } as const satisfies Record<OperationType, number>;
 
 const CONDITIONS: readonly SetCondition[] = ['always', 'nx', 'xx'];
@@ -260,6 +262,14 @@ export function encodeOperation(op: Operation): Buffer {
       w.u8(CACHE_POLICIES.indexOf(op.policy));
       return w.finish();
     }
+    case 'cache.flushall':
+      return header(op.type, 0).finish();
+    case 'cache.lease': {
+      // 0 on the wire: back to each node's own --cache-lease-ms (a lease is never 0).
+      const w = header(op.type, 8);
+      w.f64(op.leaseMs ?? 0);
+      return w.finish();
+    }
     default: {
       const unknown: never = op;
       throw new Error(`no codec for ${JSON.stringify(unknown)}`);
@@ -456,6 +466,19 @@ export function decodeOperation(data: Buffer): Operation {
       const policy = CACHE_POLICIES[r.u8()];
       if (policy === undefined) throw new CodecError('bad cache.policy fields');
       op = { type: 'cache.policy', key, policy };
+      break;
+    }
+    case TAGS['cache.flushall']:
+      op = { type: 'cache.flushall' };
+      break;
+    case TAGS['cache.lease']: {
+      const leaseMs = r.f64();
+      if (
+        leaseMs !== 0 &&
+        !(Number.isSafeInteger(leaseMs) && leaseMs >= MIN_CACHE_LEASE_MS && leaseMs <= MAX_CACHE_LEASE_MS)
+      )
+        throw new CodecError('bad cache.lease fields');
+      op = { type: 'cache.lease', leaseMs: leaseMs === 0 ? null : leaseMs };
       break;
     }
     default:

@@ -73,8 +73,13 @@ export interface ServerStats {
 export interface ConfigStore {
   /** Names matching a glob pattern (CONFIG GET takes several patterns) with their values. */
   get(pattern: string): [string, string][];
-  /** Throws a ConfigError with a Redis-style message when the name or value is bad. */
-  set(name: string, value: string): void;
+  /**
+   * Throws a ConfigError with a Redis-style message when the name or value is bad. A node-local
+   * parameter is set at once (returns nothing); a cluster-wide one (held in the replicated
+   * state: cache-policy, cache-lease-ms) is only checked, and the function returned applies it
+   * through the Raft log (it rejects with the operating error or ConfigError if that fails).
+   */
+  set(name: string, value: string): void | (() => Promise<void>);
 }
 
 export interface CommandContext {

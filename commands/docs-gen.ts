@@ -22,7 +22,11 @@ const GROUP_TITLES: Record<CommandSpec['docs']['group'], string> = {
 function kindOf(spec: CommandSpec): string {
   switch (spec.handler.kind) {
     case 'local':
-      return 'local (answered by the node that receives it)';
+      // A local handler flagged `write` drives a replicated write itself (a blocking QPOP, the
+      // FLUSHALL near-cache round): say so rather than "answered locally".
+      return spec.flags.includes('write')
+        ? 'local, writing through the Raft log (the receiving node drives the write)'
+        : 'local (answered by the node that receives it)';
     case 'read':
       return 'read (linearizable read of the state machine)';
     case 'write':

@@ -269,6 +269,10 @@ export class StateMachine {
       case 'cache.set':
       case 'cache.del':
       case 'cache.policy':
+      case 'cache.lease':
+        return this.cache.apply(op, now, this.appliedIndex);
+      case 'cache.flushall':
+        this.keys.clear();
         return this.cache.apply(op, now, this.appliedIndex);
       case 'sys.tick':
         return OK_RESULT;

@@ -36,7 +36,7 @@ describe('config', () => {
         .get('*max*')
         .map(([name]) => name)
         .sort(),
-    ).to.deep.equal(['maxclients', 'proto-max-bulk-len']);
+    ).to.deep.equal(['cache-max-bytes', 'cache-max-entries', 'maxclients', 'proto-max-bulk-len']);
     expect(config.get('nosuch')).to.deep.equal([]);
     expect(config.get('*').length).to.be.at.least(12);
   });

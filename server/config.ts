@@ -312,11 +312,16 @@ function matchOne(p: string, pi: number, ch: string): number {
   return matched !== negate ? used : 0;
 }
 
-interface Parameter {
+export interface Parameter {
   readonly name: string;
   get(): string;
   /** Absent for immutable parameters. Throws ConfigError for a bad value. */
   set?(value: string): void;
+  /**
+   * A cluster-wide parameter (replicated state, not this node's Config): checks the value at
+   * once (throws ConfigError) and returns the function that applies it through the Raft log.
+   */
+  setReplicated?(value: string): () => Promise<void>;
 }
 
 export type ConfigListener = (name: string, config: Readonly<Config>) => void;
@@ -330,9 +335,7 @@ export class ServerConfig implements ConfigStore {
   constructor(initial: Config) {
     this.values = { ...initial };
     const v = this.values;
-    const define = (parameter: Parameter): void => {
-      this.parameters.set(parameter.name, parameter);
-    };
+    const define = (parameter: Parameter): void => this.define(parameter);
     define({ name: 'port', get: () => String(v.port) });
     define({ name: 'bind', get: () => v.bind });
     define({ name: 'dir', get: () => v.dataDir });
@@ -399,6 +402,21 @@ export class ServerConfig implements ConfigStore {
         v.logLevel = level;
       },
     });
+    // The near-cache's bounds on this node (docs/cache.md); the node resizes it on a change.
+    define({
+      name: 'cache-max-entries',
+      get: () => String(v.cacheMaxEntries),
+      set: (value) => {
+        v.cacheMaxEntries = integerIn('cache-max-entries', value, 1, 100_000_000);
+      },
+    });
+    define({
+      name: 'cache-max-bytes',
+      get: () => String(v.cacheMaxBytes),
+      set: (value) => {
+        v.cacheMaxBytes = memoryIn('cache-max-bytes', value, 1024, LONG_MAX);
+      },
+    });
     // Keepalive probes on client sockets after this many idle seconds (fixed).
     define({ name: 'tcp-keepalive', get: () => String(TCP_KEEPALIVE_SECONDS) });
     // One logical database: SELECT 0 only.
@@ -425,6 +443,16 @@ export class ServerConfig implements ConfigStore {
     this.listeners.push(listener);
   }
 
+  /**
+   * Adds a parameter owned elsewhere (the node adds the cache's cluster-wide ones, which live
+   * in the replicated state). A name is defined once.
+   */
+  define(parameter: Parameter): void {
+    if (this.parameters.has(parameter.name))
+      throw new Error(`config parameter ${parameter.name} defined twice`);
+    this.parameters.set(parameter.name, parameter);
+  }
+
   /** CONFIG GET: every parameter whose name matches the glob (case-insensitive). */
   get(pattern: string): [string, string][] {
     const exact = this.parameters.get(pattern.toLowerCase());
@@ -436,23 +464,28 @@ export class ServerConfig implements ConfigStore {
     return out;
   }
 
-  /** CONFIG SET of one parameter; throws ConfigError with Redis's text when refused. */
-  set(name: string, value: string): void {
+  /**
+   * CONFIG SET of one parameter; throws ConfigError with Redis's text when refused. A
+   * cluster-wide parameter is only checked here: the function returned applies it.
+   */
+  set(name: string, value: string): void | (() => Promise<void>) {
     const parameter = this.parameters.get(name.toLowerCase());
     if (parameter === undefined) {
       throw new ConfigError(`ERR Unknown option or number of arguments for CONFIG SET - '${name}'`);
     }
+    if (parameter.setReplicated !== undefined) return parameter.setReplicated(value);
     if (parameter.set === undefined) throw failed(parameter.name, "can't set immutable config");
     parameter.set(value);
     for (const listener of this.listeners) listener(parameter.name, this.values);
   }
 }
 
-function failed(name: string, reason: string): ConfigError {
+/** Redis's CONFIG SET refusal text. */
+export function failed(name: string, reason: string): ConfigError {
   return new ConfigError(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${reason}`);
 }
 
-function integerIn(name: string, text: string, min: number, max: number): number {
+export function integerIn(name: string, text: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(text)) throw failed(name, "argument couldn't be parsed into an integer");
   const value = Number(text);
   if (value < min || value > max) throw failed(name, `argument must be between ${min} and ${max} inclusive`);

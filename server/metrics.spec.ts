@@ -6,7 +6,15 @@
  */
 import { expect } from 'chai';
 import { StateMachine } from '../commands/state-machine.js';
-import { KEYSPACE_METRICS, NodeMetrics, type FamilyMetrics, type MetricsSources } from './metrics.js';
+import { cacheInfoLines } from '../commands/cache/common.js';
+import type { CacheFigures } from '../commands/cache/service.js';
+import {
+  CACHE_METRICS,
+  KEYSPACE_METRICS,
+  NodeMetrics,
+  type FamilyMetrics,
+  type MetricsSources,
+} from './metrics.js';
 
 function sources(
   sm: StateMachine,
@@ -74,6 +82,77 @@ describe('server/metrics NodeMetrics', () => {
     expect(text).to.include('concord_raft_fsync_duration_seconds_bucket{le="0.0025",node="u1"} 1\n');
     expect(text).to.include('concord_raft_fsync_duration_seconds_bucket{le="0.001",node="u1"} 0\n');
     expect(text).to.include('concord_raft_fsync_duration_seconds_count{node="u1"} 1\n');
+  });
+
+  it('near-cache: /metrics and INFO cache print the one figures object (no INFO text parsed)', async () => {
+    const sm = new StateMachine();
+    let reads = 0;
+    const figures: CacheFigures = {
+      hits: 41,
+      misses: 3,
+      hitRatio: 41 / 44,
+      leaseExpiries: 1,
+      fetches: 5,
+      refreshes: 2,
+      missesJoined: 7,
+      writes: 9,
+      writesWithoutRound: 4,
+      writesFenced: 0,
+      invalidationsSent: 6,
+      invalidationsReceived: 8,
+      invalidationsTimedOut: 1,
+      updatesSent: 0,
+      updatesReceived: 0,
+      downgradesSent: 2,
+      downgradesReceived: 0,
+      evictions: 11,
+      flushesSent: 2,
+      flushesReceived: 1,
+      dataFlushes: 1,
+      lines: 12,
+      linesM: 1,
+      linesE: 2,
+      linesS: 3,
+      bytes: 1300,
+      maxLines: 100,
+      maxBytes: 4096,
+      leaseMs: 2000,
+      writeLatencyP50Ms: 1.25,
+      writeLatencyP99Ms: 3.5,
+      invalidationWaitP50Ms: 0.25,
+      invalidationWaitP99Ms: 0.5,
+      directoryLeader: true,
+      directoryKeys: 4,
+      directoryHolders: 6,
+    };
+    const metrics = new NodeMetrics(
+      {
+        ...sources(sm, [CACHE_METRICS], new Map()),
+        cacheFigures: () => {
+          reads++;
+          return figures;
+        },
+      },
+      0,
+    );
+    const text = await metrics.scrape();
+    expect(reads, 'one read of the figures per scrape').to.equal(1);
+    const info = new Map(cacheInfoLines(figures).map((l) => l.split(':') as [string, string]));
+    for (const [metric, field] of [
+      ['concord_cache_hits_total', 'cache_hits'],
+      ['concord_cache_misses_joined_total', 'cache_misses_joined'],
+      ['concord_cache_refreshes_total', 'cache_refreshes'],
+      ['concord_cache_evictions_total', 'cache_evictions'],
+      ['concord_cache_data_flushes_total', 'cache_data_flushes'],
+      ['concord_cache_lines_s', 'cache_lines_s'],
+      ['concord_cache_bytes', 'cache_bytes'],
+      ['concord_cache_lease_ms', 'cache_lease_ms'],
+    ] as const) {
+      expect(text, metric).to.include(`${metric}{node="u1"} ${info.get(field)}\n`);
+    }
+    expect(info.get('cache_hit_ratio')).to.equal('0.9318');
+    expect(info.get('cache_write_latency_p99_ms')).to.equal('3.500');
+    expect(info.get('cache_directory_leader')).to.equal('1');
   });
 
   it('scrapes within the minimum interval share one rendering; a later one reads afresh', async () => {

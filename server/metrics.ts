@@ -17,6 +17,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { keyspaceFigures } from '../commands/admin/info.js';
 import type { StateMachine } from '../commands/state-machine.js';
+import type { CacheFigures } from '../commands/cache/service.js';
 import type { ServerStats } from '../commands/context.js';
 import type { RaftInfo } from './cluster-view.js';
 
@@ -140,24 +141,21 @@ export const QUEUE_METRICS: FamilyMetrics = {
   },
 };
 
-/** Numeric `prefix_field:value` lines of an INFO section, as { field: value }. */
-function infoLineFigures(lines: readonly string[], prefix: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon < 0 || !line.startsWith(prefix)) continue;
-    const value = Number(line.slice(colon + 1));
-    if (Number.isFinite(value)) out[line.slice(prefix.length, colon)] = value;
-  }
-  return out;
-}
-
-/** The near-cache's figures on this node (not replicated): the same as INFO cache. */
+/** The near-cache's figures on this node (not replicated): the same object as INFO cache prints. */
 export const CACHE_METRICS: FamilyMetrics = {
   section: 'cache',
   fields: [
     { field: 'hits', help: 'CGETs answered from a valid local line.', type: 'counter' },
     { field: 'misses', help: 'CGETs that fetched from home (the leader).', type: 'counter' },
+    {
+      field: 'misses_joined',
+      help: 'CGET misses that waited for a fetch of the same key already in flight.',
+      type: 'counter',
+    },
+    { field: 'fetches', help: 'Fetches sent to the leader (misses and renewals).', type: 'counter' },
+    { field: 'refreshes', help: 'Hot lines renewed before their lease ran out.', type: 'counter' },
+    { field: 'lease_expiries', help: 'Lines found past their lease by a CGET.', type: 'counter' },
+    { field: 'writes', help: 'CSET/CDEL sent by this node.', type: 'counter' },
     { field: 'invalidations_sent', help: 'Invalidations this node sent as leader.', type: 'counter' },
     { field: 'invalidations_received', help: 'Invalidations of local lines received.', type: 'counter' },
     {
@@ -168,12 +166,44 @@ export const CACHE_METRICS: FamilyMetrics = {
     { field: 'updates_sent', help: 'New values pushed to holders (update policy).', type: 'counter' },
     { field: 'downgrades_sent', help: 'E/M holders told to downgrade to S.', type: 'counter' },
     { field: 'evictions', help: 'Lines evicted by the LRU bounds.', type: 'counter' },
+    { field: 'data_flushes', help: 'FLUSHALL rounds run by this node as leader.', type: 'counter' },
     { field: 'lines', help: 'Lines held by this node.', type: 'gauge' },
     { field: 'lines_m', help: 'Valid lines in state M.', type: 'gauge' },
     { field: 'lines_e', help: 'Valid lines in state E.', type: 'gauge' },
     { field: 'lines_s', help: 'Valid lines in state S.', type: 'gauge' },
+    {
+      field: 'bytes',
+      help: 'Bytes held by the near-cache (keys, values, per-line overhead).',
+      type: 'gauge',
+    },
+    { field: 'lease_ms', help: 'The lease granted now, in ms.', type: 'gauge' },
   ],
-  read: (_sm, sources) => infoLineFigures(sources.cacheInfoLines?.() ?? [], 'cache_'),
+  read: (_sm, sources) => {
+    const f = sources.cacheFigures?.();
+    if (f === undefined) return {};
+    return {
+      hits: f.hits,
+      misses: f.misses,
+      misses_joined: f.missesJoined,
+      fetches: f.fetches,
+      refreshes: f.refreshes,
+      lease_expiries: f.leaseExpiries,
+      writes: f.writes,
+      invalidations_sent: f.invalidationsSent,
+      invalidations_received: f.invalidationsReceived,
+      invalidations_timed_out: f.invalidationsTimedOut,
+      updates_sent: f.updatesSent,
+      downgrades_sent: f.downgradesSent,
+      evictions: f.evictions,
+      data_flushes: f.dataFlushes,
+      lines: f.lines,
+      lines_m: f.linesM,
+      lines_e: f.linesE,
+      lines_s: f.linesS,
+      bytes: f.bytes,
+      lease_ms: f.leaseMs,
+    };
+  },
 };
 
 /** Every family's figures; a family built later appends its entry here (see FamilyMetrics). */
@@ -202,8 +232,8 @@ export interface MetricsSources {
   /** Calls per command since start, by command name (`get`, `client|list`). */
   commands(): Iterable<readonly [string, number]>;
   stateMachine(): StateMachine;
-  /** INFO cache's lines (`cache_hits:12`...); absent where no near-cache runs. */
-  cacheInfoLines?(): readonly string[];
+  /** The near-cache's figures (those INFO cache prints); absent where no near-cache runs. */
+  cacheFigures?(): CacheFigures;
   families?: readonly FamilyMetrics[];
 }
 

@@ -48,6 +48,7 @@ import {
 } from '../raft/node.js';
 import { TcpTransport } from '../raft/tcp-transport.js';
 import { CacheAgent } from './cache/agent.js';
+import { defineCacheParameters } from './cache/config.js';
 import { isCacheRequest } from './cache/messages.js';
 import { LeaderTicker } from './leader-ticker.js';
 import {
@@ -416,6 +417,7 @@ export class ConcordNode implements ClusterView {
       pollMs: Math.max(10, Math.floor(config.current.tickMs / 2)),
       log: this.log,
     });
+    defineCacheParameters(config, this.cache, this.stateMachine);
     this.dispatcher = new Dispatcher({
       executor: this.executor,
       requirePass: () => config.current.requirePass,
@@ -448,7 +450,7 @@ export class ConcordNode implements ClusterView {
         };
       },
       server: () => server.stats(),
-      cacheInfoLines: () => this.cache.infoLines(),
+      cacheFigures: () => this.cache.figures(),
       errors: () => server.errorReplies(),
       commands: () => this.dispatcher.commandCalls(),
       stateMachine: () => this.stateMachine,

@@ -13,7 +13,10 @@
  *   GET: map (flat array in RESP2) of each matching parameter (glob patterns) to its value.
  *   SET: OK; all or nothing — when one parameter is refused, those already set are put back
  *   and the refusal (`-ERR CONFIG SET failed (possibly related to argument 'x') - ...`) is the
- *   reply. RESETSTAT and REWRITE: an error, Concord supports neither (its statistics are
+ *   reply. Cluster-wide parameters (cache-policy, cache-lease-ms) are applied through the Raft
+ *   log after every value was checked; the reply then waits for their commit (and, if one
+ *   fails, reports that failure: this node's parameters are put back, cluster-wide ones
+ *   already committed stay). RESETSTAT and REWRITE: an error, Concord supports neither (its statistics are
  *   counters owned by the server, and it has no config file to rewrite).
  */
 import { wrongArity } from '../args.js';
@@ -91,7 +94,7 @@ const configSet: CommandSpec = {
   },
   handler: {
     kind: 'local',
-    run(ctx, args): Reply {
+    run(ctx, args): Reply | Promise<Reply> {
       if (args.remaining % 2 !== 0) wrongArity('config|set');
       const config = ctx.server.config;
       const pairs: [string, string][] = [];
@@ -108,18 +111,35 @@ const configSet: CommandSpec = {
         pairs.push([name, value]);
       }
       const applied: [string, string][] = [];
+      const commits: (() => Promise<void>)[] = [];
+      const putBack = (): void => {
+        for (const [name, value] of applied.reverse()) config.set(name, value);
+      };
       try {
         for (const [name, value] of pairs) {
           const before = config.get(name).find(([n]) => n === name);
-          config.set(name, value);
-          if (before !== undefined) applied.push([name, before[1]]);
+          const commit = config.set(name, value);
+          if (typeof commit === 'function') commits.push(commit);
+          else if (before !== undefined) applied.push([name, before[1]]);
         }
       } catch (e) {
         // Put back what was already set, then let the refusal (a ConfigError) become the reply.
-        for (const [name, value] of applied.reverse()) config.set(name, value);
+        putBack();
         throw e;
       }
-      return OK;
+      if (commits.length === 0) return OK;
+      // Cluster-wide parameters go through the Raft log once every value was checked, in order.
+      // If one fails, this node's own parameters are put back; cluster-wide ones already
+      // committed stay (they are replicated: undoing them would be another write that can fail).
+      return (async (): Promise<Reply> => {
+        try {
+          for (const commit of commits) await commit();
+        } catch (e) {
+          putBack();
+          throw e;
+        }
+        return OK;
+      })();
     },
   },
 };

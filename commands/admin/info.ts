@@ -20,6 +20,7 @@
 import { arch, machine, release, type } from 'node:os';
 import type { CommandContext } from '../context.js';
 import type { CacheService } from '../cache/service.js';
+import { cacheInfoLines } from '../cache/common.js';
 import { verbatim, type Reply } from '../reply.js';
 import { NO_KEYS, type CommandSpec } from '../spec.js';
 import type { StateMachine } from '../state-machine.js';
@@ -202,7 +203,7 @@ function section(
       ];
     }
     case 'cache':
-      return cache === undefined ? [] : cache.infoLines();
+      return cache === undefined ? [] : cacheInfoLines(cache.figures());
     case 'keyspace':
       if (keyspace === null || keyspace.keys === 0) return [];
       return [`db0:keys=${keyspace.keys},expires=${keyspace.expires},avg_ttl=0`];

@@ -25,7 +25,13 @@ export interface HomeEntry {
 
 /** Per-key policies kept at most (each is a client's explicit choice). */
 export const MAX_KEY_POLICIES = 100_000;
+/**
+ * 1: policy, entries, per-key policies. 2: the same, then the cluster-wide lease (f64, 0 =
+ * none) and the largest lease ever set (f64). Both restore; capture writes 2 only when a lease
+ * was ever set, else 1 (so a home that never saw `cache.lease` snapshots as it always did).
+ */
 const SNAPSHOT_FORMAT = 1;
+const SNAPSHOT_FORMAT_LEASE = 2;
 const POLICY_CODES: readonly CachePolicy[] = ['invalidate', 'update'];
 
 interface Due {
@@ -44,6 +50,14 @@ export class CacheStore implements StateFamily {
   private entries = new Map<string, HomeEntry>();
   private policies = new Map<string, CachePolicy>();
   private defaultPolicy: CachePolicy = 'invalidate';
+  /** The cluster-wide lease (CONFIG SET cache-lease-ms); null: each node's --cache-lease-ms. */
+  private lease: number | null = null;
+  /**
+   * The largest lease ever set here (0: none). A new leader's grace must outlast any line an
+   * earlier leader granted, and it cannot know when a shorter lease replaced a longer one in
+   * real time (terms share no clock), so it waits at least this long (server/cache/agent.ts).
+   */
+  private maxLease = 0;
   /** Min-heap of expiries; stale items (overwritten or deleted) are skipped when popped. */
   private heap = new MinHeap<Due>(dueBefore);
 
@@ -72,10 +86,21 @@ export class CacheStore implements StateFamily {
     return this.defaultPolicy;
   }
 
+  /** The cluster-wide lease in ms, or null when none was set (each node uses its own flag). */
+  get leaseMs(): number | null {
+    return this.lease;
+  }
+
+  /** The largest cluster-wide lease ever set (0: none). */
+  get maxLeaseMs(): number {
+    return this.maxLease;
+  }
+
   /**
    * Applies a cache operation at `index` (its state-machine index: the new version) and leader
    * time `nowMs`. cache.set -> tree [version, policy]; cache.del -> tree [version, policy,
-   * deleted 0|1]; cache.policy -> ok or an error.
+   * deleted 0|1]; cache.policy -> ok or an error; cache.flushall -> tree [version] (the
+   * keyspace is the state machine's to clear); cache.lease -> ok.
    */
   apply(op: CacheOperation, nowMs: number, index: number): Result {
     switch (op.type) {
@@ -115,6 +140,14 @@ export class CacheStore implements StateFamily {
         this.policies.set(k, op.policy);
         return { type: 'ok' };
       }
+      case 'cache.flushall':
+        this.entries = new Map();
+        this.heap = new MinHeap<Due>(dueBefore);
+        return { type: 'tree', value: [index] };
+      case 'cache.lease':
+        this.lease = op.leaseMs;
+        if (op.leaseMs !== null && op.leaseMs > this.maxLease) this.maxLease = op.leaseMs;
+        return { type: 'ok' };
       default: {
         const unknown: never = op;
         throw new Error(`unknown cache operation ${JSON.stringify(unknown)}`);
@@ -157,13 +190,15 @@ export class CacheStore implements StateFamily {
     const entries = [...this.entries.values()];
     const policies = [...this.policies];
     const defaultPolicy = this.defaultPolicy;
+    const lease = this.maxLease === 0 ? null : { leaseMs: this.lease ?? 0, maxLeaseMs: this.maxLease };
     // An empty home writes no section at all (restore(empty) gives the same empty home).
-    let done = entries.length === 0 && policies.length === 0 && defaultPolicy === 'invalidate';
+    let done =
+      entries.length === 0 && policies.length === 0 && defaultPolicy === 'invalidate' && lease === null;
     return {
       next: (): Buffer | null => {
         if (done) return null;
         done = true;
-        return encodeSnapshot(defaultPolicy, entries, policies);
+        return encodeSnapshot(defaultPolicy, entries, policies, lease);
       },
     };
   }
@@ -172,6 +207,8 @@ export class CacheStore implements StateFamily {
     this.entries = new Map();
     this.policies = new Map();
     this.defaultPolicy = 'invalidate';
+    this.lease = null;
+    this.maxLease = 0;
     this.heap = new MinHeap<Due>(dueBefore);
     if (data.length === 0) return;
     let o = 0;
@@ -188,8 +225,9 @@ export class CacheStore implements StateFamily {
       return b;
     };
     need(6);
-    if (data.readUInt8(0) !== SNAPSHOT_FORMAT)
-      throw new Error(`unknown cache snapshot format ${data.readUInt8(0)}`);
+    const format = data.readUInt8(0);
+    if (format !== SNAPSHOT_FORMAT && format !== SNAPSHOT_FORMAT_LEASE)
+      throw new Error(`unknown cache snapshot format ${format}`);
     const dp = POLICY_CODES[data.readUInt8(1)];
     if (dp === undefined) throw new Error('bad cache snapshot policy');
     this.defaultPolicy = dp;
@@ -216,6 +254,13 @@ export class CacheStore implements StateFamily {
       if (p === undefined) throw new Error('bad cache snapshot policy');
       this.policies.set(key.toString('latin1'), p);
     }
+    if (format === SNAPSHOT_FORMAT_LEASE) {
+      need(16);
+      const leaseMs = data.readDoubleBE(o);
+      this.lease = leaseMs === 0 ? null : leaseMs;
+      this.maxLease = data.readDoubleBE(o + 8);
+      o += 16;
+    }
     if (o !== data.length) throw new Error('trailing bytes in cache snapshot');
   }
 
@@ -235,12 +280,13 @@ function encodeSnapshot(
   defaultPolicy: CachePolicy,
   entries: readonly HomeEntry[],
   policies: readonly (readonly [string, CachePolicy])[],
+  lease: { leaseMs: number; maxLeaseMs: number } | null,
 ): Buffer {
-  let size = 6 + 4;
+  let size = 6 + 4 + (lease === null ? 0 : 16);
   for (const e of entries) size += 8 + e.key.length + e.value.length + 16;
   for (const [k] of policies) size += 4 + k.length + 1;
   const out = Buffer.allocUnsafe(size);
-  out.writeUInt8(SNAPSHOT_FORMAT, 0);
+  out.writeUInt8(lease === null ? SNAPSHOT_FORMAT : SNAPSHOT_FORMAT_LEASE, 0);
   out.writeUInt8(POLICY_CODES.indexOf(defaultPolicy), 1);
   out.writeUInt32BE(entries.length, 2);
   let o = 6;
@@ -257,6 +303,10 @@ function encodeSnapshot(
     o = out.writeUInt32BE(k.length, o);
     o += out.write(k, o, 'latin1');
     o = out.writeUInt8(POLICY_CODES.indexOf(p), o);
+  }
+  if (lease !== null) {
+    o = out.writeDoubleBE(lease.leaseMs, o);
+    o = out.writeDoubleBE(lease.maxLeaseMs, o);
   }
   assert.equal(o, size);
   return out;

@@ -1,6 +1,9 @@
 /**
- * FLUSHALL and FLUSHDB: remove every key (Concord has the one database 0, so both do the same).
- * ASYNC and SYNC are accepted; the removal is one replicated operation either way.
+ * FLUSHALL and FLUSHDB: remove every key (Concord has the one database 0, so both do the same),
+ * the coherent cache's values included (CSET keys; their per-key policies stay). ASYNC and SYNC
+ * are accepted; the removal is one replicated operation (`cache.flushall`) either way. On a
+ * server with near-caches the reply waits, like a CSET, until no node can still serve a line
+ * of the flushed home (every node dropped its lines, or its lease ran out).
  *
  * Format:
  *   FLUSHALL [ASYNC | SYNC]
@@ -10,9 +13,10 @@
  *   Simple string OK. `-ERR syntax error` for another argument.
  */
 import { CommandError, SYNTAX_ERROR, type ArgCursor } from '../args.js';
-import { okReply } from '../results.js';
-import type { ArgumentDoc, CommandSpec } from '../spec.js';
-import { NO_KEYS, writeHandler } from '../spec.js';
+import { OK, error, type Reply } from '../reply.js';
+import type { ArgumentDoc, CommandSpec, LocalHandler } from '../spec.js';
+import { NO_KEYS } from '../spec.js';
+import type { Result } from '../state-machine.js';
 
 const MODE: ArgumentDoc = {
   name: 'flush-type',
@@ -24,14 +28,32 @@ const MODE: ArgumentDoc = {
   ],
 };
 
-function parseFlush(args: ArgCursor): { readonly type: 'keys.flushall' } {
+function parseFlush(args: ArgCursor): void {
   if (args.remaining > 1) throw new CommandError(SYNTAX_ERROR);
   if (args.hasMore()) {
     const mode = args.keyword();
     if (mode !== 'ASYNC' && mode !== 'SYNC') throw new CommandError(SYNTAX_ERROR);
   }
-  return { type: 'keys.flushall' };
 }
+
+function reply(result: Result): Reply {
+  // cache.flushall answers tree [version]: the index of the flush, which FLUSHALL does not show.
+  return result.type === 'error' ? error(result.message) : OK;
+}
+
+/**
+ * Through the node's cache agent when there is one (it runs the near-cache flush round on the
+ * leader); otherwise straight to the executor (no near-cache can hold a line).
+ */
+const handler: LocalHandler = {
+  kind: 'local',
+  run(_ctx, args, dispatch) {
+    parseFlush(args);
+    if (dispatch.cache !== undefined) return dispatch.cache.flushAll().then(reply);
+    const r = dispatch.executor.write({ type: 'cache.flushall' });
+    return r instanceof Promise ? r.then(reply) : reply(r);
+  },
+};
 
 export const flushall: CommandSpec = {
   name: 'flushall',
@@ -47,9 +69,10 @@ export const flushall: CommandSpec = {
     complexity: 'O(N) where N is the total number of keys in all databases',
     arguments: [MODE],
     format: 'FLUSHALL [ASYNC | SYNC]',
-    reply: 'Simple string OK.',
+    reply:
+      "Simple string OK, once the keyspace and the cache's home are empty and no node's near-cache can still serve a flushed value.",
   },
-  handler: writeHandler({ parse: parseFlush, reply: okReply }),
+  handler,
 };
 
 export const flushdb: CommandSpec = {
@@ -66,7 +89,8 @@ export const flushdb: CommandSpec = {
     complexity: 'O(N) where N is the number of keys in the selected database',
     arguments: [MODE],
     format: 'FLUSHDB [ASYNC | SYNC]',
-    reply: 'Simple string OK.',
+    reply:
+      "Simple string OK, once the keyspace and the cache's home are empty and no node's near-cache can still serve a flushed value.",
   },
-  handler: writeHandler({ parse: parseFlush, reply: okReply }),
+  handler,
 };

@@ -133,6 +133,12 @@ class Model {
         else this.policies.set(op.key.toString('latin1'), op.policy);
         return { type: 'ok' };
       }
+      case 'cache.flushall':
+        this.map.clear();
+        this.cache.clear();
+        return { type: 'tree', value: [entry.index] };
+      case 'cache.lease':
+        return { type: 'ok' };
       case 'sys.tick':
         return { type: 'ok' };
       // The keyspace model is not driven with lock operations (commands/locks/store.spec.ts).

@@ -3,6 +3,7 @@ import { LocalExecutor } from '../../commands/executor.js';
 import { PeerUnreachableError } from '../../raft/transport.js';
 import { findStaleReads, type HistoryOp } from '../../commands/cache/coherence-check.js';
 import { CacheAgent, type CacheHost } from './agent.js';
+import { cacheInfoLines } from '../../commands/cache/common.js';
 
 /**
  * Three agents in one process: n1 leads and owns the (single) state machine through a
@@ -93,7 +94,7 @@ async function text(v: Buffer | null | Promise<Buffer | null>): Promise<string |
 }
 
 function info(agent: CacheAgent): Record<string, string> {
-  return Object.fromEntries(agent.infoLines().map((l) => l.split(':') as [string, string]));
+  return Object.fromEntries(cacheInfoLines(agent.figures()).map((l) => l.split(':') as [string, string]));
 }
 
 type Line = [string, string, number, number];
@@ -278,6 +279,112 @@ describe('cache agent (three in-process nodes)', () => {
     expect(Number(figures['cache_lines'])).to.equal(10);
     expect(Number(figures['cache_evictions'])).to.be.greaterThan(0);
     agent.stop();
+  });
+
+  it('concurrent misses of one key send one FETCH; the others read the line it installed', async () => {
+    const { net, nodes } = await cluster();
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('v'), 0, 'default');
+    net.maxDelayMs = 3;
+    const reads = Array.from({ length: 20 }, () => text(n2.get(b('k'))));
+    expect(await Promise.all(reads)).to.deep.equal(Array.from({ length: 20 }, () => 'v'));
+    const figures = info(n2);
+    expect(figures['cache_fetches']).to.equal('1');
+    expect(figures['cache_misses']).to.equal('1');
+    expect(figures['cache_misses_joined']).to.equal('19');
+    expect(figures['cache_hits']).to.equal('19');
+  });
+
+  it('a joined miss whose fetch could not install (a local write began) waits for the write', async () => {
+    const { net, nodes } = await cluster();
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('old'), 0, 'default');
+    net.maxDelayMs = 3;
+    const first = text(n2.get(b('k')));
+    const joined = text(n2.get(b('k')));
+    // The write poisons the fetch in flight: it must not install, so the joined read cannot
+    // take the line; it waits for n2's own write instead and reads it.
+    const write = n2.set(b('k'), b('new'), 0, 'default');
+    expect(await first).to.equal('old');
+    await write;
+    expect(await joined).to.equal('new');
+    expect(info(n2)['cache_misses_joined']).to.equal('1');
+  });
+
+  it('a hit in the last quarter of its lease renews the line in the background (refresh-ahead)', async () => {
+    const { nodes } = await cluster(400);
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    await n1.set(b('k'), b('v'), 0, 'default');
+    expect(await text(n2.get(b('k')))).to.equal('v');
+    const leaseLeft = async (): Promise<number> => {
+      const tree = (await n2.state(b('k'))) as readonly unknown[];
+      const mine = tree.find((item) => Array.isArray(item) && item[0] === 'n2') as Line;
+      return mine[3];
+    };
+    // Poll (no sleep) until the line enters the last quarter of its lease, then hit it.
+    const deadline = Date.now() + 2_000;
+    while ((await leaseLeft()) >= n2.refreshAheadMs - 10) {
+      if (Date.now() > deadline) throw new Error('the lease never ran down');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const hit = n2.get(b('k'));
+    expect(hit).to.be.instanceOf(Buffer);
+    expect(info(n2)['cache_refreshes']).to.equal('1');
+    // The renewal lands: the line's lease is long again, and it never went through a miss.
+    const renewed = Date.now() + 2_000;
+    while ((await leaseLeft()) < n2.refreshAheadMs) {
+      if (Date.now() > renewed) throw new Error('the line was never renewed');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(info(n2)['cache_misses']).to.equal('1');
+    expect(info(n2)['cache_fetches']).to.equal('2');
+  });
+
+  it('any->I on FLUSHALL: home emptied, every node dropped every line before the flush completed', async () => {
+    const { nodes, executor } = await cluster();
+    const [n1, n2, n3] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    for (const k of ['a', 'b']) await n1.set(b(k), b(`v${k}`), 0, 'default');
+    for (const n of nodes) for (const k of ['a', 'b']) expect(await text(n.get(b(k)))).to.equal(`v${k}`);
+    expect(await n3.flushAll()).to.deep.include({ type: 'tree' });
+    for (const n of nodes) expect(info(n)['cache_lines']).to.equal('0');
+    expect(executor.stateMachine.cache.size).to.equal(0);
+    expect(info(n1)['cache_data_flushes']).to.equal('1');
+    for (const n of [n1, n2, n3]) expect(await text(n.get(b('a')))).to.equal(null);
+  });
+
+  it('a cluster-wide lease is granted at once; a shorter one set later does not shorten the grace', async () => {
+    const { nodes } = await cluster(300);
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    expect(n1.leaseMs).to.equal(300);
+    await n2.setLease(5_000);
+    expect(n2.leaseMs).to.equal(5_000);
+    await n1.set(b('k'), b('v'), 0, 'default');
+    expect(await text(n2.get(b('k')))).to.equal('v');
+    const tree = (await n2.state(b('k'))) as readonly unknown[];
+    const mine = tree.find((item) => Array.isArray(item) && item[0] === 'n2') as Line;
+    expect(mine[3]).to.be.above(300);
+    await n2.setLease(100);
+    expect(n1.leaseMs).to.equal(100);
+    // Lines granted under the 5 s lease may still be out there: a new leader must wait that out.
+    expect(n1.graceMs).to.equal(5_000 + 500);
+  });
+
+  it('resize: lines move to the new bounds, least recently used evicted first', async () => {
+    const { nodes } = await cluster(60_000);
+    const [n1, n2] = nodes as [CacheAgent, CacheAgent, CacheAgent];
+    for (const k of ['a', 'b', 'c', 'd']) await n1.set(b(k), b(k), 0, 'default');
+    for (const k of ['a', 'b', 'c', 'd']) await n2.get(b(k));
+    expect(n2.get(b('a'))).to.be.instanceOf(Buffer); // a is now the most recently used
+    n2.resize(2, 1024 * 1024);
+    const figures = info(n2);
+    expect(figures['cache_max_lines']).to.equal('2');
+    expect(figures['cache_lines']).to.equal('2');
+    expect(figures['cache_evictions']).to.equal('2');
+    expect(n2.get(b('a'))).to.be.instanceOf(Buffer);
+    expect(n2.get(b('d'))).to.be.instanceOf(Buffer);
+    const miss = n2.get(b('b'));
+    expect(miss).to.be.instanceOf(Promise);
+    expect(await text(miss)).to.equal('b');
   });
 
   it('concurrent writers and readers on every node over delayed links: no read older than a completed write', async () => {

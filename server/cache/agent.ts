@@ -39,7 +39,7 @@ import {
   type LineState,
 } from '../../commands/cache/near-cache.js';
 import type { CacheOperation, CacheWritePolicy } from '../../commands/cache/operations.js';
-import type { CacheService } from '../../commands/cache/service.js';
+import type { CacheFigures, CacheService } from '../../commands/cache/service.js';
 import { withFence, type Fence } from '../../commands/locks/fence.js';
 import type { FencedOperation } from '../../commands/locks/operations.js';
 import type { Result, ResultTree, StateMachine } from '../../commands/state-machine.js';
@@ -125,7 +125,26 @@ interface Pending {
   minVersion: number;
   /** Reads waiting for this node's writes of the key (pipelined CSET then CGET). */
   waiters: (() => void)[];
+  /**
+   * The registering fetch in flight, if any: misses that arrive meanwhile wait for it and then
+   * read the line it installed (as a hit, clock checked then) instead of each sending a FETCH.
+   */
+  inflight: Promise<unknown> | null;
 }
+
+/**
+ * Buffer's own latin1 decoder, without toString()'s argument handling: the key string is the
+ * one allocation of a local hit (same result as `toString('latin1')`).
+ */
+interface Latin1Slicer {
+  latin1Slice(start: number, end: number): string;
+}
+function latin1(b: Buffer): string {
+  return (b as unknown as Latin1Slicer).latin1Slice(0, b.length);
+}
+
+/** lru-cache's get() allocates an options object per call unless given one: share one. */
+const LOOKUP: LRUCache.GetOptions<string, Line, unknown> = {};
 
 class Latencies {
   private readonly samples: number[] = [];
@@ -145,8 +164,9 @@ class Latencies {
 }
 
 export class CacheAgent implements CacheService {
-  readonly leaseMs: number;
-  readonly marginMs: number;
+  /** This node's own lease (--cache-lease-ms): used until a cluster-wide one is set. */
+  private readonly configuredLeaseMs: number;
+  private readonly fixedMarginMs: number | undefined;
   private readonly host: CacheHost;
   private readonly clock: () => number;
   private readonly requestTimeoutMs: number;
@@ -154,13 +174,16 @@ export class CacheAgent implements CacheService {
   private readonly pollMs: number;
   private readonly maxDirectoryHolders: number;
   private readonly log: Logger | undefined;
-  private readonly lines: LRUCache<string, Line>;
+  private lines: LRUCache<string, Line>;
   private readonly pending = new Map<string, Pending>();
   /** Grants from a leader of an older term than the last FLUSH are refused. */
   private minTerm = 0;
   /** Bumped by every FLUSH: requests sent before it must not install. */
   private flushGen = 0;
   private directory: Directory | null = null;
+  /** FLUSHALLs this node sent and not yet answered: its reads wait for them (read your flush). */
+  private ownFlushes = 0;
+  private afterOwnFlush: (() => void)[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
   private evictQueue: [Buffer, number][] = [];
   private evictTimer: NodeJS.Timeout | null = null;
@@ -183,23 +206,31 @@ export class CacheAgent implements CacheService {
     flushesReceived: 0,
     writesWithoutRound: 0,
     writesFenced: 0,
+    dataFlushes: 0,
+    refreshes: 0,
+    joined: 0,
   };
   private readonly writeLatency = new Latencies();
   private readonly invalidationWait = new Latencies();
 
   constructor(options: CacheAgentOptions) {
     this.host = options.host;
-    this.leaseMs = options.leaseMs ?? 2_000;
-    this.marginMs = options.driftMarginMs ?? Math.max(50, Math.ceil(this.leaseMs / 10));
+    this.configuredLeaseMs = options.leaseMs ?? 2_000;
+    this.fixedMarginMs = options.driftMarginMs;
+    this.refreshAheadMs = this.configuredLeaseMs / 4;
     this.clock = options.clock ?? (() => performance.now());
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.leaderWaitMs = options.leaderWaitMs ?? 3_000;
     this.pollMs = options.pollMs ?? 20;
     this.maxDirectoryHolders = options.maxDirectoryHolders ?? 1_000_000;
     this.log = options.log;
-    this.lines = new LRUCache<string, Line>({
-      max: options.maxEntries ?? 100_000,
-      maxSize: options.maxBytes ?? 64 * 1024 * 1024,
+    this.lines = this.newLines(options.maxEntries ?? 100_000, options.maxBytes ?? 64 * 1024 * 1024);
+  }
+
+  private newLines(maxEntries: number, maxBytes: number): LRUCache<string, Line> {
+    return new LRUCache<string, Line>({
+      max: maxEntries,
+      maxSize: maxBytes,
       sizeCalculation: (line, k) => k.length + (line.value?.length ?? 0) + LINE_OVERHEAD_BYTES,
       dispose: (line, k, reason) => {
         if (reason !== 'evict') return;
@@ -211,9 +242,53 @@ export class CacheAgent implements CacheService {
     });
   }
 
+  /**
+   * The lease the leader grants now: the cluster-wide one (CONFIG SET cache-lease-ms, in home)
+   * or else this node's --cache-lease-ms. A holder always counts the lease its grant names.
+   */
+  get leaseMs(): number {
+    return this.host.stateMachine.cache.leaseMs ?? this.configuredLeaseMs;
+  }
+
+  /** Added to a lease on the leader's side for clock drift: max(50 ms, lease / 10). */
+  get marginMs(): number {
+    return this.marginFor(this.leaseMs);
+  }
+
+  private marginFor(leaseMs: number): number {
+    return this.fixedMarginMs ?? Math.max(50, Math.ceil(leaseMs / 10));
+  }
+
+  /**
+   * How long a line granted by an earlier leader (or before a FLUSHALL) may still be served, at
+   * most: the longest lease any leader may have granted — this node's own, the cluster-wide one
+   * and the largest cluster-wide one ever set (a shorter lease set later does not shorten lines
+   * already granted, and a new leader cannot tell when the change happened) — plus its margin.
+   */
+  get graceMs(): number {
+    const longest = Math.max(this.leaseMs, this.configuredLeaseMs, this.host.stateMachine.cache.maxLeaseMs);
+    return longest + this.marginFor(longest);
+  }
+
+  /**
+   * CONFIG SET cache-max-entries / cache-max-bytes: new bounds at once. lru-cache fixes its
+   * bounds at construction, so the lines move to a new LRU, least recent first (recency is
+   * kept); what does not fit is evicted as any LRU eviction (counted, reported to the leader).
+   */
+  resize(maxEntries: number, maxBytes: number): void {
+    const old = this.lines;
+    if (old.max === maxEntries && old.maxSize === maxBytes) return;
+    const lines = this.newLines(maxEntries, maxBytes);
+    for (const k of old.rkeys()) {
+      const line = old.peek(k);
+      if (line !== undefined) lines.set(k, line);
+    }
+    this.lines = lines;
+  }
+
   start(): void {
     if (this.sweepTimer !== null) return;
-    this.sweepTimer = setInterval(() => this.directory?.sweep(this.clock()), this.leaseMs);
+    this.sweepTimer = setInterval(() => this.directory?.sweep(this.clock()), this.configuredLeaseMs);
     this.sweepTimer.unref();
   }
 
@@ -225,6 +300,13 @@ export class CacheAgent implements CacheService {
     this.evictTimer = null;
   }
 
+  /**
+   * A hit on a line with less than this left of its lease also renews it in the background: a
+   * quarter of the lease (the last one granted to this node), so a hot line is renewed about
+   * once per 3/4 lease and never lapses. A field, not derived per hit: the hit path reads it.
+   */
+  refreshAheadMs: number;
+
   /** The node's Raft role or term changed: a new leader flushes at once (not at its first write). */
   leadershipChanged(): void {
     if (this.host.isLeader()) this.ensureDirectory();
@@ -233,27 +315,81 @@ export class CacheAgent implements CacheService {
   // ================================================================ node side: CacheService
 
   get(key: Buffer): Buffer | null | Promise<Buffer | null> {
-    const k = key.toString('latin1');
-    const line = this.lines.get(k);
+    if (this.ownFlushes !== 0) {
+      // A pipeline FLUSHALL then CGET reads the flushed home, as CSET then CGET reads the write.
+      const copy = Buffer.from(key);
+      return new Promise<void>((resolve) => this.afterOwnFlush.push(resolve)).then(() => this.get(copy));
+    }
+    const k = latin1(key);
+    const line = this.lines.get(k, LOOKUP);
     if (line !== undefined) {
-      if (isHit(line, this.clock())) {
+      const now = this.clock();
+      if (isHit(line, now)) {
         this.stats.hits++;
+        // A hot line is renewed before its lease runs out, so its readers never stall on a miss.
+        if (line.leaseUntil - now < this.refreshAheadMs && line.expiresAt > line.leaseUntil)
+          this.refresh(key, k);
         return line.value;
       }
       this.lines.delete(k);
       this.stats.leaseExpiries++;
     }
+    return this.miss(key, k, true);
+  }
+
+  private miss(key: Buffer, k: string, mayJoin: boolean): Buffer | null | Promise<Buffer | null> {
     const rec = this.pending.get(k);
     if (rec !== undefined && rec.writes > 0) {
       // A read after this node's own write of the key (a pipeline): it waits for the write.
       return new Promise<void>((resolve) => rec.waiters.push(resolve)).then(() => this.get(key));
     }
+    if (mayJoin && rec !== undefined && rec.inflight !== null) {
+      // A fetch of the key is on its way: wait for it, then look again. What it installed is
+      // served only if it is a valid line by then (the hit rule); otherwise this read fetches
+      // on its own (it joins at most once, so a line that never installs cannot starve it).
+      this.stats.joined++;
+      const copy = Buffer.from(key);
+      return rec.inflight.then(
+        () => this.lookupAfterJoin(copy),
+        () => this.lookupAfterJoin(copy),
+      );
+    }
     this.stats.misses++;
     return this.fetch(key, k);
   }
 
-  private async fetch(key: Buffer, k: string): Promise<Buffer | null> {
+  private lookupAfterJoin(key: Buffer): Buffer | null | Promise<Buffer | null> {
+    const k = latin1(key);
+    const line = this.lines.get(k, LOOKUP);
+    if (line !== undefined && isHit(line, this.clock())) {
+      this.stats.hits++;
+      return line.value;
+    }
+    return this.miss(key, k, false);
+  }
+
+  /** Renews a line still valid (refresh-ahead): a background fetch, one per key at a time. */
+  private refresh(key: Buffer, k: string): void {
+    const rec = this.pending.get(k);
+    if (rec !== undefined && (rec.fetches > 0 || rec.writes > 0)) return;
+    this.stats.refreshes++;
+    this.fetch(Buffer.from(key), k).catch(() => undefined);
+  }
+
+  private fetch(key: Buffer, k: string): Promise<Buffer | null> {
     const rec = this.pendingOf(k);
+    const done = this.fetchOnce(key, k, rec);
+    if (rec.writes === 0 && rec.inflight === null) {
+      rec.inflight = done;
+      const clear = (): void => {
+        if (rec.inflight === done) rec.inflight = null;
+      };
+      done.then(clear, clear);
+    }
+    return done;
+  }
+
+  private async fetchOnce(key: Buffer, k: string, rec: Pending): Promise<Buffer | null> {
     rec.fetches++;
     this.stats.fetches++;
     const register = rec.writes === 0;
@@ -284,6 +420,7 @@ export class CacheAgent implements CacheService {
         asOf >= rec.minVersion &&
         !this.stopped
       ) {
+        this.refreshAheadMs = leaseMs / 4;
         const grant = {
           value,
           asOf,
@@ -323,13 +460,48 @@ export class CacheAgent implements CacheService {
   }
 
   async setPolicy(key: Buffer | null, policy: CacheWritePolicy): Promise<Result> {
-    const r = await this.toLeader(
-      ForwardKind.CacheWrite,
-      new Writer().bytes(encodeOperation({ type: 'cache.policy', key, policy })),
-      true,
-    );
+    return this.setting({ type: 'cache.policy', key, policy });
+  }
+
+  /** CONFIG SET cache-lease-ms: the cluster-wide lease (null: back to each node's flag). */
+  async setLease(leaseMs: number | null): Promise<Result> {
+    return this.setting({ type: 'cache.lease', leaseMs });
+  }
+
+  private async setting(op: CacheOperation): Promise<Result> {
+    const r = await this.toLeader(ForwardKind.CacheWrite, new Writer().bytes(encodeOperation(op)), true);
     r.f64();
     return decodeResult(r.bytes());
+  }
+
+  /**
+   * FLUSHALL / FLUSHDB: the leader applies `cache.flushall` (keyspace and cache home), then
+   * makes every node drop every line; resolves once each has (or one grace passed). Like any
+   * write, an error with an unknown outcome may or may not have flushed.
+   */
+  async flushAll(): Promise<Result> {
+    this.ownFlushes++;
+    try {
+      const r = await this.toLeader(
+        ForwardKind.CacheWrite,
+        new Writer().bytes(encodeOperation({ type: 'cache.flushall' })),
+        true,
+      );
+      r.f64();
+      const result = decodeResult(r.bytes());
+      r.f64();
+      r.u8();
+      r.f64();
+      r.f64();
+      r.end();
+      return result;
+    } finally {
+      if (--this.ownFlushes === 0 && this.afterOwnFlush.length > 0) {
+        const waiters = this.afterOwnFlush;
+        this.afterOwnFlush = [];
+        for (const w of waiters) w();
+      }
+    }
   }
 
   private async write(
@@ -398,7 +570,7 @@ export class CacheAgent implements CacheService {
   private pendingOf(k: string): Pending {
     let rec = this.pending.get(k);
     if (rec === undefined) {
-      rec = { fetches: 0, writes: 0, poison: 0, minVersion: 0, waiters: [] };
+      rec = { fetches: 0, writes: 0, poison: 0, minVersion: 0, waiters: [], inflight: null };
       this.pending.set(k, rec);
     }
     return rec;
@@ -539,7 +711,13 @@ export class CacheAgent implements CacheService {
     let regId = 0;
     if (register) {
       const now = this.clock();
-      const reg = dir.registerRead(key.toString('latin1'), from, now, now + this.leaseMs + this.marginMs, asOf);
+      const reg = dir.registerRead(
+        key.toString('latin1'),
+        from,
+        now,
+        now + this.leaseMs + this.marginMs,
+        asOf,
+      );
       if (reg !== null) {
         install = reg.state === 'E' ? INSTALL_E : INSTALL_S;
         regId = reg.regId;
@@ -580,10 +758,10 @@ export class CacheAgent implements CacheService {
     // A fenced write proposes the wrapper; everything after the proposal is about the cache
     // operation inside it (its key, value, policy).
     const inner = op.type === 'lock.fenced' ? op.op : op;
-    if (
-      (inner.type !== 'cache.set' && inner.type !== 'cache.del' && inner.type !== 'cache.policy') ||
-      (op !== inner && inner.type === 'cache.policy')
-    )
+    // Settings (policy, lease) and FLUSHALL are never fenced; only a key write may be.
+    const unkeyed =
+      inner.type === 'cache.policy' || inner.type === 'cache.lease' || inner.type === 'cache.flushall';
+    if ((inner.type !== 'cache.set' && inner.type !== 'cache.del' && !unkeyed) || (op !== inner && unkeyed))
       return encodeForwardResponse(
         ForwardStatus.BadRequest,
         Buffer.from(`not a cache write: ${op === inner ? '' : 'fenced '}${inner.type}`),
@@ -605,9 +783,31 @@ export class CacheAgent implements CacheService {
     let version = 0;
     let install = INSTALL_NONE;
     let regId = 0;
+    if (inner.type === 'cache.flushall' && result.type === 'tree' && Array.isArray(result.value)) {
+      // Every home value is gone: every line anywhere is stale. Not a per-key round (the
+      // directory may not list every key a node holds after a leader change): every node is
+      // told to drop every line, and the FLUSHALL completes once each acked or one grace
+      // passed. Directory entries stay (over-approximation only costs messages; a holder that
+      // fetched after the flush applied holds a valid line and must stay known).
+      await dir.grace;
+      const roundStart = this.clock();
+      this.stats.dataFlushes++;
+      this.flushLocal(dir.term);
+      await this.flushPeers(dir.term);
+      this.invalidationWait.add(this.clock() - roundStart);
+      const v = (result.value as readonly ResultTree[])[0];
+      version = typeof v === 'number' ? v : 0;
+      return this.ok(
+        new Writer().f64(dir.term).bytes(encodeResult(result)).f64(version).u8(install).f64(0).f64(regId),
+      );
+    }
     // Only a write that applied returns home's tree. An error result (a fence's -FENCED) wrote
     // nothing: no invalidation round, no version, no M line for the writer.
-    if (inner.type !== 'cache.policy' && result.type === 'tree' && Array.isArray(result.value)) {
+    if (
+      (inner.type === 'cache.set' || inner.type === 'cache.del') &&
+      result.type === 'tree' &&
+      Array.isArray(result.value)
+    ) {
       const [v, policy] = result.value as readonly ResultTree[];
       version = typeof v === 'number' ? v : 0;
       // Until no line of an earlier leader can be served, no write completes.
@@ -734,11 +934,8 @@ export class CacheAgent implements CacheService {
     this.directory = dir;
     // This node's own lines came from an earlier leader: gone, as everyone else's.
     this.flushLocal(term);
-    dir.grace = this.flushAll(term);
-    this.log?.info(
-      { term, graceMs: this.leaseMs + this.marginMs },
-      'cache: new directory, flushing near-caches',
-    );
+    dir.grace = this.flushPeers(term);
+    this.log?.info({ term, graceMs: this.graceMs }, 'cache: new directory, flushing near-caches');
     return dir;
   }
 
@@ -747,8 +944,8 @@ export class CacheAgent implements CacheService {
    * since now (a node that cannot be reached holds no line past that: its leases were counted
    * from requests it sent before this leader took office).
    */
-  private flushAll(term: number): Promise<void> {
-    const graceMs = this.leaseMs + this.marginMs;
+  private flushPeers(term: number): Promise<void> {
+    const graceMs = this.graceMs;
     const payload = cacheRequest(ForwardKind.CacheFlush, new Writer().f64(term));
     const acks = this.host.peers().map(
       (peer) =>
@@ -913,7 +1110,8 @@ export class CacheAgent implements CacheService {
     return [...lines, directory];
   }
 
-  infoLines(): string[] {
+  /** This node's figures (INFO cache and /metrics both print these). Reads only. */
+  figures(): CacheFigures {
     const s = this.stats;
     const perState = { M: 0, E: 0, S: 0 };
     const now = this.clock();
@@ -922,41 +1120,44 @@ export class CacheAgent implements CacheService {
     const lookups = s.hits + s.misses;
     const dir = this.directory;
     const leading = dir !== null && this.host.isLeader();
-    return [
-      `cache_hits:${s.hits}`,
-      `cache_misses:${s.misses}`,
-      `cache_hit_ratio:${lookups === 0 ? '0.0000' : (s.hits / lookups).toFixed(4)}`,
-      `cache_lease_expiries:${s.leaseExpiries}`,
-      `cache_fetches:${s.fetches}`,
-      `cache_writes:${s.writes}`,
-      `cache_writes_without_round:${s.writesWithoutRound}`,
-      `cache_writes_fenced:${s.writesFenced}`,
-      `cache_invalidations_sent:${s.invalidationsSent}`,
-      `cache_invalidations_received:${s.invalidationsReceived}`,
-      `cache_invalidations_timed_out:${s.invalidationsTimedOut}`,
-      `cache_updates_sent:${s.updatesSent}`,
-      `cache_updates_received:${s.updatesReceived}`,
-      `cache_downgrades_sent:${s.downgradesSent}`,
-      `cache_downgrades_received:${s.downgradesReceived}`,
-      `cache_evictions:${s.evictions}`,
-      `cache_flushes_sent:${s.flushesSent}`,
-      `cache_flushes_received:${s.flushesReceived}`,
-      `cache_lines:${this.lines.size}`,
-      `cache_lines_m:${perState.M}`,
-      `cache_lines_e:${perState.E}`,
-      `cache_lines_s:${perState.S}`,
-      `cache_bytes:${this.lines.calculatedSize}`,
-      `cache_max_lines:${this.lines.max}`,
-      `cache_max_bytes:${this.lines.maxSize}`,
-      `cache_lease_ms:${this.leaseMs}`,
-      `cache_write_latency_p50_ms:${this.writeLatency.percentile(50).toFixed(3)}`,
-      `cache_write_latency_p99_ms:${this.writeLatency.percentile(99).toFixed(3)}`,
-      `cache_invalidation_wait_p50_ms:${this.invalidationWait.percentile(50).toFixed(3)}`,
-      `cache_invalidation_wait_p99_ms:${this.invalidationWait.percentile(99).toFixed(3)}`,
-      `cache_directory_leader:${leading ? 1 : 0}`,
-      `cache_directory_keys:${leading ? dir.keyCount : 0}`,
-      `cache_directory_holders:${leading ? dir.holders : 0}`,
-    ];
+    return {
+      hits: s.hits,
+      misses: s.misses,
+      hitRatio: lookups === 0 ? 0 : s.hits / lookups,
+      leaseExpiries: s.leaseExpiries,
+      fetches: s.fetches,
+      refreshes: s.refreshes,
+      missesJoined: s.joined,
+      writes: s.writes,
+      writesWithoutRound: s.writesWithoutRound,
+      writesFenced: s.writesFenced,
+      invalidationsSent: s.invalidationsSent,
+      invalidationsReceived: s.invalidationsReceived,
+      invalidationsTimedOut: s.invalidationsTimedOut,
+      updatesSent: s.updatesSent,
+      updatesReceived: s.updatesReceived,
+      downgradesSent: s.downgradesSent,
+      downgradesReceived: s.downgradesReceived,
+      evictions: s.evictions,
+      flushesSent: s.flushesSent,
+      flushesReceived: s.flushesReceived,
+      dataFlushes: s.dataFlushes,
+      lines: this.lines.size,
+      linesM: perState.M,
+      linesE: perState.E,
+      linesS: perState.S,
+      bytes: this.lines.calculatedSize,
+      maxLines: this.lines.max,
+      maxBytes: this.lines.maxSize,
+      leaseMs: this.leaseMs,
+      writeLatencyP50Ms: this.writeLatency.percentile(50),
+      writeLatencyP99Ms: this.writeLatency.percentile(99),
+      invalidationWaitP50Ms: this.invalidationWait.percentile(50),
+      invalidationWaitP99Ms: this.invalidationWait.percentile(99),
+      directoryLeader: leading,
+      directoryKeys: leading ? dir.keyCount : 0,
+      directoryHolders: leading ? dir.holders : 0,
+    };
   }
 }
 
