@@ -85,7 +85,8 @@ export function decodeEntryData(data: Uint8Array): { timeMs: number; payload: Ui
  * and the in-process LocalTransport). `send` never blocks or throws: a message that cannot be
  * queued is dropped (Raft tolerates loss) and the peer reported unreachable later.
  */
-export type PeerTransport = Pick<Transport, 'send' | 'onMessage' | 'onUnreachable'>;
+export type PeerTransport = Pick<Transport, 'send' | 'onMessage' | 'onUnreachable'> &
+  Partial<Pick<Transport, 'flush'>>;
 
 /** A committed entry as the application sees it (every index, in order, exactly once per run). */
 export interface AppliedEntry {
@@ -161,6 +162,12 @@ export interface RaftNodeConfig<R> {
   maxPendingReads?: number;
   /** A readIndex() rejects with ReadTimeoutError after this (default 2 election timeouts). */
   readTimeoutMs?: number;
+  /**
+   * Readys persisted at once (default 4): a Ready arriving while earlier ones sync is written
+   * and its leader App sent at once, not after the turn in flight (see the Ready loop).
+   * 1 runs one Ready at a time.
+   */
+  maxReadiesInFlight?: number;
   /** Take a snapshot every this many applied entries (default 10,000; 0 disables). */
   snapshotEntries?: number;
   /** Entries kept in the log behind a snapshot for slow followers (default 1,000). */
@@ -237,6 +244,15 @@ interface ReadWaiter {
 interface ConfirmedRead {
   readonly index: number;
   readonly waiters: ReadWaiter[];
+}
+
+/** A Ready handed out whose steps after its persist have not run yet. */
+interface Turn {
+  readonly rd: Ready;
+  /** Its storage sync (null: it had nothing to persist); settles after every earlier one. */
+  readonly synced: Promise<void> | null;
+  /** Committed entries already applied before the sync (a prefix of rd.committedEntries). */
+  readonly early: number;
 }
 
 interface CapturedSnapshot {
@@ -322,6 +338,10 @@ export class RaftNode<R> {
   private stopping: Promise<void> | null = null;
   private loop: Promise<void> | null = null;
   private scheduled = false;
+  /** Readys whose persist may be in flight, oldest first (at most maxReadiesInFlight). */
+  private readonly turns: Turn[] = [];
+  /** The loop waits for the oldest turn's sync: new Readys may be begun meanwhile. */
+  private awaitingSync = false;
 
   private role: Role = Role.Follower;
   private leader: NodeId | null = null;
@@ -395,6 +415,7 @@ export class RaftNode<R> {
       checkQuorum: config.checkQuorum ?? true,
       random: config.random ?? Math.random,
       applied,
+      maxReadiesInFlight: config.maxReadiesInFlight ?? 4,
     });
     const st = this.core.status();
     this.term = st.term;
@@ -716,31 +737,69 @@ export class RaftNode<R> {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      if (this.loop !== null || this.stopped) return;
-      this.loop = this.run().finally(() => {
-        this.loop = null;
-      });
+      if (this.stopped) return;
+      if (this.loop === null) {
+        this.loop = this.run().finally(() => {
+          this.loop = null;
+        });
+      } else if (this.awaitingSync) {
+        // The loop waits for a sync: what arrived since (a proposal, a follower's App) is
+        // persisted and its App sent now, not after that sync (pipelined Ready loop).
+        try {
+          this.beginReadies();
+        } catch (error) {
+          this.fail(error);
+        }
+      }
     });
   }
 
+  /**
+   * The Ready loop. Each Ready is begun at once (persist staged, its sync started, a leader's
+   * App sent) and finished in order once its sync and every earlier one completed (send the
+   * rest, install, apply, serve reads, advance). While the loop waits for a sync, Readys made
+   * meanwhile are begun by schedule(): up to maxReadiesInFlight are in flight at once.
+   */
   private async run(): Promise<void> {
     try {
       for (;;) {
         if (this.stopped) return;
-        if (this.captured !== null) await this.installCaptured();
+        if (this.captured !== null && this.turns.length === 0) await this.installCaptured();
         if (this.stopped) return;
-        this.issueReads();
-        if (!this.core.hasReady()) return;
-        await this.handleReady(this.core.ready());
+        this.beginReadies();
+        const turn = this.turns[0];
+        if (turn === undefined) return;
+        if (turn.synced !== null) {
+          this.awaitingSync = true;
+          try {
+            await turn.synced;
+          } finally {
+            this.awaitingSync = false;
+          }
+          // Stopped during the sync: send and apply nothing more.
+          if (this.stopped) return;
+        }
+        this.turns.shift();
+        await this.finishReady(turn);
       }
     } catch (error) {
       this.fail(error);
     }
   }
 
-  /** One Ready, in the order of its contract (messages.ts `Ready`). */
-  private async handleReady(rd: Ready): Promise<void> {
+  /** Begins every Ready the core may hand out now (none while a captured snapshot waits). */
+  private beginReadies(): void {
+    while (!this.stopped && this.captured === null) {
+      this.issueReads();
+      if (!this.core.hasReady()) return;
+      this.beginReady(this.core.ready());
+    }
+  }
+
+  /** A Ready's first steps (messages.ts `Ready`, 0 and 1): stage, start the sync, send early. */
+  private beginReady(rd: Ready): void {
     this.readyTurns++;
+    const first = this.turns.length === 0;
     // 1. Persist, then make durable once for the whole batch (group commit).
     const mustSync =
       rd.snapshot !== null ||
@@ -757,27 +816,41 @@ export class RaftNode<R> {
     }
     // Before the sync: the core may win an election and stamp new entries meanwhile.
     this.noteStamps(rd.entries);
+    // The disk write starts first (it runs on the thread pool while the App is written out).
+    let synced: Promise<void> | null = null;
+    if (mustSync) {
+      synced = this.timedSync();
+      // Awaited in order by run(); a rejection before then must not count as unhandled.
+      synced.catch(() => undefined);
+    }
     // 0. A leader replicates while it writes its own log (thesis §10.2.1): its App, Heartbeat
     // and Snap promise nothing about this disk, and the core counts this node toward commit
-    // only for entries acknowledged by advance().
+    // only for entries acknowledged by advance(). New entries leave now, not at the end of the
+    // event-loop turn: they are the critical path of a commit.
     for (let i = 0; i < rd.earlyMessages; i++) this.transport.send(rd.messages[i]!);
+    if (rd.earlyMessages > 0 && rd.entries.length > 0) this.transport.flush?.();
     // Committed entries durable here before this Ready (below its first new entry, no snapshot
-    // to install first) are applied while the new ones sync.
+    // to install first, no earlier Ready whose entries apply first) are applied while the new
+    // ones sync.
     let early = 0;
-    if (mustSync && rd.snapshot === null) {
+    if (first && mustSync && rd.snapshot === null) {
       const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
       while (early < rd.committedEntries.length && rd.committedEntries[early]!.index < firstNew) {
         this.applyEntry(rd.committedEntries[early]!);
         early++;
       }
     }
-    if (mustSync) {
-      await this.timedSync();
-      // Stopped during the sync: send and apply nothing more.
-      if (this.stopped) return;
+    this.turns.push({ rd, synced, early });
+  }
+
+  /** A Ready's last steps (2-5), once it and every earlier Ready are durable. */
+  private async finishReady(turn: Turn): Promise<void> {
+    const { rd, early } = turn;
+    // 2. Send: acknowledgements and votes leave now (a leader's commit waits for them).
+    if (rd.earlyMessages < rd.messages.length) {
+      for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.transport.send(rd.messages[i]!);
+      if (rd.entries.length > 0) this.transport.flush?.();
     }
-    // 2. Send.
-    for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.transport.send(rd.messages[i]!);
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot !== null) {
       await this.app.restore(rd.snapshot);

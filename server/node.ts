@@ -563,6 +563,7 @@ export class ConcordNode implements ClusterView {
       // Messages from removed members never reach Raft: they get a removal notice instead.
       transport = {
         send: (m) => tcp.send(m),
+        flush: () => tcp.flush(),
         onMessage: (handler) =>
           tcp.onMessage((m) => {
             if (!this.answeredRemoved(m.from)) handler(m);
