@@ -253,6 +253,8 @@ interface Turn {
   readonly synced: Promise<void> | null;
   /** Committed entries already applied before the sync (a prefix of rd.committedEntries). */
   readonly early: number;
+  /** Its messages wait until its entries are applied (see beginReady). */
+  readonly sendAfterApply: boolean;
 }
 
 interface CapturedSnapshot {
@@ -816,19 +818,25 @@ export class RaftNode<R> {
     }
     // Before the sync: the core may win an election and stamp new entries meanwhile.
     this.noteStamps(rd.entries);
-    // The disk write starts first (it runs on the thread pool while the App is written out).
+    // A Ready that only commits (no new entries) carries the leader's commit notices and
+    // followers' acknowledgements of them: none is on the path of a client's reply, so they go
+    // out after the apply that answers clients, and a turn later (the replies leave first).
+    const sendAfterApply = rd.entries.length === 0 && rd.snapshot === null && rd.committedEntries.length > 0;
+    // 0. A leader replicates while it writes its own log (thesis §10.2.1): its App, Heartbeat
+    // and Snap promise nothing about this disk, and the core counts this node toward commit
+    // only for entries acknowledged by advance(). New entries leave now, before the disk write
+    // is even started, and not at the end of the event-loop turn: a follower's write is the
+    // longer leg of a commit (the leader's own write has the network round trip as slack).
+    if (!sendAfterApply) {
+      for (let i = 0; i < rd.earlyMessages; i++) this.transport.send(rd.messages[i]!);
+      if (rd.earlyMessages > 0 && rd.entries.length > 0) this.transport.flush?.();
+    }
     let synced: Promise<void> | null = null;
     if (mustSync) {
       synced = this.timedSync();
       // Awaited in order by run(); a rejection before then must not count as unhandled.
       synced.catch(() => undefined);
     }
-    // 0. A leader replicates while it writes its own log (thesis §10.2.1): its App, Heartbeat
-    // and Snap promise nothing about this disk, and the core counts this node toward commit
-    // only for entries acknowledged by advance(). New entries leave now, not at the end of the
-    // event-loop turn: they are the critical path of a commit.
-    for (let i = 0; i < rd.earlyMessages; i++) this.transport.send(rd.messages[i]!);
-    if (rd.earlyMessages > 0 && rd.entries.length > 0) this.transport.flush?.();
     // Committed entries durable here before this Ready (below its first new entry, no snapshot
     // to install first, no earlier Ready whose entries apply first) are applied while the new
     // ones sync.
@@ -840,14 +848,14 @@ export class RaftNode<R> {
         early++;
       }
     }
-    this.turns.push({ rd, synced, early });
+    this.turns.push({ rd, synced, early, sendAfterApply });
   }
 
   /** A Ready's last steps (2-5), once it and every earlier Ready are durable. */
   private async finishReady(turn: Turn): Promise<void> {
     const { rd, early } = turn;
     // 2. Send: acknowledgements and votes leave now (a leader's commit waits for them).
-    if (rd.earlyMessages < rd.messages.length) {
+    if (!turn.sendAfterApply && rd.earlyMessages < rd.messages.length) {
       for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.transport.send(rd.messages[i]!);
       if (rd.entries.length > 0) this.transport.flush?.();
     }
@@ -863,6 +871,16 @@ export class RaftNode<R> {
       this.emit({ type: 'snapshot-installed', index: this.applied });
     }
     for (let i = early; i < rd.committedEntries.length; i++) this.applyEntry(rd.committedEntries[i]!);
+    if (turn.sendAfterApply && rd.messages.length > 0) {
+      // Handed to the transport from an immediate set now, which runs before the replies'
+      // (scheduled from the callbacks of the proposals just settled): the transport's own
+      // flush then falls to the next loop turn, after the replies are written.
+      const messages = rd.messages;
+      setImmediate(() => {
+        if (this.stopped) return;
+        for (const m of messages) this.transport.send(m);
+      });
+    }
     // 4. Serve reads: those confirmed now, and those waiting for this apply.
     for (const rs of rd.readStates) {
       const seq = readSeqOf(this.readPrefix, rs.context);
