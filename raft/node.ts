@@ -3,10 +3,11 @@
  * transport and the application (modeled on etcd-io/raft `node.go` + raftexample's
  * `raft.go`; the Ready contract is in messages.ts).
  *
- * Owns: the tick timer, the Ready loop (send a leader's early messages and apply entries
- * already durable -> persist -> sync -> send -> install snapshot -> apply -> serve reads ->
- * advance; never two turns at once, and proposals made while a sync is in
- * flight go out together in the next Ready: group commit), the proposals waiting for their
+ * Owns: the tick timer, the Ready loop (pipelined: each Ready is begun at once — persist
+ * staged, a leader's early messages written out, its sync started, entries already durable
+ * applied — and finished in order once it and every earlier Ready are durable — send the rest,
+ * install snapshot, apply, serve reads, advance; up to maxReadiesInFlight begun while the
+ * oldest syncs, and the storage coalesces their syncs: group commit), the proposals waiting for their
  * (index, term) to apply, the ReadIndex waiters (batched: one core.readIndex per loop turn),
  * leader-stamped entry time, bootstrap of a fresh cluster's membership into the log, and
  * background snapshots (capture at an applied index, serialize off the loop, then
