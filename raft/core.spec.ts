@@ -241,6 +241,84 @@ function transcript(c: Cluster): string {
 }
 
 describe('RaftCore', () => {
+  describe('pipelined Readys (maxReadiesInFlight)', () => {
+    const data = (es: readonly Entry[]): string[] =>
+      es.filter((e) => e.type === EntryType.Normal).map((e) => dec.decode(e.data));
+
+    it('hands out each entry once, counts the leader only at its advance, applies only after', () => {
+      const c = new Cluster(['a', 'b', 'c'], { maxReadiesInFlight: 3 });
+      c.elect('a');
+      const a = c.core('a');
+      const storage = c.n('a').storage;
+      a.propose(enc.encode('x'));
+      const rd1 = a.ready();
+      expect(data(rd1.entries)).to.deep.equal(['x']);
+      expect(rd1.earlyMessages, 'the App goes before the persist').to.equal(2);
+      storage.append(rd1.entries);
+      c.queue.push(...rd1.messages.slice(0, rd1.earlyMessages));
+      // A second proposal while x is still being persisted: a Ready with y alone.
+      a.propose(enc.encode('y'));
+      expect(a.hasReady()).to.equal(true);
+      const rd2 = a.ready();
+      expect(data(rd2.entries)).to.deep.equal(['y']);
+      storage.append(rd2.entries);
+      c.queue.push(...rd2.messages.slice(0, rd2.earlyMessages));
+      const commitBefore = a.status().commit;
+      // The followers persist and acknowledge both (a majority without the leader).
+      c.deliver();
+      c.processReady('b');
+      c.processReady('c');
+      c.deliver();
+      const xy = a.status().lastIndex;
+      expect(a.status().commit, 'committed by the followers alone').to.equal(xy);
+      expect(commitBefore).to.be.below(xy);
+      // Committed, but handed out to apply only in a Ready after the two in flight.
+      const rd3 = a.ready();
+      expect(rd3.entries).to.deep.equal([]);
+      expect(data(rd3.committedEntries)).to.deep.equal(['x', 'y']);
+      expect(a.hasReady(), 'three in flight: the bound').to.equal(false);
+      expect(() => a.ready()).to.throw(/before advance/);
+      a.advance();
+      a.advance();
+      a.advance();
+      expect(a.hasReady()).to.equal(false);
+      expect(a.status().applied).to.equal(xy);
+    });
+
+    it('a leader alone commits only what its own advance acknowledged, in order', () => {
+      const c = new Cluster(['a'], { maxReadiesInFlight: 2 });
+      c.elect('a');
+      const a = c.core('a');
+      const storage = c.n('a').storage;
+      const start = a.status().commit;
+      a.propose(enc.encode('x'));
+      const rd1 = a.ready();
+      storage.append(rd1.entries);
+      a.propose(enc.encode('y'));
+      const rd2 = a.ready();
+      storage.append(rd2.entries);
+      expect(data(rd2.entries)).to.deep.equal(['y']);
+      expect(a.status().commit).to.equal(start);
+      a.advance();
+      expect(a.status().commit, 'x durable: x commits, y not yet').to.equal(rd1.entries[0]!.index);
+      a.advance();
+      expect(a.status().commit).to.equal(rd2.entries[0]!.index);
+    });
+
+    it('with one Ready in flight (the default) nothing more is handed out before advance', () => {
+      const c = new Cluster(['a', 'b', 'c']);
+      c.elect('a');
+      const a = c.core('a');
+      a.propose(enc.encode('x'));
+      a.ready();
+      a.propose(enc.encode('y'));
+      expect(a.hasReady()).to.equal(false);
+      a.advance();
+      expect(a.hasReady()).to.equal(true);
+      expect(data(a.ready().entries)).to.deep.equal(['y']);
+    });
+  });
+
   describe('elections (§3.4, §5.2)', () => {
     it('ticking alone elects exactly one leader; everyone agrees', () => {
       for (const seed of [1, 2, 3, 4, 5]) {

@@ -72,6 +72,14 @@ export interface RaftConfig {
   maxCommittedBytesPerReady?: number;
   /** Bound on pending ReadIndex requests at the leader (default 4096); more are dropped. */
   maxPendingReads?: number;
+  /**
+   * Readys that may be handed out before the oldest is acknowledged (default 1: ready() then
+   * advance(), strictly alternating). Above 1 the driver may persist a new Ready while earlier
+   * ones are still syncing (a pipeline); advance() acknowledges the oldest. A Ready carrying a
+   * snapshot is only handed out alone (none before it outstanding, none after it until it is
+   * acknowledged).
+   */
+  maxReadiesInFlight?: number;
   /** Thesis §9.6: ask for pre-votes before incrementing the term. */
   preVote: boolean;
   /** Thesis §6.2: a leader steps down without a majority's contact for an election timeout;
@@ -95,6 +103,12 @@ export interface BugFlags {
   forgetVote?: boolean;
   /** Follower appends without matching prevLogIndex/prevLogTerm (Log Matching). */
   skipPrevLogCheck?: boolean;
+  /**
+   * Follower sends its AppResp as an early message, before the driver persisted the entries it
+   * acknowledges (Raft Figure 2: persist before responding): a commit can rest on an ack of an
+   * entry the follower then loses in a crash (State Machine Safety).
+   */
+  followerAcksBeforePersist?: boolean;
   /** Leader answers ReadIndex without a heartbeat round (stale reads). */
   readIndexWithoutQuorumCheck?: boolean;
   /** Follower takes the leader's commit even when lower than its own (commit monotonicity). */
@@ -129,7 +143,7 @@ function isTransfer(context: Uint8Array | null): boolean {
   return true;
 }
 
-/** What the last ready() handed out, for advance(). */
+/** What a ready() handed out, for its advance(). */
 interface Outstanding {
   readonly hardState: HardState | null;
   readonly lastEntry: Entry | null;
@@ -173,8 +187,13 @@ export class RaftCore {
   /** Proposals were appended since the last broadcast: send them at the next hasReady/ready. */
   private needBroadcast = false;
   private prevSoft: SoftState;
+  /** The hard state in the last acknowledged Ready: durable. */
   private prevHard: HardState;
-  private outstanding: Outstanding | null = null;
+  /** The hard state in the last Ready handed out (maybe still being persisted). */
+  private handedHard: HardState;
+  /** Readys handed out and not yet acknowledged, oldest first. */
+  private readonly outstanding: Outstanding[] = [];
+  private readonly maxReadiesInFlight: number;
   /** A TimeoutNow arrived while a committed conf change was unapplied: campaign after applying. */
   private campaignAfterApply = false;
   /** Ticks since this node last heard from a leader of its term (or, leading, last had a quorum). */
@@ -199,6 +218,8 @@ export class RaftCore {
     this.maxUncommittedBytes = config.maxUncommittedBytes ?? 64 * 1024 * 1024;
     this.maxCommittedBytesPerReady = config.maxCommittedBytesPerReady ?? 64 * 1024 * 1024;
     this.maxPendingReads = config.maxPendingReads ?? 4096;
+    this.maxReadiesInFlight = config.maxReadiesInFlight ?? 1;
+    assert.ok(this.maxReadiesInFlight >= 1, 'raft: maxReadiesInFlight must be >= 1');
     this.preVote = config.preVote;
     this.checkQuorum = config.checkQuorum;
     this.random = config.random;
@@ -230,6 +251,7 @@ export class RaftCore {
     this.becomeFollower(this.term, null);
     this.prevSoft = { leader: this.leader, role: this.role };
     this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed };
+    this.handedHard = this.prevHard;
   }
 
   // ---------------------------------------------------------------- inputs
@@ -479,16 +501,23 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- outputs
 
-  /** Is there anything in a Ready? False while a Ready is handed out and not yet advanced. */
+  /**
+   * Is there anything in a Ready that may be handed out now? False while maxReadiesInFlight
+   * Readys are outstanding, and while one is outstanding when either it or the next carries a
+   * snapshot (a snapshot replaces the log and the state: it never overlaps another Ready).
+   */
   hasReady(): boolean {
-    if (this.outstanding !== null) return false;
+    const n = this.outstanding.length;
+    if (n >= this.maxReadiesInFlight) return false;
+    if (n > 0 && (this.outstanding[n - 1]!.snapshotIndex > 0 || this.log.newSnapshot() !== null)) return false;
     this.flush();
+    if (n > 0 && this.log.newSnapshot() !== null) return false;
     return (
       this.prevSoft.leader !== this.leader ||
       this.prevSoft.role !== this.role ||
       this.hardChanged() ||
       this.log.hasUnstable() ||
-      this.log.unstableSnapshot !== null ||
+      this.log.newSnapshot() !== null ||
       this.msgs.length > 0 ||
       this.earlyMsgs.length > 0 ||
       this.readStates.length > 0 ||
@@ -498,10 +527,14 @@ export class RaftCore {
 
   /**
    * Everything the driver must do now (persist, send, apply, serve reads: see `Ready` in
-   * messages.ts). Must be followed by `advance()` before the next `ready()`.
+   * messages.ts). Each Ready is acknowledged by one `advance()`, in the order handed out; call
+   * only when hasReady() (at most maxReadiesInFlight outstanding).
    */
   ready(): Ready {
-    assert.equal(this.outstanding, null, 'raft: ready() called again before advance()');
+    assert.ok(
+      this.outstanding.length < this.maxReadiesInFlight,
+      'raft: ready() called again before advance()',
+    );
     this.flush();
     let softState: SoftState | null = null;
     if (this.prevSoft.leader !== this.leader || this.prevSoft.role !== this.role) {
@@ -511,9 +544,15 @@ export class RaftCore {
     const hardState = this.hardChanged()
       ? { term: this.term, vote: this.vote, commit: this.log.committed }
       : null;
+    if (hardState !== null) this.handedHard = hardState;
     const entries = this.log.unstable();
-    const snapshot = this.log.unstableSnapshot;
+    const snapshot = this.log.newSnapshot();
+    assert.ok(snapshot === null || this.outstanding.length === 0, 'raft: a snapshot Ready must go alone');
+    this.log.acceptUnstable();
+    // Applied only after this Ready's persist (and every earlier one's): all of them are on
+    // this node's disk by then, whatever the pipeline holds.
     const committedEntries = this.log.nextCommitted(this.maxCommittedBytesPerReady);
+    if (committedEntries.length > 0) this.log.applying = committedEntries[committedEntries.length - 1]!.index;
     // Early only once this term and vote are durable (a campaign's hard state is in this Ready).
     const termDurable = this.prevHard.term === this.term && this.prevHard.vote === this.vote;
     const messages = this.earlyMsgs.length === 0 ? this.msgs : [...this.earlyMsgs, ...this.msgs];
@@ -522,20 +561,22 @@ export class RaftCore {
     this.earlyMsgs = [];
     const readStates = this.readStates;
     this.readStates = [];
-    this.outstanding = {
+    this.outstanding.push({
       hardState,
       lastEntry: entries.length > 0 ? entries[entries.length - 1]! : null,
       snapshotIndex: snapshot === null ? 0 : snapshot.metadata.index,
       committed: committedEntries,
-    };
+    });
     return { softState, hardState, entries, snapshot, committedEntries, earlyMessages, messages, readStates };
   }
 
-  /** Acknowledges the last ready(): its entries are persisted and its committed entries applied. */
+  /**
+   * Acknowledges the oldest outstanding ready(): its entries and hard state are durable, and its
+   * committed entries applied.
+   */
   advance(): void {
-    const o = this.outstanding;
-    assert.ok(o !== null, 'raft: advance() without ready()');
-    this.outstanding = null;
+    const o = this.outstanding.shift();
+    assert.ok(o !== undefined, 'raft: advance() without ready()');
     if (o.hardState !== null) this.prevHard = o.hardState;
     if (o.lastEntry !== null) {
       this.log.stableTo(o.lastEntry.index, o.lastEntry.term);
@@ -543,7 +584,7 @@ export class RaftCore {
     }
     if (o.snapshotIndex > 0) {
       this.log.stableSnapTo(o.snapshotIndex);
-      if (o.snapshotIndex > this.log.applied) this.log.applied = o.snapshotIndex;
+      this.log.appliedSnapshot(o.snapshotIndex);
     }
     const n = o.committed.length;
     if (n > 0) {
@@ -622,8 +663,9 @@ export class RaftCore {
     return this.tracker.progress.get(this.id);
   }
 
+  /** Differs from the hard state last handed out (which may still be being persisted). */
   private hardChanged(): boolean {
-    const h = this.prevHard;
+    const h = this.handedHard;
     return h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.committed;
   }
 
@@ -1350,9 +1392,10 @@ export class RaftCore {
   private send(m: Message): void {
     // Thesis §10.2.1: a leader's replication messages carry no promise about its own disk.
     const early =
-      this.role === Role.Leader &&
-      m.term === this.term &&
-      (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap);
+      (this.role === Role.Leader &&
+        m.term === this.term &&
+        (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap)) ||
+      (this.bugs.followerAcksBeforePersist === true && m.type === MessageType.AppResp && !m.reject);
     if (early) this.earlyMsgs.push(m);
     else this.msgs.push(m);
   }

@@ -167,6 +167,9 @@ export class LocalTransport implements Transport {
     if (!this.network.route(m, this)) this.reportLater(m.to);
   }
 
+  /** Nothing to do: each message is already on its way (delivered on a later turn). */
+  flush(): void {}
+
   onMessage(handler: (m: Message) => void): void {
     this.handler = handler;
   }

@@ -9,7 +9,7 @@
  * driver does, from Ready.entries), lower `committed` (except via the tests-only bug flag in
  * the core), or import I/O, timers or commands.
  *
- * Invariants: applied <= committed <= lastIndex; unstable entries start at `offset` and
+ * Invariants: applied <= applying <= committed <= lastIndex; unstable entries start at `offset` and
  * continue without gaps after the stable log or the unstable snapshot.
  */
 import assert from 'node:assert/strict';
@@ -27,6 +27,15 @@ export class RaftLog {
   /** Unstable entries; unstableEntries[i] has index offset + i. */
   private unstableEntries: Entry[] = [];
   private offset: number;
+  /**
+   * Last unstable index already handed out to be persisted (in a Ready the driver has not yet
+   * acknowledged; etcd's `offsetInProgress`); offset - 1 when none. Entries above it are new.
+   */
+  private inProgress: number;
+  /** The unstable snapshot was handed out and is not yet acknowledged. */
+  snapshotInProgress = false;
+  /** Highest committed index handed out to be applied (applied <= applying <= committed). */
+  applying: number;
   /** Highest index known to be committed (Figure 2: commitIndex). */
   committed: number;
   /** Highest index the application has applied (Figure 2: lastApplied). */
@@ -36,8 +45,10 @@ export class RaftLog {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
     this.offset = last + 1;
+    this.inProgress = last;
     this.committed = first - 1;
     this.applied = first - 1;
+    this.applying = first - 1;
   }
 
   firstIndex(): number {
@@ -139,8 +150,11 @@ export class RaftLog {
       // Replaces the unstable entries entirely (and hides the stable ones from `after` on).
       this.offset = after;
       this.unstableEntries = [];
+      this.inProgress = after - 1;
     } else {
       this.unstableEntries.length = after - this.offset;
+      // Entries handed out from `after` on were replaced: the new ones must be handed out too.
+      if (this.inProgress >= after) this.inProgress = after - 1;
     }
     for (let i = from; i < ents.length; i++) this.unstableEntries.push(ents[i]!);
   }
@@ -200,6 +214,13 @@ export class RaftLog {
     if (index > this.lastIndex())
       assert.fail(`raft log: applied ${index} beyond last index ${this.lastIndex()}`);
     if (index > this.applied) this.applied = index;
+    if (this.applied > this.applying) this.applying = this.applied;
+  }
+
+  /** A snapshot at `index` was installed: everything up to it counts as applied. */
+  appliedSnapshot(index: number): void {
+    if (index > this.applied) this.applied = index;
+    if (index > this.applying) this.applying = index;
   }
 
   /**
@@ -256,18 +277,31 @@ export class RaftLog {
     return this.slice(lo, last + 1, maxBytes);
   }
 
-  /** The unstable entries, for Ready.entries (a fresh array). */
+  /** The unstable entries not yet handed out, for Ready.entries (a fresh array). */
   unstable(): Entry[] {
-    return this.unstableEntries.slice();
+    const from = this.inProgress + 1 - this.offset;
+    return from <= 0 ? this.unstableEntries.slice() : this.unstableEntries.slice(from);
   }
 
+  /** Are there unstable entries not yet handed out? */
   hasUnstable(): boolean {
-    return this.unstableEntries.length > 0;
+    return this.offset + this.unstableEntries.length - 1 > this.inProgress;
   }
 
-  /** Committed entries not yet applied, at most maxBytes (at least one). */
+  /** The unstable snapshot, if it was not handed out yet. */
+  newSnapshot(): Snapshot | null {
+    return this.snapshotInProgress ? null : this.unstableSnapshot;
+  }
+
+  /** Everything unstable now was handed out in a Ready (see `unstable`, `newSnapshot`). */
+  acceptUnstable(): void {
+    this.inProgress = this.offset + this.unstableEntries.length - 1;
+    if (this.unstableSnapshot !== null) this.snapshotInProgress = true;
+  }
+
+  /** Committed entries not yet handed out to be applied, at most maxBytes (at least one). */
   nextCommitted(maxBytes: number): Entry[] {
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applying + 1, this.firstIndex());
     const hi = this.committed + 1;
     if (lo >= hi) return [];
     const out = this.slice(lo, hi, maxBytes);
@@ -276,7 +310,7 @@ export class RaftLog {
   }
 
   hasNextCommitted(): boolean {
-    return this.committed > Math.max(this.applied, this.firstIndex() - 1);
+    return this.committed > Math.max(this.applying, this.firstIndex() - 1);
   }
 
   /** The driver persisted entries up to (index, term): drop them from the unstable suffix. */
@@ -288,12 +322,14 @@ export class RaftLog {
     if (drop === this.unstableEntries.length) this.unstableEntries = [];
     else this.unstableEntries = this.unstableEntries.slice(drop);
     this.offset = index + 1;
+    if (this.inProgress < index) this.inProgress = index;
   }
 
   /** The driver persisted the unstable snapshot at index. */
   stableSnapTo(index: number): void {
     if (this.unstableSnapshot !== null && this.unstableSnapshot.metadata.index === index) {
       this.unstableSnapshot = null;
+      this.snapshotInProgress = false;
     }
   }
 
@@ -301,8 +337,10 @@ export class RaftLog {
   restore(s: Snapshot): void {
     this.committed = s.metadata.index;
     this.offset = s.metadata.index + 1;
+    this.inProgress = s.metadata.index;
     this.unstableEntries = [];
     this.unstableSnapshot = s;
+    this.snapshotInProgress = false;
   }
 
   /** The latest snapshot: the unstable one, else the stored one. */

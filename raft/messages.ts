@@ -145,6 +145,12 @@ export interface SoftState {
  *    Ready) may be applied before step 1 completes,
  * 4. then serve `readStates` once applied >= their index,
  * 5. then call `advance()`.
+ * Pipelined (RaftConfig.maxReadiesInFlight > 1): the driver may take the next Ready while
+ * earlier ones are still in step 1, and do its step 0 and start its persist at once. Steps 2-5
+ * of each Ready then run in the order handed out, each only after its own persist AND every
+ * earlier Ready's have completed (a later Ready's acknowledgement may cover entries an earlier
+ * one is still writing: a follower re-acknowledging a resent App). Early application before
+ * step 1 is allowed only when no earlier Ready is outstanding.
  */
 export interface Ready {
   readonly softState: SoftState | null;

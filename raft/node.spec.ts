@@ -253,6 +253,33 @@ class SlowSyncStorage extends MemoryStorage {
   }
 }
 
+/** MemoryStorage whose syncs wait, while `hold` is set, until release() (in call order). */
+class GatedStorage extends MemoryStorage {
+  hold = false;
+  private queue: (() => void)[] = [];
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  override sync(): Promise<void> {
+    if (!this.hold) return Promise.resolve();
+    return new Promise((resolve) => this.queue.push(resolve));
+  }
+
+  release(): void {
+    this.hold = false;
+    const q = this.queue;
+    this.queue = [];
+    for (const resolve of q) resolve();
+  }
+}
+
+/** Lets the event loop run `n` turns (not a sleep: no timer, only queued work). */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Wraps a transport: every outgoing message must depend only on durable state (Figure 2). */
 function durabilityChecker(
   storage: SlowSyncStorage,
@@ -576,6 +603,75 @@ describe('raft/node: three nodes over the local network', function () {
     expect(violations).to.deep.equal([]);
     expect(early.count, 'Apps sent while the leader syncs').to.be.greaterThan(0);
   });
+
+  for (const pipeline of [4, 1]) {
+    it(`${pipeline > 1 ? 'pipelined: a proposal made while the leader syncs is written and replicated at once' : 'one Ready at a time: a proposal made while the leader syncs waits for that sync'}; nothing applies before the leader's own sync`, async () => {
+      const gates = new Map<NodeId, GatedStorage>();
+      const apps: { from: NodeId; values: string[] }[] = [];
+      c = new Cluster(
+        { maxReadiesInFlight: pipeline },
+        {
+          storage: (id) => {
+            const s = new GatedStorage();
+            gates.set(id, s);
+            return s;
+          },
+          transport: (id, inner) => ({
+            send(m: Message): void {
+              if (m.type === MessageType.App && m.entries.length > 0) {
+                apps.push({
+                  from: id,
+                  values: m.entries
+                    .filter((e) => e.type === EntryType.Normal)
+                    .map((e) => decoder.decode(decodeEntryData(e.data).payload)),
+                });
+              }
+              inner.send(m);
+            },
+            onMessage: (handler) => inner.onMessage(handler),
+            onUnreachable: (handler) => inner.onUnreachable(handler),
+          }),
+        },
+      );
+      await c.startAll();
+      const leader = await c.leader();
+      const n = c.node(leader);
+      const gate = gates.get(leader)!;
+      await n.propose(payload('warm'));
+      gate.hold = true;
+      const a = settle(n.propose(payload('a')));
+      await waitFor(() => gate.waiting === 1, 'the leader to sync a');
+      const aIndex = gate.lastIndex();
+      const b = settle(n.propose(payload('b')));
+      const sentB = (): boolean => apps.some((m) => m.from === leader && m.values.includes('b'));
+      if (pipeline > 1) {
+        // b is staged and its App sent while a's sync is still held.
+        await waitFor(sentB, 'the App carrying b');
+        expect(gate.lastIndex()).to.equal(aIndex + 1);
+        expect(gate.waiting, 'b has its own sync queued behind a').to.equal(2);
+        // Both followers acknowledged a (a majority without the leader) and they apply it...
+        await waitFor(
+          () => IDS.filter((id) => id !== leader).every((id) => c.app(id).values.includes('a')),
+          'the followers to apply a',
+        );
+      } else {
+        await turns(20);
+        expect(sentB(), 'no App for b before a is durable').to.equal(false);
+        expect(gate.lastIndex(), 'b not staged yet').to.equal(aIndex);
+      }
+      // ...but the leader applies nothing it has not made durable itself.
+      await turns(20);
+      expect(a.done, 'a resolved before the leader synced it').to.equal(false);
+      expect(c.app(leader).values).to.not.include('a');
+      gate.release();
+      await waitFor(() => a.done && b.done, 'a and b to resolve');
+      expect(a.error).to.equal(undefined);
+      expect(b.error).to.equal(undefined);
+      expect(a.value).to.equal(aIndex);
+      expect(b.value).to.equal(aIndex + 1);
+      await c.converged(IDS, 3);
+    });
+  }
 
   it('a failed sync stops the node: nothing sent after it, pending proposals rejected, onFatal told', async () => {
     const fatal: unknown[] = [];

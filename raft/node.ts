@@ -3,10 +3,11 @@
  * transport and the application (modeled on etcd-io/raft `node.go` + raftexample's
  * `raft.go`; the Ready contract is in messages.ts).
  *
- * Owns: the tick timer, the Ready loop (send a leader's early messages and apply entries
- * already durable -> persist -> sync -> send -> install snapshot -> apply -> serve reads ->
- * advance; never two turns at once, and proposals made while a sync is in
- * flight go out together in the next Ready: group commit), the proposals waiting for their
+ * Owns: the tick timer, the Ready loop (pipelined: each Ready is begun at once — persist
+ * staged, a leader's early messages written out, its sync started, entries already durable
+ * applied — and finished in order once it and every earlier Ready are durable — send the rest,
+ * install snapshot, apply, serve reads, advance; up to maxReadiesInFlight begun while the
+ * oldest syncs, and the storage coalesces their syncs: group commit), the proposals waiting for their
  * (index, term) to apply, the ReadIndex waiters (batched: one core.readIndex per loop turn),
  * leader-stamped entry time, bootstrap of a fresh cluster's membership into the log, and
  * background snapshots (capture at an applied index, serialize off the loop, then
@@ -85,7 +86,8 @@ export function decodeEntryData(data: Uint8Array): { timeMs: number; payload: Ui
  * and the in-process LocalTransport). `send` never blocks or throws: a message that cannot be
  * queued is dropped (Raft tolerates loss) and the peer reported unreachable later.
  */
-export type PeerTransport = Pick<Transport, 'send' | 'onMessage' | 'onUnreachable'>;
+export type PeerTransport = Pick<Transport, 'send' | 'onMessage' | 'onUnreachable'> &
+  Partial<Pick<Transport, 'flush'>>;
 
 /** A committed entry as the application sees it (every index, in order, exactly once per run). */
 export interface AppliedEntry {
@@ -161,6 +163,12 @@ export interface RaftNodeConfig<R> {
   maxPendingReads?: number;
   /** A readIndex() rejects with ReadTimeoutError after this (default 2 election timeouts). */
   readTimeoutMs?: number;
+  /**
+   * Readys persisted at once (default 4): a Ready arriving while earlier ones sync is written
+   * and its leader App sent at once, not after the turn in flight (see the Ready loop).
+   * 1 runs one Ready at a time.
+   */
+  maxReadiesInFlight?: number;
   /**
    * Take a snapshot once this many entries (default 10,000; 0 disables) AND at least as many
    * bytes as the last snapshot held have been applied since it: the rule of Redis's AOF
@@ -243,6 +251,17 @@ interface ReadWaiter {
 interface ConfirmedRead {
   readonly index: number;
   readonly waiters: ReadWaiter[];
+}
+
+/** A Ready handed out whose steps after its persist have not run yet. */
+interface Turn {
+  readonly rd: Ready;
+  /** Its storage sync (null: it had nothing to persist); settles after every earlier one. */
+  readonly synced: Promise<void> | null;
+  /** Committed entries already applied before the sync (a prefix of rd.committedEntries). */
+  readonly early: number;
+  /** Its messages wait until its entries are applied (see beginReady). */
+  readonly sendAfterApply: boolean;
 }
 
 interface CapturedSnapshot {
@@ -330,6 +349,10 @@ export class RaftNode<R> {
   private stopping: Promise<void> | null = null;
   private loop: Promise<void> | null = null;
   private scheduled = false;
+  /** Readys whose persist may be in flight, oldest first (at most maxReadiesInFlight). */
+  private readonly turns: Turn[] = [];
+  /** The loop waits for the oldest turn's sync: new Readys may be begun meanwhile. */
+  private awaitingSync = false;
 
   private role: Role = Role.Follower;
   private leader: NodeId | null = null;
@@ -407,6 +430,7 @@ export class RaftNode<R> {
       checkQuorum: config.checkQuorum ?? true,
       random: config.random ?? Math.random,
       applied,
+      maxReadiesInFlight: config.maxReadiesInFlight ?? 4,
     });
     const st = this.core.status();
     this.term = st.term;
@@ -729,31 +753,69 @@ export class RaftNode<R> {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      if (this.loop !== null || this.stopped) return;
-      this.loop = this.run().finally(() => {
-        this.loop = null;
-      });
+      if (this.stopped) return;
+      if (this.loop === null) {
+        this.loop = this.run().finally(() => {
+          this.loop = null;
+        });
+      } else if (this.awaitingSync) {
+        // The loop waits for a sync: what arrived since (a proposal, a follower's App) is
+        // persisted and its App sent now, not after that sync (pipelined Ready loop).
+        try {
+          this.beginReadies();
+        } catch (error) {
+          this.fail(error);
+        }
+      }
     });
   }
 
+  /**
+   * The Ready loop. Each Ready is begun at once (persist staged, its sync started, a leader's
+   * App sent) and finished in order once its sync and every earlier one completed (send the
+   * rest, install, apply, serve reads, advance). While the loop waits for a sync, Readys made
+   * meanwhile are begun by schedule(): up to maxReadiesInFlight are in flight at once.
+   */
   private async run(): Promise<void> {
     try {
       for (;;) {
         if (this.stopped) return;
-        if (this.captured !== null) await this.installCaptured();
+        if (this.captured !== null && this.turns.length === 0) await this.installCaptured();
         if (this.stopped) return;
-        this.issueReads();
-        if (!this.core.hasReady()) return;
-        await this.handleReady(this.core.ready());
+        this.beginReadies();
+        const turn = this.turns[0];
+        if (turn === undefined) return;
+        if (turn.synced !== null) {
+          this.awaitingSync = true;
+          try {
+            await turn.synced;
+          } finally {
+            this.awaitingSync = false;
+          }
+          // Stopped during the sync: send and apply nothing more.
+          if (this.stopped) return;
+        }
+        this.turns.shift();
+        await this.finishReady(turn);
       }
     } catch (error) {
       this.fail(error);
     }
   }
 
-  /** One Ready, in the order of its contract (messages.ts `Ready`). */
-  private async handleReady(rd: Ready): Promise<void> {
+  /** Begins every Ready the core may hand out now (none while a captured snapshot waits). */
+  private beginReadies(): void {
+    while (!this.stopped && this.captured === null) {
+      this.issueReads();
+      if (!this.core.hasReady()) return;
+      this.beginReady(this.core.ready());
+    }
+  }
+
+  /** A Ready's first steps (messages.ts `Ready`, 0 and 1): stage, start the sync, send early. */
+  private beginReady(rd: Ready): void {
     this.readyTurns++;
+    const first = this.turns.length === 0;
     // 1. Persist, then make durable once for the whole batch (group commit).
     const mustSync =
       rd.snapshot !== null ||
@@ -770,27 +832,47 @@ export class RaftNode<R> {
     }
     // Before the sync: the core may win an election and stamp new entries meanwhile.
     this.noteStamps(rd.entries);
+    // A Ready that only commits (no new entries) carries the leader's commit notices and
+    // followers' acknowledgements of them: none is on the path of a client's reply, so they go
+    // out after the apply that answers clients, and a turn later (the replies leave first).
+    const sendAfterApply = rd.entries.length === 0 && rd.snapshot === null && rd.committedEntries.length > 0;
     // 0. A leader replicates while it writes its own log (thesis §10.2.1): its App, Heartbeat
     // and Snap promise nothing about this disk, and the core counts this node toward commit
-    // only for entries acknowledged by advance().
-    for (let i = 0; i < rd.earlyMessages; i++) this.transport.send(rd.messages[i]!);
+    // only for entries acknowledged by advance(). New entries leave now, before the disk write
+    // is even started, and not at the end of the event-loop turn: a follower's write is the
+    // longer leg of a commit (the leader's own write has the network round trip as slack).
+    if (!sendAfterApply) {
+      for (let i = 0; i < rd.earlyMessages; i++) this.transport.send(rd.messages[i]!);
+      if (rd.earlyMessages > 0 && rd.entries.length > 0) this.transport.flush?.();
+    }
+    let synced: Promise<void> | null = null;
+    if (mustSync) {
+      synced = this.timedSync();
+      // Awaited in order by run(); a rejection before then must not count as unhandled.
+      synced.catch(() => undefined);
+    }
     // Committed entries durable here before this Ready (below its first new entry, no snapshot
-    // to install first) are applied while the new ones sync.
+    // to install first, no earlier Ready whose entries apply first) are applied while the new
+    // ones sync.
     let early = 0;
-    if (mustSync && rd.snapshot === null) {
+    if (first && mustSync && rd.snapshot === null) {
       const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
       while (early < rd.committedEntries.length && rd.committedEntries[early]!.index < firstNew) {
         this.applyEntry(rd.committedEntries[early]!);
         early++;
       }
     }
-    if (mustSync) {
-      await this.timedSync();
-      // Stopped during the sync: send and apply nothing more.
-      if (this.stopped) return;
+    this.turns.push({ rd, synced, early, sendAfterApply });
+  }
+
+  /** A Ready's last steps (2-5), once it and every earlier Ready are durable. */
+  private async finishReady(turn: Turn): Promise<void> {
+    const { rd, early } = turn;
+    // 2. Send: acknowledgements and votes leave now (a leader's commit waits for them).
+    if (!turn.sendAfterApply && rd.earlyMessages < rd.messages.length) {
+      for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.transport.send(rd.messages[i]!);
+      if (rd.entries.length > 0) this.transport.flush?.();
     }
-    // 2. Send.
-    for (let i = rd.earlyMessages; i < rd.messages.length; i++) this.transport.send(rd.messages[i]!);
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot !== null) {
       await this.app.restore(rd.snapshot);
@@ -805,6 +887,16 @@ export class RaftNode<R> {
       this.emit({ type: 'snapshot-installed', index: this.applied });
     }
     for (let i = early; i < rd.committedEntries.length; i++) this.applyEntry(rd.committedEntries[i]!);
+    if (turn.sendAfterApply && rd.messages.length > 0) {
+      // Handed to the transport from an immediate set now, which runs before the replies'
+      // (scheduled from the callbacks of the proposals just settled): the transport's own
+      // flush then falls to the next loop turn, after the replies are written.
+      const messages = rd.messages;
+      setImmediate(() => {
+        if (this.stopped) return;
+        for (const m of messages) this.transport.send(m);
+      });
+    }
     // 4. Serve reads: those confirmed now, and those waiting for this apply.
     for (const rs of rd.readStates) {
       const seq = readSeqOf(this.readPrefix, rs.context);

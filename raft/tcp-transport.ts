@@ -873,6 +873,14 @@ export class TcpTransport implements Transport {
     });
   }
 
+  /** Transport.flush: writes every dirty peer's queue now (one socket write per peer). */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const peers = [...this.dirty];
+    this.dirty.clear();
+    for (const p of peers) this.flush1(p);
+  }
+
   private markDirty(peer: Peer): void {
     if (peer.link?.state !== 'open') return;
     this.dirty.add(peer);
@@ -880,12 +888,12 @@ export class TcpTransport implements Transport {
       this.flushScheduled = null;
       const peers = [...this.dirty];
       this.dirty.clear();
-      for (const p of peers) this.flush(p);
+      for (const p of peers) this.flush1(p);
     });
   }
 
   /** Writes up to maxBatchBytes of the peer's queue in one socket write. */
-  private flush(peer: Peer): void {
+  private flush1(peer: Peer): void {
     const link = peer.link;
     if (link === null || link.state !== 'open' || link.blocked) return;
     if (peer.queued === 0 && peer.snapOut === null) return;
@@ -983,7 +991,7 @@ export class TcpTransport implements Transport {
       link.blocked = false;
       if (link.outbound) {
         const peer = this.peers.get(link.peer!);
-        if (peer !== undefined && peer.link === link) this.flush(peer);
+        if (peer !== undefined && peer.link === link) this.flush1(peer);
       }
     });
     socket.on('error', (err) => {

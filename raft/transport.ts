@@ -23,6 +23,13 @@ export interface Transport {
    */
   send(m: Message): void;
   /**
+   * Writes what `send` queued now, instead of at the end of this event-loop turn (where sends
+   * are coalesced). For a latency-critical batch the caller has finished queuing (a leader's
+   * App to its followers, a follower's acknowledgement): the batch leaves one loop turn
+   * earlier. Never throws; a peer whose socket is busy keeps its queue for the usual flush.
+   */
+  flush(): void;
+  /**
    * The one handler of inbound messages. Called only with messages from an authenticated peer
    * whose `from` is that peer and whose `to` is this node; byte fields are owned by the handler.
    * A handler that throws is a broken invariant: the exception is not caught (the node fails).

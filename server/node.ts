@@ -578,6 +578,7 @@ export class ConcordNode implements ClusterView {
       // "removed" to its own leader and never applied the entry that re-added it.
       transport = {
         send: (m) => tcp.send(m),
+        flush: () => tcp.flush(),
         onMessage: (handler) =>
           tcp.onMessage((m) => {
             if (m.type === MessageType.PreVote || m.type === MessageType.Vote) this.noticeIfRemoved(m.from);

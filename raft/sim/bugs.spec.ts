@@ -11,7 +11,7 @@ import { InvariantViolation } from './invariants.js';
 import type { InvariantName } from './invariants.js';
 import { formatFailure, runSeed } from './runner.js';
 import type { RunResult } from './runner.js';
-import { figure8, leaderPersistsLate } from './targeted.js';
+import { figure8, followerAcksEarly, leaderPersistsLate } from './targeted.js';
 
 const MAX_SEEDS = 500;
 const STEPS = 2000;
@@ -118,6 +118,35 @@ describe('raft/sim: a broken core is caught', function () {
     const sms = run({ leaderCountsSelfBeforePersist: true });
     expect(sms?.invariant).to.equal('StateMachineSafety');
     console.log(`      leaderCountsSelfBeforePersist: ${sms?.message ?? ''}`);
+  });
+
+  const violationOf = (run: () => unknown): InvariantViolation | undefined => {
+    try {
+      run();
+      return undefined;
+    } catch (err) {
+      if (err instanceof InvariantViolation) return err;
+      throw err;
+    }
+  };
+
+  for (const pipeline of [1, 3]) {
+    it(`followerAcksBeforePersist (acks an App before its write is durable) breaks Leader Completeness, and State Machine Safety alone (${pipeline} Readys in flight)`, () => {
+      const bug = { followerAcksBeforePersist: true };
+      expect(violationOf(() => followerAcksEarly(undefined, pipeline))).to.equal(undefined);
+      const lc = violationOf(() => followerAcksEarly(bug, pipeline));
+      expect(lc?.invariant).to.equal('LeaderCompleteness');
+      const sms = violationOf(() => followerAcksEarly(bug, pipeline, ['LeaderCompleteness']));
+      expect(sms?.invariant).to.equal('StateMachineSafety');
+      console.log(`      followerAcksBeforePersist, pipeline ${pipeline}: ${lc?.message ?? ''}; ${sms?.message ?? ''}`);
+    });
+  }
+
+  it('leaderCountsSelfBeforePersist is caught with the pipelined driver too (3 Readys in flight)', () => {
+    // leaderPersistsLate's cluster is built from quietOptions: run it pipelined via a wrapper.
+    expect(violationOf(() => leaderPersistsLate(undefined, [], 10, 3))).to.equal(undefined);
+    const sms = violationOf(() => leaderPersistsLate({ leaderCountsSelfBeforePersist: true }, [], 10, 3));
+    expect(sms?.invariant).to.equal('StateMachineSafety');
   });
 
   it('commitOldTermEntries is also caught by random runs (rarely: longer runs needed)', () => {

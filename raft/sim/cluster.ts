@@ -48,6 +48,11 @@ export interface ClusterOptions {
   compactKeep: number;
   /** Probability that a node with a Ready leaves it for a later step (slow disk). */
   readyDeferRate: number;
+  /**
+   * Readys a node may have handed out and not yet persisted (RaftConfig.maxReadiesInFlight,
+   * the pipelined driver of raft/node.ts). Default 1.
+   */
+  readiesInFlight?: number;
   /** Probability that a node misses a tick (clock drift, a paused process). Default 0. */
   tickSkipRate?: number;
   /** Keep a hash of every delivered message (determinism checks); off by default: it costs. */
@@ -88,11 +93,11 @@ export class SimNode {
   leaderCheckedTerm = -1;
   crashes = 0;
   /**
-   * A Ready handed out whose early messages (a leader's App/Heartbeat/Snap, thesis §10.2.1)
-   * and already-durable committed entries went out, still being persisted (a slow disk); a
-   * crash loses it.
+   * Readys handed out whose early messages (a leader's App/Heartbeat/Snap, thesis §10.2.1)
+   * and already-durable committed entries went out, still being persisted (a slow disk),
+   * oldest first (several when pipelined); a crash loses them.
    */
-  syncing: { rd: Ready; applied: number } | null = null;
+  syncing: { rd: Ready; applied: number }[] = [];
 
   constructor(
     readonly id: NodeId,
@@ -192,6 +197,7 @@ export class Cluster {
       maxInflightMsgs: this.options.maxInflightMsgs,
       maxSizePerMsg: this.options.maxSizePerMsg,
       maxUncommittedBytes: this.options.maxUncommittedBytes,
+      maxReadiesInFlight: this.options.readiesInFlight ?? 1,
       preVote: this.options.preVote,
       checkQuorum: this.options.checkQuorum,
       random: node.random.asFunction(),
@@ -215,7 +221,7 @@ export class Cluster {
     const node = this.nodes.get(id);
     if (node?.core == null) return;
     node.core = null;
-    node.syncing = null;
+    node.syncing = [];
     node.crashes++;
     node.storage = copyStorage(node.storage);
     node.proposals.clear();
@@ -297,11 +303,17 @@ export class Cluster {
 
   /** Handles pending Readys; each node may defer with probability readyDeferRate. */
   processReadies(deferRate = this.options.readyDeferRate): void {
+    const pipelined = (this.options.readiesInFlight ?? 1) > 1;
     for (const node of this.liveList) {
       for (let round = 0; round < 3; round++) {
         const core = node.core;
         if (core === null) break;
-        if (node.syncing !== null) {
+        if (node.syncing.length > 0) {
+          // Pipelined: a new Ready may be begun while earlier ones are still being persisted.
+          if (pipelined && core.hasReady() && this.prng.chance(0.5)) {
+            this.handleReady(node, core, core.ready(), deferRate);
+            continue;
+          }
           if (deferRate > 0 && this.prng.chance(deferRate)) break;
           this.finishReady(node, core);
           continue;
@@ -321,7 +333,8 @@ export class Cluster {
   handOutReady(id: NodeId): boolean {
     const node = this.nodes.get(id);
     const core = node?.core;
-    if (node === undefined || core == null || node.syncing !== null || !core.hasReady()) return false;
+    // hasReady() is false while the core has as many Readys outstanding as it allows.
+    if (node === undefined || core == null || !core.hasReady()) return false;
     this.handleReady(node, core, core.ready(), 1);
     return true;
   }
@@ -333,7 +346,7 @@ export class Cluster {
       for (let round = 0; round < 3; round++) {
         const core = node?.core;
         if (node === undefined || core == null) break;
-        if (node.syncing !== null) this.finishReady(node, core);
+        if (node.syncing.length > 0) this.finishReady(node, core);
         else if (core.hasReady()) this.handleReady(node, core, core.ready(), 0);
         else break;
       }
@@ -370,22 +383,24 @@ export class Cluster {
   private handleReady(node: SimNode, core: RaftCore, rd: Ready, deferRate: number): void {
     for (let i = 0; i < rd.earlyMessages; i++) this.network.send(rd.messages[i]!);
     let applied = 0;
-    if (rd.snapshot === null) {
+    // Early application only with no earlier Ready outstanding (its entries apply first).
+    if (rd.snapshot === null && node.syncing.length === 0) {
       const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
       while (applied < rd.committedEntries.length && rd.committedEntries[applied]!.index < firstNew) {
         this.apply(node, core, rd.committedEntries[applied]!);
         applied++;
       }
     }
-    node.syncing = { rd, applied };
+    node.syncing.push({ rd, applied });
     if (deferRate >= 1 || (deferRate > 0 && rd.entries.length > 0 && this.prng.chance(deferRate))) return;
-    this.finishReady(node, core);
+    // The disk completes in order: this Ready and every earlier one.
+    while (node.syncing.length > 0 && node.core === core) this.finishReady(node, core);
   }
 
+  /** Persists and finishes the oldest Ready handed out (steps 1-5 of the Ready contract). */
   private finishReady(node: SimNode, core: RaftCore): void {
-    const syncing = node.syncing;
-    if (syncing === null) return;
-    node.syncing = null;
+    const syncing = node.syncing.shift();
+    if (syncing === undefined) return;
     const { rd, applied } = syncing;
     const storage = node.storage;
     // 1. Persist: snapshot, entries, hard state.

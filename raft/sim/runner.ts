@@ -103,6 +103,8 @@ export function randomClusterOptions(prng: Prng): ClusterOptions {
       maxDelayTicks,
       maxInFlight: 4096,
     },
+    // Drawn last, so every other choice of a seed is what it was before pipelining existed.
+    readiesInFlight: prng.pick([1, 1, 2, 4]),
   };
 }
 
@@ -403,7 +405,7 @@ function describeConfig(c: ClusterOptions): string {
     `preVote=${c.preVote} checkQuorum=${c.checkQuorum} inflight=${c.maxInflightMsgs} ` +
     `maxSize=${c.maxSizePerMsg} snapEvery=${c.snapshotEvery} keep=${c.compactKeep} ` +
     `defer=${c.readyDeferRate} skew=${c.tickSkipRate ?? 0} loss=${c.network.lossRate} dup=${c.network.duplicateRate} ` +
-    `delay<=${c.network.maxDelayTicks} reorder=${c.network.reorderRate}` +
+    `delay<=${c.network.maxDelayTicks} reorder=${c.network.reorderRate} pipeline=${c.readiesInFlight ?? 1}` +
     (c.bugs === undefined ? '' : ` bugs=${Object.keys(c.bugs).join(',')}`)
   );
 }

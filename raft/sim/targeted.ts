@@ -14,6 +14,13 @@
  * (BugFlags.leaderCountsSelfBeforePersist) tells the learner to commit an entry the leader
  * loses in a crash, and the restarted leader writes another entry at that index.
  *
+ * followerAcksEarly: Raft Figure 2 (persist before responding). A follower that acknowledges
+ * an App before its own write is durable (BugFlags.followerAcksBeforePersist) gives a 3-voter
+ * leader the majority it commits and applies on; the follower then crashes and loses the entry,
+ * the leader crashes, and the two left elect a leader that writes another entry at that index.
+ * Run with readiesInFlight > 1 it also covers the pipelined driver: the follower's Ready with
+ * the entry is still unpersisted when it could begin the next one.
+ *
  * This module must never use Math.random or Date; the schedule is fixed, the cluster's Prng
  * only breaks ties the schedule does not care about.
  */
@@ -148,8 +155,14 @@ export function leaderPersistsLate(
   bugs?: BugFlags,
   disabledChecks: readonly InvariantName[] = [],
   seed = 10,
+  readiesInFlight = 1,
 ): Cluster {
-  const options: ClusterOptions = { ...quietOptions(bugs, disabledChecks), initialVoters: 1, maxNodes: 2 };
+  const options: ClusterOptions = {
+    ...quietOptions(bugs, disabledChecks),
+    initialVoters: 1,
+    maxNodes: 2,
+    readiesInFlight,
+  };
   const cluster = new Cluster(new Prng(seed), options);
   const [s1, s2] = ['n1', 'n2'] as const;
   elect(cluster, s1);
@@ -178,5 +191,60 @@ export function leaderPersistsLate(
     cluster.tick();
     cluster.settle();
   }
+  return cluster;
+}
+
+/**
+ * Runs the followerAcksEarly schedule (voters n1, n2, n3). Throws InvariantViolation when the
+ * core breaks an invariant (expected with followerAcksBeforePersist).
+ */
+export function followerAcksEarly(
+  bugs?: BugFlags,
+  readiesInFlight = 1,
+  disabledChecks: readonly InvariantName[] = [],
+  seed = 12,
+): Cluster {
+  const options: ClusterOptions = {
+    ...quietOptions(bugs, disabledChecks),
+    initialVoters: 3,
+    maxNodes: 3,
+    readiesInFlight,
+  };
+  const cluster = new Cluster(new Prng(seed), options);
+  const [s1, s2, s3] = ['n1', 'n2', 'n3'] as const;
+  elect(cluster, s1);
+  for (let t = 0; t < 5; t++) {
+    cluster.tick();
+    cluster.settle();
+  }
+  const leader = cluster.nodes.get(s1);
+  if (leader === undefined || cluster.propose(leader) === undefined)
+    throw new Error('followerAcksEarly: n1 refused the write');
+  // n1 persists its entry and sends it; only n2 receives it (n3's copy is lost on the way).
+  cluster.processReadiesOf([s1]);
+  while (cluster.deliverOne((m) => m.to === s2)) {
+    // every message to n3 is dropped
+  }
+  // n2 hands out its Ready but its disk write never completes; whatever it may send early
+  // goes out. Pipelined, it may begin more (bounded by the core's maxReadiesInFlight).
+  while (cluster.handOutReady(s2)) {
+    // nothing else
+  }
+  // n1 hears whatever n2 sent, and persists and applies what it then counts as committed.
+  while (cluster.deliverOne((m) => m.to === s1)) cluster.processReadiesOf([s1]);
+  cluster.observe();
+  // n2 loses its unpersisted write; n1 goes down too. n2 and n3, neither holding the entry,
+  // elect n2, which writes its own entry at that index.
+  cluster.crash(s2);
+  cluster.crash(s1);
+  cluster.restart(s2);
+  elect(cluster, s2);
+  const leader2 = cluster.nodes.get(s2);
+  if (leader2 !== undefined) cluster.propose(leader2);
+  for (let t = 0; t < 20; t++) {
+    cluster.tick();
+    cluster.settle();
+  }
+  void s3;
   return cluster;
 }
