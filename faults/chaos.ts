@@ -19,7 +19,7 @@ import path from 'node:path';
 import { FAMILIES, familyByName } from './families/index.js';
 import type { Family } from './family.js';
 import { NEMESES } from './nemeses.js';
-import { runFaults, type RunReport } from './runner.js';
+import { recoveryTimes, runFaults, type RunReport } from './runner.js';
 
 function positive(name: string): (value: string) => number {
   return (value) => {
@@ -121,10 +121,8 @@ for (let seed = firstSeed; doneMs < totalMs; seed++) {
     ...(opts.hosts === 'netns' || opts.hosts === 'loopback' ? { mode: opts.hosts } : {}),
   });
   doneMs += durationMs;
-  for (const f of report.faults) {
-    faultsByKind.set(f.name, (faultsByKind.get(f.name) ?? 0) + 1);
-    if (f.recoveryMs !== undefined) recoveries.push(f.recoveryMs);
-  }
+  for (const f of report.faults) faultsByKind.set(f.name, (faultsByKind.get(f.name) ?? 0) + 1);
+  recoveries.push(...recoveryTimes(report.faults));
   runs.push({
     seed,
     dir: report.dir,

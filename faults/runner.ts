@@ -70,6 +70,17 @@ const TICK_MS = 50;
 const ELECTION_TICKS = 10;
 const RECOVERY_DEADLINE_MS = 30_000;
 
+/**
+ * Time from each heal until writes were served again. A heal not followed by served writes
+ * within the bound counts as the bound (a lower bound of the truth); overlays (membership,
+ * transfers) have no recovery of their own.
+ */
+export function recoveryTimes(faults: RunReport['faults']): number[] {
+  return faults
+    .filter((f) => !['membership', 'transfer-leader'].includes(f.name))
+    .map((f) => f.recoveryMs ?? RECOVERY_DEADLINE_MS);
+}
+
 function percentile(values: readonly number[], p: number): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
@@ -199,11 +210,7 @@ export async function runFaults(options: RunOptions): Promise<RunReport> {
     const ops: BaseOp[] = runs.flatMap((r) => [...r.ops()]);
     const counts = { ok: 0, fail: 0, unknown: 0 };
     for (const op of ops) counts[op.result]++;
-    // A heal after which writes were not served within the bound counts as the bound (a lower
-    // bound of the truth); overlays (membership, transfers) have no recovery of their own.
-    const recoveries = faults
-      .filter((f) => !['membership', 'transfer-leader'].includes(f.name))
-      .map((f) => f.recoveryMs ?? RECOVERY_DEADLINE_MS);
+    const recoveries = recoveryTimes(faults);
     const recovery = { p50Ms: percentile(recoveries, 50), p99Ms: percentile(recoveries, 99), maxMs: percentile(recoveries, 100) };
     const valid = verdicts.length > 0 && verdicts.every((v) => v.valid) && anomalies.length === 0;
     const byFamily = runs.map((r) => `${r.family} ${r.ops().length}`).join(', ');
