@@ -52,6 +52,24 @@ export async function pollUntil<T>(
   }
 }
 
+/** GET served by `host`'s own state machine (READONLY), not forwarded to the leader. */
+export async function ownRead(host: Host, key: string): Promise<unknown> {
+  const redis = new Redis({
+    host: host.ip,
+    port: host.clientPort,
+    commandTimeout: 1_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.call('READONLY');
+    return await redis.get(key);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** A short-lived admin client (INFO, RAFT.*): bounded timeouts, no retries. */
 export async function adminCall(host: Host, timeoutMs: number, ...args: string[]): Promise<unknown> {
   const redis = new Redis({

@@ -14,11 +14,10 @@ import { expect } from 'chai';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { truncateFile } from '../raft/failpoints.js';
 import { decodeEntry, RecordType, scanSegment } from '../raft/segment.js';
 import { EXIT_LOST_ENTRIES } from '../server/exit-codes.js';
-import { adminCall, FaultCluster, pollUntil, StartFailed } from './cluster.js';
+import { adminCall, FaultCluster, ownRead, pollUntil, StartFailed } from './cluster.js';
 import { Hosts, type Host } from './hosts.js';
 
 const WIPE_ADVICE =
@@ -40,23 +39,6 @@ async function cutLastEntry(host: Host): Promise<number> {
 /** The plain `concord: ...` lines of a process's stderr (the JSON log lines start with `{`). */
 function plainLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.startsWith('concord: '));
-}
-
-async function ownRead(host: Host, key: string): Promise<unknown> {
-  const redis = new Redis({
-    host: host.ip,
-    port: host.clientPort,
-    commandTimeout: 1_000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => undefined);
-  try {
-    await redis.call('READONLY');
-    return await redis.get(key);
-  } finally {
-    redis.disconnect();
-  }
 }
 
 describe('faults: a follower that lost acknowledged log entries', function () {

@@ -12,21 +12,8 @@ import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { adminCall, FaultCluster, pollUntil } from './cluster.js';
+import { adminCall, FaultCluster, ownRead, pollUntil } from './cluster.js';
 import { Hosts, netnsUnusable, type Host } from './hosts.js';
-
-/** GET served by the node's own state machine (READONLY), not forwarded to the leader. */
-async function ownRead(host: Host, key: string): Promise<unknown> {
-  const redis = new Redis({ host: host.ip, port: host.clientPort, commandTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.call('READONLY');
-    return await redis.get(key);
-  } finally {
-    redis.disconnect();
-  }
-}
 
 describe('faults: a --join leader gives learners the right peer addresses', function () {
   this.timeout(120_000);
