@@ -130,6 +130,10 @@ describe('raft/node over FileStorage', function () {
     await waitFor(() => leaderNode.status().snapshotIndex > 0, 'a snapshot on the leader');
 
     const follower = IDS.find((id) => id !== n.id)!;
+    // The follower takes its own in the background too: stopped before that, it would have
+    // nothing to restore from (a race this test lost once on a loaded machine).
+    const followerNode = nodes.get(follower)!;
+    await waitFor(() => followerNode.status().snapshotIndex > 0, 'a snapshot on the follower');
     await stop(follower);
     for (let i = 100; i < 150; i++) await n.propose(encoder.encode(`v${i}`));
     await start(follower);
