@@ -19,7 +19,7 @@ import path from 'node:path';
 import { FAMILIES, familyByName } from './families/index.js';
 import type { Family } from './family.js';
 import { NEMESES } from './nemeses.js';
-import { recoveryTimes, runFaults, type RunReport } from './runner.js';
+import { percentile, recoveryTimes, runFaults, type RunReport } from './runner.js';
 
 function positive(name: string): (value: string) => number {
   return (value) => {
@@ -138,12 +138,6 @@ for (let seed = firstSeed; doneMs < totalMs; seed++) {
   });
   // Written after every run, so an interrupted soak still leaves its figures.
   writeSummary();
-}
-
-function percentile(values: readonly number[], p: number): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 function summary(): Record<string, unknown> {

@@ -81,7 +81,7 @@ export function recoveryTimes(faults: RunReport['faults']): number[] {
     .map((f) => f.recoveryMs ?? RECOVERY_DEADLINE_MS);
 }
 
-function percentile(values: readonly number[], p: number): number | undefined {
+export function percentile(values: readonly number[], p: number): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
