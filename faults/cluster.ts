@@ -270,10 +270,10 @@ export class FaultCluster {
     return fields;
   }
 
-  /** The voters and learners in `host`'s configuration (INFO raft), [] when it cannot answer. */
-  async configuredMembers(host: Host): Promise<string[]> {
+  /** The voters and learners in `host`'s configuration (INFO raft), undefined when it cannot answer. */
+  async configuredMembers(host: Host): Promise<string[] | undefined> {
     const info = await this.raftInfo(host).catch(() => undefined);
-    if (info === undefined) return [];
+    if (info === undefined) return undefined;
     return [info.get('raft_voters') ?? '', info.get('raft_learners') ?? '']
       .flatMap((list) => list.split(','))
       .filter((id) => id !== '');

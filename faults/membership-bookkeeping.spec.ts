@@ -57,7 +57,9 @@ describe('faults/nemeses: the suite keeps its membership in step with the cluste
 
   async function configured(): Promise<string[]> {
     const leader = await cluster.waitForLeader(20_000);
-    return (await cluster.configuredMembers(leader)).sort();
+    const members = await cluster.configuredMembers(leader);
+    if (members === undefined) throw new Error(`${leader.id} did not answer INFO raft`);
+    return members.sort();
   }
 
   const ids = (list: Iterable<Host>): string[] => [...list].map((h) => h.id).sort();

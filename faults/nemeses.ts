@@ -412,7 +412,8 @@ export const NEMESES: readonly Nemesis[] = [
   },
   {
     name: 'packet-loss',
-    unavailable: (ctx) => (ctx.hosts.canDropPackets ? undefined : 'needs network namespaces or the fault proxies'),
+    unavailable: (ctx) =>
+      ctx.hosts.canDropPackets ? undefined : 'needs network namespaces or the fault proxies',
     start: async (ctx) => {
       const percent = 20 + ctx.prng.below(31);
       const targets = [...ctx.cluster.members];
@@ -480,7 +481,10 @@ export const NEMESES: readonly Nemesis[] = [
         const spare = spares[0]!;
         // Never wipe a node the cluster still counts: that is an operator wiping a live voter,
         // not a membership change (the suite's own bookkeeping must agree with the cluster's).
-        const configured = leader === undefined ? [] : await ctx.cluster.configuredMembers(leader);
+        // Without a leader's answer the guard cannot be checked: no change (fail closed).
+        const configured = leader === undefined ? undefined : await ctx.cluster.configuredMembers(leader);
+        if (configured === undefined)
+          return { detail: 'no change: no leader to ask who the members are', heal: async () => {} };
         if (configured.includes(spare.id)) {
           ctx.anomaly(
             'membership',
